@@ -1,0 +1,67 @@
+r"""CLIP / SigLIP contrastive pretraining on the built-in synthetic scene world.
+
+Run (the default preset: a few minutes on 2 CPU cores, retrieval far above chance):
+  python experiments/contrastive.py --config configs/contrastive.py --workdir runs/contrastive
+Presets, chosen after the colon:
+  tiny       seconds-long smoke run (CI).
+  clip_tiny  the benchmark model (ViT 64px/8, width 256, 6 layers; text ctx 32, vocab 8192).
+Any key can be overridden, e.g. the SigLIP loss on 8 pmap devices in bfloat16:
+  --config.model.loss=sigmoid --config.parallelism=pmap --config.compute_dtype=bfloat16
+"""
+
+import math
+
+import ml_collections
+
+from mmjax.train import defaults
+
+
+def get_config(arg: str = ""):
+  c = defaults()
+  c.batch_size = 128
+  c.total_steps = 1000
+  c.log_every_steps = 100
+  c.eval_every_steps = 250
+  c.checkpoint.every_steps = 500
+  c.optimizer.lr = 1e-3
+  c.optimizer.weight_decay = 0.05
+  c.schedule.warmup_steps = 100
+
+  c.model = ml_collections.ConfigDict(dict(
+      image_encoder="vit",
+      image=dict(patch_size=8, width=128, depth=3, num_heads=4, mlp_dim=512, pool="cls",
+                 posemb="learned"),
+      text_encoder="transformer",
+      text=dict(max_len=16, width=128, depth=2, num_heads=4, mlp_dim=512, causal=True,
+                pool="last"),
+      embed_dim=128,
+      loss="softmax",  # "softmax" (CLIP InfoNCE) or "sigmoid" (SigLIP).
+  ))
+  c.data = ml_collections.ConfigDict(dict(
+      source="shapes", image_size=32, max_objects=2, noise=0.05, seed=0))
+  c.eval = ml_collections.ConfigDict(dict(num_examples=1000, batch_size=250))
+  c.eval_only = False
+
+  arg = arg or ""
+  if arg == "tiny":
+    c.batch_size = 32
+    c.total_steps = 6
+    c.log_every_steps = 2
+    c.eval_every_steps = 0
+    c.checkpoint.every_steps = 3
+    c.schedule.warmup_steps = 2
+    c.model.image.update(width=32, depth=1, num_heads=2, mlp_dim=64)
+    c.model.text.update(width=32, depth=1, num_heads=2, mlp_dim=64)
+    c.model.embed_dim = 32
+    c.eval.num_examples = 64
+    c.eval.batch_size = 32
+  elif arg == "clip_tiny":
+    c.data.image_size = 64
+    c.model.image.update(patch_size=8, width=256, depth=6, num_heads=4, mlp_dim=1024)
+    c.model.text.update(max_len=32, vocab_size=8192, width=256, depth=6, num_heads=4,
+                        mlp_dim=1024)
+    c.model.embed_dim = 256
+  elif arg:
+    raise ValueError(f"Unknown preset {arg!r}; valid: '' (default), tiny, clip_tiny.")
+  c.lock()  # from here on, a misspelt key is an error that names the valid ones.
+  return c

@@ -1,0 +1,125 @@
+"""CLIP / SigLIP pretraining of a two-tower image-text model, then retrieval evaluation.
+
+  python experiments/contrastive.py --config configs/contrastive.py:tiny --workdir runs/clip
+
+config -> data -> model -> train -> evaluate -> write results.json.
+"""
+
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ml_collections import config_flags
+
+from mmjax import train
+from mmjax.data.pipeline import Batches
+from mmjax.data.synthetic import SceneWorld
+from mmjax.data.tokenizer import WordTokenizer
+from mmjax.evaluate.retrieval import retrieval_metrics
+from mmjax.losses.contrastive import CONTRASTIVE_LOSSES
+from mmjax.models import TwoTower
+from mmjax.registry import ConfigError
+
+config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/contrastive.py:tiny.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
+flags.mark_flags_as_required(["config", "workdir"])
+FLAGS = flags.FLAGS
+
+MEAN, STD = 0.5, 0.25  # pixel normalisation of the synthetic world's [0, 1] images.
+
+
+def make_data(config, workdir):
+  if config.data.source != "shapes":
+    raise ConfigError(f"data.source={config.data.source!r}; valid choices: shapes.")
+  world = SceneWorld(config.data.seed, config.data.image_size, config.data.max_objects,
+                     config.data.noise)
+  tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"), world.vocabulary())
+  max_len = config.model.text.max_len
+
+  def batch_fn(split):
+    def make(indices):
+      ex = [world.example(split, int(i)) for i in indices]
+      return {"images": (np.stack([e["image"] for e in ex]) - MEAN) / STD,
+              "tokens": tokenizer.encode_batch([e["caption"] for e in ex], max_len),
+              "keys": np.array([e["key"] for e in ex])}
+    return make
+
+  train_make = batch_fn("train")
+  train_data = Batches(lambda idx: {k: v for k, v in train_make(idx).items() if k != "keys"},
+                       config.batch_size, seed=config.data.seed)
+  test = batch_fn("test")(np.arange(config.eval.num_examples))
+  return train_data, test, tokenizer
+
+
+def make_model(config, vocab_size):
+  text = dict(config.model.text)
+  text.setdefault("vocab_size", vocab_size)
+  if text["vocab_size"] < vocab_size:
+    raise ConfigError(f"model.text.vocab_size={text['vocab_size']} is smaller than the "
+                      f"tokenizer's vocabulary ({vocab_size}).")
+  sigmoid = config.model.loss == "sigmoid"
+  return TwoTower(image_encoder=config.model.image_encoder, image=dict(config.model.image),
+                  text_encoder=config.model.text_encoder, text=text,
+                  embed_dim=config.model.embed_dim,
+                  # SigLIP's init: t' = log 10, b = -10 (Zhai et al. 2023); CLIP's: log(1/0.07).
+                  logit_scale_init=float(np.log(10.0) if sigmoid else np.log(1 / 0.07)),
+                  logit_bias_init=-10.0 if sigmoid else 0.0,
+                  dtype=jnp.dtype(config.compute_dtype))
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO.
+  config, workdir = FLAGS.config, FLAGS.workdir
+  train.validate(config)
+  loss_impl = CONTRASTIVE_LOSSES.get(config.model.loss, "model.loss")
+  train_data, test, tokenizer = make_data(config, workdir)
+  model = make_model(config, tokenizer.vocab_size)
+  s = config.data.image_size
+
+  def init_fn(rng):
+    params = model.init(rng, jnp.zeros((1, s, s, 3)),
+                        jnp.zeros((1, config.model.text.max_len), jnp.int32))["params"]
+    return params, {}
+
+  def loss_fn(params, model_state, batch, rng, axis_name):
+    zimg, ztxt, out = model.apply({"params": params}, batch["images"], batch["tokens"], train=True)
+    loss = loss_impl(zimg, ztxt, out["logit_scale"], out["logit_bias"], axis_name=axis_name)
+    return loss, ({"temperature": 1.0 / jnp.exp(out["logit_scale"])}, model_state)
+
+  embed = jax.jit(lambda p, x, t: model.apply({"params": p}, x, t)[:2])
+
+  def evaluate(state, step):
+    params = state.ema_params if state.ema_params is not None else state.params
+    bs, n = config.eval.batch_size, len(test["keys"])
+    outs = [embed(params, test["images"][i:i + bs], test["tokens"][i:i + bs])
+            for i in range(0, n, bs)]
+    zimg, ztxt = (np.concatenate([np.asarray(o[j]) for o in outs]) for j in (0, 1))
+    return retrieval_metrics(zimg, ztxt, test["keys"])
+
+  if config.eval_only:
+    state, step = train.restore_latest(config, workdir, init_fn)
+    metrics = evaluate(state, step)
+  else:
+    result = train.fit(config, workdir, init_fn=init_fn, loss_fn=loss_fn, train_data=train_data,
+                       evaluate=evaluate)
+    train_data.close()
+    if result.interrupted:
+      logging.warning("Interrupted at step %d; rerun the same command to resume.", result.step)
+      sys.exit(128 + result.signal)
+    step, metrics = result.step, result.eval_metrics
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump({"step": step, **metrics}, f, indent=2)
+  print(f"Retrieval on {len(test['keys'])} test pairs at step {step}:")
+  for k in ("i2t/R@1", "i2t/R@5", "i2t/R@10", "t2i/R@1", "t2i/R@5", "t2i/R@10"):
+    print(f"  {k:9s} {metrics[k]:.3f}   (chance {metrics[k.replace('R@', 'chance_R@')]:.3f})")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,1 @@
+"""Data: sources (synthetic world, tfds, manifests), tokenizers, and the resumable pipeline."""

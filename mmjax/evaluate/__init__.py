@@ -1,0 +1,1 @@
+"""Evaluators: pure functions from model outputs to the metrics papers report."""

@@ -1,0 +1,131 @@
+"""Pre-LN Transformer building blocks shared by the ViT, text and audio encoders.
+
+Every product goes through `matmul.einsum`, so `dtype=bfloat16` computes all matmuls (forward and
+backward) in bfloat16 with float32 accumulation, while LayerNorm statistics and the softmax stay
+in float32 and parameters are `param_dtype` (float32 by default).
+"""
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mmjax.models import matmul
+
+Dtype = Any
+
+
+class Dense(nn.Module):
+  """y = x @ kernel + bias over the last axis. x: [..., in] -> [..., features]."""
+  features: int
+  use_bias: bool = True
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+  kernel_init: Any = nn.initializers.xavier_uniform()
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features), self.param_dtype)
+    y = matmul.einsum("...i,io->...o", x, kernel, self.dtype)
+    if self.use_bias:
+      bias = self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
+      y = y + bias.astype(self.dtype)
+    return y
+
+
+def layer_norm(dtype, param_dtype, name=None, eps=1e-5):
+  # Statistics in float32 whatever the compute dtype (flax's default reductions).
+  return nn.LayerNorm(epsilon=eps, dtype=dtype, param_dtype=param_dtype, name=name)
+
+
+def attention_bias(mask: Optional[jax.Array], causal: bool, length: int) -> Optional[jax.Array]:
+  """Additive bias [batch or 1, 1, q, k] from a padding mask [batch, k] (True = token) and/or
+  a causal mask; None when neither applies."""
+  bias = None
+  if causal:
+    bias = jnp.where(jnp.tril(jnp.ones((length, length), bool)), 0.0, -1e9)[None, None]
+  if mask is not None:
+    pad = jnp.where(mask[:, None, None, :], 0.0, -1e9)
+    bias = pad if bias is None else bias + pad
+  return bias
+
+
+class MultiHeadAttention(nn.Module):
+  """Self- or cross-attention with a fused QKV projection (self) or fused KV projection (cross).
+
+  x: [batch, q_len, dim]; context: [batch, k_len, dim] or None; bias: broadcastable to
+  [batch, heads, q_len, k_len]. Returns [batch, q_len, dim].
+  """
+  num_heads: int
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, context=None, bias=None):
+    dim = x.shape[-1]
+    if dim % self.num_heads:
+      raise ValueError(f"width {dim} is not divisible by num_heads {self.num_heads}.")
+    head_dim = dim // self.num_heads
+    kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+    split = lambda t, n: t.reshape(t.shape[:2] + (n, self.num_heads, head_dim))
+    if context is None:
+      q, k, v = jnp.moveaxis(split(Dense(3 * dim, name="qkv", **kw)(x), 3), 2, 0)
+    else:
+      q = Dense(dim, name="q", **kw)(x).reshape(x.shape[:2] + (self.num_heads, head_dim))
+      k, v = jnp.moveaxis(split(Dense(2 * dim, name="kv", **kw)(context), 2), 2, 0)
+    # Head-major [batch, heads, tokens, head_dim]: every attention product is then a plain
+    # batched matmul, which XLA:CPU runs in bf16 with f32 accumulation in both passes.
+    q, k, v = (t.transpose(0, 2, 1, 3) for t in (q, k, v))
+    q = q * jnp.asarray(head_dim ** -0.5, q.dtype)
+    logits = matmul.einsum("bhqd,bhkd->bhqk", q, k, self.dtype, out_dtype=jnp.float32)
+    if bias is not None:
+      logits = logits + bias
+    probs = jax.nn.softmax(logits, axis=-1)
+    out = matmul.einsum("bhqk,bhkd->bhqd", probs, v, self.dtype).transpose(0, 2, 1, 3)
+    return Dense(dim, name="out", **kw)(out.reshape(x.shape[:2] + (dim,)))
+
+
+class MlpBlock(nn.Module):
+  """Dense -> GELU (exact erf, as CLIP/BERT) -> Dense. [..., dim] -> [..., dim]."""
+  mlp_dim: int
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+    h = Dense(self.mlp_dim, name="fc1", **kw)(x)
+    h = jax.nn.gelu(h, approximate=False)
+    return Dense(x.shape[-1], name="fc2", **kw)(h)
+
+
+class EncoderBlock(nn.Module):
+  """x + MHA(LN(x)); x + MLP(LN(x)). [batch, tokens, dim] -> same."""
+  num_heads: int
+  mlp_dim: int
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, bias=None):
+    kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+    x = x + MultiHeadAttention(self.num_heads, name="attn", **kw)(
+        layer_norm(name="ln1", **kw)(x), bias=bias)
+    return x + MlpBlock(self.mlp_dim, name="mlp", **kw)(layer_norm(name="ln2", **kw)(x))
+
+
+class Encoder(nn.Module):
+  """A stack of pre-LN blocks. x: [batch, tokens, dim]; bias as `attention_bias` returns."""
+  depth: int
+  num_heads: int
+  mlp_dim: int
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, bias=None):
+    for i in range(self.depth):
+      x = EncoderBlock(self.num_heads, self.mlp_dim, self.dtype, self.param_dtype,
+                       name=f"block{i}")(x, bias)
+    return x

@@ -1,0 +1,112 @@
+"""The trainer's config keys, their defaults, and validation that runs before any compile.
+
+Experiment configs start from `defaults()` and add their own `model` / `data` / `eval`
+sections; `validate` checks every trainer key so a typo or an impossible value fails in
+seconds with the key and the valid choices named, not after a long compile.
+"""
+
+import difflib
+
+import jax
+import ml_collections
+
+from mmjax.registry import ConfigError
+from mmjax.train import optimizer as optim
+
+PARALLELISM = ("jit", "pmap")
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def defaults() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.parallelism = "jit"      # "jit": jax.jit over a Mesh; "pmap": jax.pmap, replicated state.
+  c.fsdp = False             # jit only: shard params and optimizer state over the data axis.
+  c.batch_size = 128         # global: per-process batch x processes.
+  c.grad_accum_steps = 1
+  c.total_steps = 1000
+  c.compute_dtype = "float32"  # "bfloat16": bf16 matmuls, float32 params/optimizer/loss.
+  c.ema_decay = 0.0          # 0 turns the EMA of params off.
+
+  c.optimizer = ml_collections.ConfigDict(dict(
+      name="adamw", lr=1e-3, weight_decay=1e-4, b1=0.9, b2=0.999, eps=1e-8,
+      momentum=0.9, nesterov=False, grad_clip_norm=1.0, decay_mask="matrices"))
+  c.schedule = ml_collections.ConfigDict(dict(name="cosine", warmup_steps=0, end_lr_fraction=0.0))
+  c.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=2, async_save=True))
+  c.log_every_steps = 50
+  c.eval_every_steps = 0     # 0: evaluate only at the end.
+  c.progress_bar = True
+  # Multi-host: set enabled=True on every process; the addresses come from the cluster
+  # environment (SLURM, TPU pods) unless given here.
+  c.distributed = ml_collections.ConfigDict(dict(
+      enabled=False, coordinator_address="", num_processes=-1, process_id=-1))
+  return c
+
+
+def _check_keys(config, reference, prefix=""):
+  for key in config.keys():
+    if key not in reference:
+      close = difflib.get_close_matches(key, list(reference.keys()), n=1)
+      hint = f' Did you mean "{prefix}{close[0]}"?' if close else ""
+      raise ConfigError(f"Unknown config key '{prefix}{key}'. Valid keys here: "
+                        f"{', '.join(sorted(reference.keys()))}.{hint}")
+    if isinstance(reference[key], ml_collections.ConfigDict):
+      _check_keys(config[key], reference[key], f"{prefix}{key}.")
+
+
+def _choice(value, key, choices):
+  if value not in choices:
+    raise ConfigError(f"{key}={value!r} is not valid. Valid choices: {', '.join(choices)}.")
+
+
+def _positive(value, key, allow_zero=False):
+  if not isinstance(value, int) or value < (0 if allow_zero else 1):
+    raise ConfigError(f"{key}={value!r} must be an integer >= {0 if allow_zero else 1}.")
+
+
+def validate(config, experiment_sections=("model", "data", "eval", "eval_only")):
+  """Raises ConfigError naming the key (and valid choices) for any invalid trainer value."""
+  ref = defaults()
+  for name in experiment_sections:
+    if name in config:
+      ref[name] = config[name]  # the experiment validates its own sections.
+  missing = [k for k in ref.keys() if k not in config]
+  if missing:
+    raise ConfigError(f"Config is missing trainer keys {missing}; start configs from "
+                      f"mmjax.train.defaults().")
+  _check_keys(config, ref)
+  _choice(config.parallelism, "parallelism", PARALLELISM)
+  _choice(config.compute_dtype, "compute_dtype", COMPUTE_DTYPES)
+  _choice(config.optimizer.name, "optimizer.name", optim.OPTIMIZERS)
+  _choice(config.optimizer.decay_mask, "optimizer.decay_mask", optim.DECAY_MASKS)
+  _choice(config.schedule.name, "schedule.name", optim.SCHEDULES)
+  for key in ("batch_size", "grad_accum_steps", "total_steps", "log_every_steps"):
+    _positive(config[key], key)
+  _positive(config.checkpoint.every_steps, "checkpoint.every_steps")
+  _positive(config.checkpoint.keep, "checkpoint.keep")
+  _positive(config.eval_every_steps, "eval_every_steps", allow_zero=True)
+  _positive(config.schedule.warmup_steps, "schedule.warmup_steps", allow_zero=True)
+  if config.schedule.warmup_steps >= config.total_steps and config.schedule.name != "constant":
+    raise ConfigError(f"schedule.warmup_steps={config.schedule.warmup_steps} must be below "
+                      f"total_steps={config.total_steps}.")
+  if not 0.0 <= config.ema_decay < 1.0:
+    raise ConfigError(f"ema_decay={config.ema_decay} must be in [0, 1).")
+  if config.optimizer.lr <= 0:
+    raise ConfigError(f"optimizer.lr={config.optimizer.lr} must be > 0.")
+  if config.fsdp and config.parallelism != "jit":
+    raise ConfigError("fsdp=True needs parallelism='jit' (pmap keeps a full replica per device).")
+  check_batch(config)
+
+
+def check_batch(config):
+  """The global batch must split evenly over processes, devices and accumulation steps."""
+  b, accum = config.batch_size, config.grad_accum_steps
+  nproc, ndev = jax.process_count(), jax.device_count()
+  if b % nproc:
+    raise ConfigError(f"batch_size={b} is not divisible by the number of processes ({nproc}).")
+  if b % ndev:
+    raise ConfigError(f"batch_size={b} is not divisible by the number of devices ({ndev}); "
+                      f"use a multiple of {ndev}.")
+  if (b // ndev) % accum:
+    raise ConfigError(f"batch_size={b} over {ndev} devices gives {b // ndev} per device, which "
+                      f"grad_accum_steps={accum} does not divide.")

@@ -1,0 +1,251 @@
+"""`fit`: the training loop every experiment shares.
+
+It validates the config, builds or restores the TrainState, compiles the step once (jit over
+a mesh, or pmap), then loops: feed a batch, step, check the loss is finite, log, checkpoint,
+evaluate. SIGTERM / SIGINT save a checkpoint and return with `interrupted=True`; a NaN or Inf
+loss raises `NonFiniteLossError` and leaves the last good checkpoint in place.
+"""
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from typing import Any, Callable, Optional, Sequence
+
+import jax
+import numpy as np
+
+from mmjax.train import parallel
+from mmjax.train.checkpoint import Checkpointer, abstract_like
+from mmjax.train.config import validate
+from mmjax.train.metrics_writer import MetricWriter, Throughput
+from mmjax.train.optimizer import make_optimizer
+from mmjax.train.state import TrainState
+from mmjax.train.step import make_train_step
+
+log = logging.getLogger("mmjax")
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The loss or gradient norm became NaN/Inf; the message names the step."""
+
+
+@dataclasses.dataclass
+class FitResult:
+  state: TrainState  # usable with plain jax on this process (unreplicated under pmap).
+  step: int
+  interrupted: bool  # True when stopped by SIGTERM/SIGINT after saving a checkpoint.
+  signal: Optional[int] = None
+  eval_metrics: Optional[dict] = None
+
+
+class _Setup:
+  """What `fit` and `restore_latest` share: the state's layout for the chosen parallelism."""
+
+  def __init__(self, config, init_fn):
+    self.config = config
+    self.pmap = config.parallelism == "pmap"
+    self.optimizer, self.schedule = make_optimizer(config, config.total_steps)
+    use_ema = config.ema_decay > 0
+    self.create = lambda rng: TrainState.create(*init_fn(rng), self.optimizer, rng, use_ema)
+    self.rng = jax.random.key(config.seed)
+    self.abstract = jax.eval_shape(self.create, self.rng)
+    if self.pmap:
+      sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+      self.shardings = jax.tree.map(lambda _: sharding, self.abstract)
+    else:
+      self.mesh = parallel.make_mesh()
+      self.shardings = parallel.state_shardings(self.abstract, self.mesh, config.fsdp)
+
+  def init_state(self):
+    return jax.jit(self.create, out_shardings=self.shardings)(self.rng)
+
+  def restore(self, ckpt: Checkpointer, step: int):
+    return ckpt.restore(step, abstract_like(self.abstract, self.shardings))
+
+  def to_devices(self, state):
+    return parallel.replicate(state) if self.pmap else state
+
+  def to_host(self, state):
+    return parallel.unreplicate(state) if self.pmap else state
+
+  def put_batch(self, batch):
+    return parallel.split_for_pmap(batch) if self.pmap else parallel.global_batch(batch, self.mesh)
+
+
+def restore_latest(config, workdir: str, init_fn) -> tuple[TrainState, int]:
+  """The newest checkpoint in `workdir` (for evaluating without training)."""
+  setup = _Setup(config, init_fn)
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), 1, config.checkpoint.keep)
+  step = ckpt.latest_step()
+  if step is None:
+    raise FileNotFoundError(f"No checkpoint in {workdir}/checkpoints; train first.")
+  state, _ = setup.restore(ckpt, step)
+  ckpt.close()
+  return state, step
+
+
+def _save_config(config, workdir):
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+
+
+class _StopSignal:
+  """Records SIGTERM/SIGINT instead of dying, so the loop can save first. A second SIGINT
+  interrupts immediately."""
+
+  def __init__(self):
+    self.signum = None
+    self._old = {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for s in (signal.SIGTERM, signal.SIGINT):
+        self._old[s] = signal.signal(s, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    if self.signum == signal.SIGINT and signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    self.signum = signum
+    log.warning("Received signal %d: saving a checkpoint, then stopping.", signum)
+
+  def __exit__(self, *exc):
+    for s, h in self._old.items():
+      signal.signal(s, h)
+
+  def requested(self, sync_point: bool) -> bool:
+    """Whether to stop now. With several processes, all must stop at the same step, so they
+    agree only at sync points (log steps)."""
+    flag = self.signum is not None
+    if jax.process_count() == 1:
+      return flag
+    if not sync_point:
+      return False
+    from jax.experimental import multihost_utils
+    return bool(np.any(multihost_utils.process_allgather(np.array(flag))))
+
+
+def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_data,
+        evaluate: Optional[Callable[[TrainState, int], dict]] = None,
+        hooks: Sequence[Callable[[int], Any]] = ()) -> FitResult:
+  """Trains to `config.total_steps`, resuming from the newest checkpoint in `workdir`.
+
+  init_fn(rng) -> (params, model_state); loss_fn as in `mmjax.train.step`;
+  train_data: an iterator of this process's numpy batches with `.state()` / `.restore(state)`;
+  evaluate(state, step) -> dict of scalars, run every `eval_every_steps` and at the end;
+  hooks: called with the step number after each step (tests use them to inject signals).
+  """
+  validate(config)
+  os.makedirs(workdir, exist_ok=True)
+  _save_config(config, workdir)
+  setup = _Setup(config, init_fn)
+  total = config.total_steps
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.every_steps,
+                      config.checkpoint.keep, config.checkpoint.async_save)
+  start = ckpt.latest_step() or 0
+  if start:
+    state, data_state = setup.restore(ckpt, start)
+    train_data.restore(data_state)
+    log.info("Resumed from step %d in %s", start, ckpt.directory)
+  else:
+    state = setup.init_state()
+  n_params = sum(x.size for x in jax.tree.leaves(state.params))
+  state = setup.to_devices(state)
+
+  step_fn = make_train_step(loss_fn, setup.optimizer, setup.schedule,
+                            axis_name=parallel.PMAP_AXIS if setup.pmap else None,
+                            grad_accum_steps=config.grad_accum_steps, ema_decay=config.ema_decay)
+  if setup.pmap:
+    compiled_fn = jax.pmap(step_fn, axis_name=parallel.PMAP_AXIS, donate_argnums=0)
+  else:
+    replicated = jax.sharding.NamedSharding(setup.mesh, jax.P())
+    compiled_fn = jax.jit(step_fn, donate_argnums=0,
+                          in_shardings=(setup.shardings, parallel.batch_sharding(setup.mesh)),
+                          out_shardings=(setup.shardings, replicated))
+
+  writer = MetricWriter(workdir, total, start, config.progress_bar)
+  result = FitResult(state=None, step=start, interrupted=False)
+  try:
+    if start >= total:
+      log.info("Already trained to step %d.", start)
+    else:
+      batch = setup.put_batch(next(train_data))
+      data_state = train_data.state()
+      t0 = time.perf_counter()
+      compiled = compiled_fn.lower(state, batch).compile()
+      writer.write(start, {"compile_time_s": time.perf_counter() - t0, "params": n_params},
+                   prefix="setup")
+      with _StopSignal() as stop:
+        state, result = _loop(config, compiled, state, batch, data_state, train_data, setup,
+                              ckpt, writer, evaluate, hooks, stop, start)
+    state = setup.to_host(state)
+    if not result.interrupted and evaluate is not None:
+      result.eval_metrics = evaluate(state, result.step)
+      writer.write(result.step, result.eval_metrics, prefix="eval")
+  finally:  # even on a crash: finish the checkpoint being written, flush the logs.
+    ckpt.close()
+    writer.close()
+  result.state = state
+  return result
+
+
+def _loop(config, compiled, state, batch, data_state, train_data, setup, ckpt, writer,
+          evaluate, hooks, stop, step):
+  total, every = config.total_steps, config.log_every_steps
+  throughput = Throughput(step)
+  window, pending = [], None
+
+  def check(pending):
+    s, metrics = pending
+    metrics = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in jax.device_get(metrics).items()}
+    if not (math.isfinite(metrics["loss"]) and math.isfinite(metrics["grad_norm"])):
+      writer.write(s, metrics)
+      ckpt.wait()
+      last = ckpt.latest_step()
+      raise NonFiniteLossError(
+          f"loss={metrics['loss']} grad_norm={metrics['grad_norm']} at step {s}: stopping. "
+          f"The last good checkpoint (step {last}) is kept in {ckpt.directory}; lower "
+          f"optimizer.lr or set optimizer.grad_clip_norm, then rerun to resume from it.")
+    window.append(metrics)
+
+  while step < total:
+    state, metrics = compiled(state, batch)
+    step += 1
+    batch_state = data_state
+    if step < total:  # stage the next batch while this step runs.
+      batch, data_state = setup.put_batch(next(train_data)), train_data.state()
+    if pending:
+      check(pending)
+    pending = (step, metrics)
+    for hook in hooks:
+      hook(step)
+    stopping = stop.requested(step % every == 0 or step == total)
+    boundary = step % every == 0 or step == total or ckpt.due(step) or stopping or (
+        config.eval_every_steps and step % config.eval_every_steps == 0)
+    writer.progress(1)
+    if not boundary:
+      continue
+    check(pending)
+    pending = None
+    if step % every == 0 or step == total:
+      mean = {k: float(np.mean([m[k] for m in window])) for k in window[-1]}
+      mean.update(throughput(step, config.batch_size))
+      writer.write(step, mean)
+      writer.progress(0, loss=mean["loss"], ex_per_s=mean["examples_per_s"])
+      window.clear()
+    if ckpt.due(step) or step == total or stopping:
+      ckpt.save(step, setup.to_host(state), batch_state)
+    if stopping:
+      ckpt.wait()
+      writer.write(step, {"signal": stop.signum}, prefix="interrupted")
+      return state, FitResult(None, step, interrupted=True, signal=stop.signum)
+    if evaluate and config.eval_every_steps and step % config.eval_every_steps == 0 \
+        and step < total:
+      writer.write(step, evaluate(setup.to_host(state), step), prefix="eval")
+  return state, FitResult(None, step, interrupted=False)

@@ -1,0 +1,72 @@
+"""Bad configs fail before anything compiles, naming the key and what is valid."""
+
+import time
+
+import jax
+import ml_collections
+import pytest
+
+from mmjax import train
+from mmjax.registry import ConfigError
+from tests import toy
+
+
+def fit(c, tmp_path, problem=toy.contrastive_problem):
+  init_fn, loss_fn, make_batch = problem()
+  return train.fit(c, str(tmp_path), init_fn=init_fn, loss_fn=loss_fn,
+                   train_data=toy.batches(make_batch, toy.config()))
+
+
+def test_locked_config_rejects_misspelt_key():
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("cfg", "configs/contrastive.py")
+  cfg = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(cfg)
+  c = cfg.get_config("tiny")
+  with pytest.raises(AttributeError, match='Did you mean "total_steps"'):
+    c.total_step = 3
+  with pytest.raises(ValueError, match="Unknown preset 'tiyn'; valid: .*tiny"):
+    cfg.get_config("tiyn")
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("parallelism", "pjit", "parallelism='pjit' is not valid. Valid choices: jit, pmap"),
+    ("optimizer.name", "adam", "optimizer.name='adam' is not valid. Valid choices: adamw, sgd"),
+    ("schedule.name", "cos", "Valid choices: constant, cosine, linear"),
+    ("compute_dtype", "float16", "Valid choices: float32, bfloat16"),
+    ("batch_size", 12, "batch_size=12 is not divisible by the number of devices \\(8\\)"),
+    ("grad_accum_steps", 3, "grad_accum_steps=3 does not divide"),
+    ("total_steps", 0, "total_steps=0 must be an integer >= 1"),
+])
+def test_invalid_values_fail_fast(tmp_path, key, value, message):
+  c = toy.config(**{key: value})
+  t0 = time.perf_counter()
+  with pytest.raises(ConfigError, match=message):
+    fit(c, tmp_path)
+  assert not (tmp_path / "checkpoints").exists()  # failed before building anything.
+
+
+def test_unknown_key_is_named_with_suggestion(tmp_path):
+  c = toy.config()
+  c.optimizer.weight_decy = 0.1
+  with pytest.raises(ConfigError, match=r"Unknown config key 'optimizer.weight_decy'.*"
+                                        r'Did you mean "optimizer.weight_decay"'):
+    fit(c, tmp_path)
+
+
+def test_fsdp_needs_jit(tmp_path):
+  with pytest.raises(ConfigError, match="fsdp=True needs parallelism='jit'"):
+    fit(toy.config(fsdp=True, parallelism="pmap"), tmp_path)
+
+
+def test_unknown_component_and_option_names():
+  from mmjax.models import TwoTower
+  x, t = jax.numpy.zeros((1, 16, 16, 3)), jax.numpy.zeros((1, 8), "int32")
+  with pytest.raises(ConfigError, match=r"Unknown image encoder model.image_encoder='vtt'. "
+                                        r"Valid choices: vit.*Did you mean \"vit\""):
+    TwoTower(image_encoder="vtt").init(jax.random.key(0), x, t)
+  with pytest.raises(ConfigError, match=r"'vit' has no option 'patch'. Valid options: .*patch_size"):
+    TwoTower(image=dict(patch=4)).init(jax.random.key(0), x, t)
+  from mmjax.losses.contrastive import CONTRASTIVE_LOSSES
+  with pytest.raises(ConfigError, match="Valid choices: sigmoid, softmax"):
+    CONTRASTIVE_LOSSES.get("infonce", "model.loss")
