@@ -178,7 +178,7 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
       batch = setup.put_batch(next(train_data))
       data_state = train_data.state()
       t0 = time.perf_counter()
-      compiled = compiled_fn.lower(state, batch).compile()
+      compiled = compiled_fn.lower(state, batch).compile(parallel.compiler_options())
       writer.write(start, {"compile_time_s": time.perf_counter() - t0, "params": n_params},
                    prefix="setup")
       with _StopSignal() as stop:
