@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmjax.models import TextTransformer, TwoTower, ViT
-from mmjax.models.vit import sincos_2d
+from mmjax.models.image.vit import sincos_2d
 
 
 @pytest.mark.parametrize("pool,posemb", [("cls", "learned"), ("mean", "sincos2d")])

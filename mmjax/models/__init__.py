@@ -1,14 +1,18 @@
-"""Model zoo. Encoders are chosen by name from these registries (see README's model table)."""
+"""Model zoo. Every component is chosen by name from one of these registries (README's model
+table lists them all); `python -m mmjax.models.summary` prints parameter counts."""
 
 from mmjax.registry import Registry
 
 IMAGE_ENCODERS = Registry("image encoder")
 TEXT_ENCODERS = Registry("text encoder")
+AUDIO_ENCODERS = Registry("audio encoder")
+FUSIONS = Registry("fusion")
+HEADS = Registry("head")
+CAPTION_DECODERS = Registry("caption decoder")
+GENERATORS = Registry("text-to-image generator")
 
-from mmjax.models.vit import ViT  # noqa: E402
-from mmjax.models.text_transformer import TextTransformer  # noqa: E402
-
-IMAGE_ENCODERS.register("vit")(ViT)
-TEXT_ENCODERS.register("transformer")(TextTransformer)
-
+# Importing the subpackages registers their components.
+from mmjax.models import image, text, audio, fusion, heads  # noqa: E402,F401
+from mmjax.models.image.vit import ViT  # noqa: E402,F401
+from mmjax.models.text.transformer import TextTransformer  # noqa: E402,F401
 from mmjax.models.two_tower import TwoTower  # noqa: E402,F401

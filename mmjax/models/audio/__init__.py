@@ -1,0 +1,1 @@
+"""Audio encoders and the log-mel front end."""

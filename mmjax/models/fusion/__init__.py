@@ -1,0 +1,1 @@
+"""Fusion variants: per-modality features in, fused features out, chosen by name."""

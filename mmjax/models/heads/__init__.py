@@ -1,0 +1,1 @@
+"""Heads: classification / regression, captioning decoders, CTC, text-to-image generators."""

@@ -1,0 +1,6 @@
+"""Image encoders: images [batch, h, w, c] -> (pooled [batch, dim], tokens [batch, n, dim])."""
+
+from mmjax.models import IMAGE_ENCODERS
+from mmjax.models.image.vit import ViT
+
+IMAGE_ENCODERS.register("vit")(ViT)
