@@ -1,12 +1,24 @@
-"""Scenes of simple shapes with captions from a grammar.
+"""Scenes of 1-3 simple objects and the captions a grammar gives them.
 
-Example `i` of split `s` is a pure function of (seed, s, i): any example can be made on demand,
-in any order, on any process, so the data never needs to be stored and a pipeline can resume
-at any position. A scene has 1-2 objects, each a shape x colour x size at a position; with two
-objects, the caption states their spatial relation. Several paraphrases describe each scene.
+A scene is a tuple of objects (shape x colour x size at a position) plus the spatial relations
+that lay them out:
+  1 object   -- anywhere near the centre;
+  2 objects  -- `objects[0] <relation> objects[1]`, on a horizontal or vertical axis;
+  3 objects  -- an L on a 2x2 grid: `objects[0]` is the corner, `objects[1]` its horizontal
+                neighbour (`relation`: left of / right of) and `objects[2]` its vertical one
+                (`relation2`: above / below).
+Each scene has four paraphrased captions and a canonical `key`; scenes with the same key are
+indistinguishable from text. `reading_order()` ranks the objects top row first, then left to
+right, from the layout alone, so "the first object" is defined the same way for a reader of the
+image and a reader of the caption (the labelled tasks use it; see tasks.py).
+
+Held-out (shape, colour) pairs: `sample_scene(..., pairs=...)` draws only the allowed pairs, or
+with `compositional=True` puts a held-out pair on one uniformly chosen object.
 """
 
 import dataclasses
+import itertools
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -15,12 +27,16 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 80, 230),
            "yellow": (235, 215, 40), "purple": (150, 60, 200), "white": (240, 240, 240)}
 SIZES = {"small": 0.13, "large": 0.24}  # radius as a fraction of the image side
 RELATIONS = ("left of", "right of", "above", "below")
-SPLITS = {"train": 0, "val": 1, "test": 2}
+ERASED = "thing"  # shape of an object whose shape a modality hides (tasks.py, redundant)
 
 _ONE = ("a {a}", "there is a {a}", "a picture of a {a}", "an image with a {a}")
 _TWO = ("a {a} {rel} a {b}", "there is a {a} {rel} a {b}", "a {b} {inv} a {a}",
         "an image with a {a} {rel} a {b}")
-_INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+# a = the corner, b = its horizontal neighbour, c = its vertical neighbour.
+_THREE = ("a {a} {rel} a {b} and {rel2} a {c}", "there is a {a} {rel} a {b} and {rel2} a {c}",
+          "a {b} {inv} a {a} which is {rel2} a {c}", "a {c} {inv2} a {a} which is {rel} a {b}")
+INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+_TEMPLATE_FIELDS = ("{a}", "{b}", "{c}", "{rel2}", "{rel}", "{inv2}", "{inv}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,66 +46,115 @@ class Object:
   size: str
   x: float  # centre, as a fraction of the image side
   y: float
+  material: str = ""  # spoken only, never drawn (tasks.py, unique_audio)
 
   @property
   def phrase(self) -> str:
-    return f"{self.size} {self.colour} {self.shape}"
+    return " ".join(w for w in (self.size, self.colour, self.material, self.shape) if w)
 
 
 @dataclasses.dataclass(frozen=True)
 class Scene:
   objects: tuple
-  relation: str = ""  # objects[0] <relation> objects[1]
+  relation: str = ""   # objects[0] <relation> objects[1]
+  relation2: str = ""  # objects[0] <relation2> objects[2] (3 objects)
+  background: str = ""  # a render.BACKGROUNDS name; "" is the default dark grey
 
   @property
   def key(self) -> str:
     """Canonical description: scenes with the same key are indistinguishable from text."""
-    if len(self.objects) == 1:
-      return self.objects[0].phrase
-    return f"{self.objects[0].phrase} {self.relation} {self.objects[1].phrase}"
+    p = [o.phrase for o in self.objects]
+    if len(p) == 1:
+      return p[0]
+    if len(p) == 2:
+      return f"{p[0]} {self.relation} {p[1]}"
+    return f"{p[0]} {self.relation} {p[1]} and {self.relation2} {p[2]}"
 
   def captions(self) -> list:
-    if len(self.objects) == 1:
-      return [t.format(a=self.objects[0].phrase) for t in _ONE]
-    a, b = (o.phrase for o in self.objects)
-    return [t.format(a=a, b=b, rel=self.relation, inv=_INVERSE[self.relation]) for t in _TWO]
+    p = [o.phrase for o in self.objects]
+    if len(p) == 1:
+      return [t.format(a=p[0]) for t in _ONE]
+    if len(p) == 2:
+      return [t.format(a=p[0], b=p[1], rel=self.relation, inv=INVERSE[self.relation])
+              for t in _TWO]
+    return [t.format(a=p[0], b=p[1], c=p[2], rel=self.relation, inv=INVERSE[self.relation],
+                     rel2=self.relation2, inv2=INVERSE[self.relation2]) for t in _THREE]
 
-
-class SceneWorld:
-  """images [size, size, 3] float32 in [0, 1], a caption, and the scene's key.
-
-  noise: std of Gaussian pixel noise; max_objects: 1 or 2.
-  """
-
-  def __init__(self, seed: int = 0, image_size: int = 32, max_objects: int = 2,
-               noise: float = 0.05):
-    if max_objects not in (1, 2):
-      raise ValueError(f"max_objects={max_objects}; valid: 1, 2.")
-    self.seed, self.image_size, self.max_objects, self.noise = seed, image_size, max_objects, noise
-    g = (np.arange(image_size) + 0.5) / image_size
-    self._yy, self._xx = np.meshgrid(g, g, indexing="ij")
-
-  def vocabulary(self) -> list:
-    words = set()
-    for t in _ONE + _TWO:
-      words.update(t.replace("{a}", "").replace("{b}", "").replace("{rel}", "")
-                   .replace("{inv}", "").split())
-    words.update(SHAPES, COLOURS, SIZES, *(r.split() for r in RELATIONS))
-    return sorted(words)
-
-  def _rng(self, split: str, index: int):
-    if split not in SPLITS:
-      raise ValueError(f"split={split!r}; valid: {', '.join(SPLITS)}.")
-    return np.random.default_rng([self.seed, SPLITS[split], index])
-
-  def scene(self, split: str, index: int) -> Scene:
-    rng = self._rng(split, index)
-    n = 1 if self.max_objects == 1 else int(rng.integers(1, 3))
-    pick = lambda xs: xs[int(rng.integers(len(xs)))]
-    attrs = [(pick(SHAPES), pick(list(COLOURS)), pick(list(SIZES))) for _ in range(n)]
+  def cells(self) -> list:
+    """(row, column) of each object on the layout's grid, from the relations alone."""
+    n = len(self.objects)
     if n == 1:
-      x, y = rng.uniform(0.3, 0.7, size=2)
-      return Scene((Object(*attrs[0], x, y),))
+      return [(0, 0)]
+    if n == 2:
+      first = int(self.relation in ("right of", "below"))  # objects[0] is second on the axis
+      if self.relation in ("left of", "right of"):
+        return [(0, first), (0, 1 - first)]
+      return [(first, 0), (1 - first, 0)]
+    col, row = int(self.relation == "right of"), int(self.relation2 == "below")
+    return [(row, col), (row, 1 - col), (1 - row, col)]
+
+  def reading_order(self) -> list:
+    """Object indices top row first, then left to right."""
+    cells = self.cells()
+    return sorted(range(len(cells)), key=lambda i: cells[i])
+
+  def replace_object(self, i: int, **changes) -> "Scene":
+    objects = list(self.objects)
+    objects[i] = dataclasses.replace(objects[i], **changes)
+    return dataclasses.replace(self, objects=tuple(objects))
+
+
+def all_pairs() -> list:
+  return list(itertools.product(SHAPES, COLOURS))
+
+
+def check_pairs(pairs: Sequence) -> tuple:
+  """Validates (shape, colour) pairs and returns them as a tuple of tuples."""
+  out = []
+  for p in pairs:
+    if len(p) != 2 or p[0] not in SHAPES or p[1] not in COLOURS:
+      raise ValueError(f"held-out pair {tuple(p)!r} is not (shape, colour); valid shapes: "
+                       f"{', '.join(SHAPES)}; valid colours: {', '.join(COLOURS)}.")
+    out.append((p[0], p[1]))
+  return tuple(out)
+
+
+def caption_words(max_objects: int) -> set:
+  """Every word a caption of scenes with up to `max_objects` objects can use."""
+  templates = _ONE + _TWO + (_THREE if max_objects == 3 else ())
+  words = set()
+  for t in templates:
+    for f in _TEMPLATE_FIELDS:
+      t = t.replace(f, "")
+    words.update(t.split())
+  words.update(SHAPES, COLOURS, SIZES, *(r.split() for r in RELATIONS))
+  return words
+
+
+def sample_scene(rng: np.random.Generator, max_objects: int,
+                 pairs: Optional[Sequence] = None, held_out: Sequence = (),
+                 compositional: bool = False) -> Scene:
+  """One scene from `rng`.
+
+  pairs: the (shape, colour) pairs objects may take, or None for all of them (this path makes
+  exactly the draws the first version of this world made, so its data is unchanged).
+  compositional: one uniformly chosen object takes a uniformly chosen `held_out` pair; the
+  others take any pair.
+  """
+  n = 1 if max_objects == 1 else int(rng.integers(1, max_objects + 1))
+  pick = lambda xs: xs[int(rng.integers(len(xs)))]
+  if compositional:
+    special, everything = int(rng.integers(n)), all_pairs()
+    attrs = [(*pick(held_out if i == special else everything), pick(list(SIZES)))
+             for i in range(n)]
+  elif pairs is None:
+    attrs = [(pick(SHAPES), pick(list(COLOURS)), pick(list(SIZES))) for _ in range(n)]
+  else:
+    attrs = [(*pick(pairs), pick(list(SIZES))) for _ in range(n)]
+  if n == 1:
+    x, y = rng.uniform(0.3, 0.7, size=2)
+    return Scene((Object(*attrs[0], x, y),))
+  if n == 2:
     relation = pick(RELATIONS)
     # Place objects[0] on the side its relation names, with a clear gap between them.
     near, far = rng.uniform(0.25, 0.32), rng.uniform(0.68, 0.75)
@@ -97,27 +162,11 @@ class SceneWorld:
     pos = {"left of": ((near, a), (far, b)), "right of": ((far, a), (near, b)),
            "above": ((a, near), (b, far)), "below": ((a, far), (b, near))}[relation]
     return Scene(tuple(Object(*at, *p) for at, p in zip(attrs, pos)), relation)
-
-  def render(self, scene: Scene, rng) -> np.ndarray:
-    img = np.full((self.image_size, self.image_size, 3), 0.1, np.float32)
-    for o in scene.objects:
-      r = SIZES[o.size]
-      dx, dy = self._xx - o.x, self._yy - o.y
-      mask = {"circle": dx ** 2 + dy ** 2 <= r ** 2,
-              "square": np.maximum(abs(dx), abs(dy)) <= r * 0.85,
-              "diamond": abs(dx) + abs(dy) <= r * 1.15,
-              "triangle": (dy <= r * 0.8) & (dy >= -r) & (abs(dx) <= (dy + r) * 0.6)}[o.shape]
-      img[mask] = np.asarray(COLOURS[o.colour], np.float32) / 255.0
-    if self.noise:
-      img = img + rng.normal(0.0, self.noise, img.shape).astype(np.float32)
-    return np.clip(img, 0.0, 1.0)
-
-  def example(self, split: str, index: int) -> dict:
-    """{"image": [s, s, 3] float32, "caption": str, "key": str} for example `index`."""
-    scene = self.scene(split, index)
-    rng = self._rng(split, index)
-    rng.bit_generator.advance(1 << 20)  # independent of the draws that made the scene
-    captions = scene.captions()
-    return {"image": self.render(scene, rng),
-            "caption": captions[int(rng.integers(len(captions)))],
-            "key": scene.key}
+  relation, relation2 = pick(RELATIONS[:2]), pick(RELATIONS[2:])
+  scene = Scene((), relation, relation2)
+  # Grid cells centred near 0.25 and 0.75: adjacent large objects barely touch.
+  jitter = rng.uniform(0.0, 0.04, size=(3, 2))
+  objects = []
+  for (row, col), at, (jx, jy) in zip(scene.cells(), attrs, jitter):
+    objects.append(Object(*at, x=0.23 + 0.5 * col + jx, y=0.23 + 0.5 * row + jy))
+  return dataclasses.replace(scene, objects=tuple(objects))
