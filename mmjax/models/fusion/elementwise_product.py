@@ -1,0 +1,27 @@
+"""Multiplicative fusion: the element-wise product of projected features (MultiBench's
+`MultiplicativeInteractions` in its simplest, Hadamard form; Jayakumar et al. 2020)."""
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from mmjax.models.fusion.inputs import check_inputs
+from mmjax.models.transformer import Dense
+
+
+class ProductFusion(nn.Module):
+  """pooled [batch, d_i] per modality -> prod_i (W_i x_i + b_i), [batch, dim]. Any number of
+  modalities."""
+  dim: int = 256
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, pooled, tokens=None, masks=None, train: bool = False):
+    check_inputs("product", pooled, tokens, masks)
+    kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+    out = Dense(self.dim, name="proj0", **kw)(pooled[0])
+    for i, p in enumerate(pooled[1:], start=1):
+      out = out * Dense(self.dim, name=f"proj{i}", **kw)(p)
+    return out
