@@ -1,4 +1,5 @@
-"""Pre-LN Transformer building blocks shared by the ViT, text and audio encoders.
+"""Transformer building blocks shared by the ViT, text and audio encoders: pre-LN by default,
+post-LN (BERT, Devlin et al. 2019) as an option so pretrained BERT weights load.
 
 Every product goes through `matmul.einsum`, so `dtype=bfloat16` computes all matmuls (forward and
 backward) in bfloat16 with float32 accumulation, while LayerNorm statistics and the softmax stay
@@ -134,32 +135,53 @@ class MlpBlock(nn.Module):
     return Dense(x.shape[-1], name="fc2", **kw)(h)
 
 
+NORM_POSITIONS = ("pre", "post")
+
+
 class EncoderBlock(nn.Module):
-  """x + MHA(LN(x)); x + MLP(LN(x)). [batch, tokens, dim] -> same."""
+  """[batch, tokens, dim] -> same.
+
+  norm_position "pre":  x + MHA(LN1(x)); then x + MLP(LN2(x))  (GPT-2 / ViT / CLIP).
+  norm_position "post": LN1(x + MHA(x)); then LN2(x + MLP(x))  (the original Transformer, BERT).
+  Both use the same parameter names, so one tree layout serves either.
+  """
   num_heads: int
   mlp_dim: int
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  norm_position: str = "pre"
+  ln_eps: float = 1e-5
 
   @nn.compact
   def __call__(self, x, bias=None):
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    x = x + MultiHeadAttention(self.num_heads, name="attn", **kw)(
-        layer_norm(name="ln1", **kw)(x), bias=bias)
-    return x + MlpBlock(self.mlp_dim, name="mlp", **kw)(layer_norm(name="ln2", **kw)(x))
+    ln1 = layer_norm(name="ln1", eps=self.ln_eps, **kw)
+    ln2 = layer_norm(name="ln2", eps=self.ln_eps, **kw)
+    attn = MultiHeadAttention(self.num_heads, name="attn", **kw)
+    mlp = MlpBlock(self.mlp_dim, name="mlp", **kw)
+    if self.norm_position == "pre":
+      x = x + attn(ln1(x), bias=bias)
+      return x + mlp(ln2(x))
+    if self.norm_position == "post":
+      x = ln1(x + attn(x, bias=bias))
+      return ln2(x + mlp(x))
+    raise ValueError(f"norm_position={self.norm_position!r}; valid: {', '.join(NORM_POSITIONS)}.")
 
 
 class Encoder(nn.Module):
-  """A stack of pre-LN blocks. x: [batch, tokens, dim]; bias as `attention_bias` returns."""
+  """A stack of blocks (pre-LN unless norm_position="post"). x: [batch, tokens, dim]; bias as
+  `attention_bias` returns."""
   depth: int
   num_heads: int
   mlp_dim: int
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  norm_position: str = "pre"
+  ln_eps: float = 1e-5
 
   @nn.compact
   def __call__(self, x, bias=None):
     for i in range(self.depth):
       x = EncoderBlock(self.num_heads, self.mlp_dim, self.dtype, self.param_dtype,
-                       name=f"block{i}")(x, bias)
+                       self.norm_position, self.ln_eps, name=f"block{i}")(x, bias)
     return x
