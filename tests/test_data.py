@@ -86,3 +86,13 @@ def test_tokenizer_roundtrip_and_saved_vocabulary(tmp_path):
   tok.save(path)
   assert WordTokenizer.load_or_build(path, ["other words"]).itos == tok.itos
   assert tok.decode(tok.encode("a zebra", 8)) == "a <unk>"
+
+
+def test_positions_differ_across_epochs_and_resume_exactly():
+  make = lambda idx, pos: {"idx": idx, "pos": pos}
+  it = Batches(make, 4, num_examples=4, with_positions=True, prefetch=0)
+  a, b = next(it), next(it)  # two epochs over the same 4 examples
+  assert sorted(a["idx"]) == sorted(b["idx"]) and not set(a["pos"]) & set(b["pos"])
+  again = Batches(make, 4, num_examples=4, with_positions=True, prefetch=0)
+  again.restore({"batches_consumed": 1})
+  np.testing.assert_array_equal(next(again)["pos"], b["pos"])

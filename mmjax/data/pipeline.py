@@ -19,13 +19,18 @@ class Batches:
   """Iterator of this process's batches: dicts of numpy arrays with leading dim
   global_batch / process_count.
 
-  make_batch(indices: int64 [n]) -> dict of arrays [n, ...]; must be thread-safe.
+  make_batch(indices: int64 [n]) -> dict of arrays [n, ...]; must be thread-safe. With
+  `with_positions=True` it is called as make_batch(indices, positions), where positions [n] are
+  the examples' places in the whole run's stream (distinct across epochs), to seed random
+  augmentation so that it differs between epochs yet stays reproducible on resume.
   """
 
   def __init__(self, make_batch: Callable, global_batch: int, *, seed: int = 0,
                num_examples: Optional[int] = None, process_index: Optional[int] = None,
-               process_count: Optional[int] = None, prefetch: int = 2):
+               process_count: Optional[int] = None, prefetch: int = 2,
+               with_positions: bool = False):
     self.make_batch = make_batch
+    self.with_positions = with_positions
     self.global_batch = global_batch
     self.seed, self.num_examples, self.prefetch = seed, num_examples, prefetch
     self.process_index = jax.process_index() if process_index is None else process_index
@@ -38,10 +43,14 @@ class Batches:
     self._queue = None
     self._stop = None
 
+  def positions(self, batch: int) -> np.ndarray:
+    """Stream positions [local_batch] of this process's part of global batch `batch`."""
+    start = batch * self.global_batch + self.process_index * self.local_batch
+    return start + np.arange(self.local_batch, dtype=np.int64)
+
   def indices(self, batch: int) -> np.ndarray:
     """Example indices of this process's part of global batch `batch`."""
-    start = batch * self.global_batch + self.process_index * self.local_batch
-    pos = start + np.arange(self.local_batch, dtype=np.int64)
+    pos = self.positions(batch)
     if self.num_examples is None:
       return pos
     epoch, pos = np.divmod(pos, self.num_examples)
@@ -52,6 +61,8 @@ class Batches:
     return out
 
   def batch(self, batch: int) -> dict:
+    if self.with_positions:
+      return self.make_batch(self.indices(batch), self.positions(batch))
     return self.make_batch(self.indices(batch))
 
   def _produce(self, start, q, stop):

@@ -1,0 +1,161 @@
+r"""Input-pipeline throughput: examples/s each data source delivers through `Batches` (with its
+prefetch thread), one JSON line per source, against what the clip_tiny train step consumes.
+
+  python benchmarks/data_throughput.py                                   # all, offline mock data
+  python benchmarks/data_throughput.py --sources coco_captions --data_dir ~/tensorflow_datasets
+
+Sources: shapes (the synthetic world exactly as experiments/contrastive.py's make_data builds it
+for configs/contrastive.py:clip_tiny), coco_captions (64x64 crops of JPEGs), av_mnist (PCA
+degradation and noise on), image_classification (cifar10 with random crops and flips), manifest
+(PNG images + text + WAV clips written to a temporary folder). Without --data_dir the tfds
+sources read mock data (tfds.testing.mock_data; COCO-sized random JPEGs for coco_captions), so
+the figures are the pipeline's own cost (decode, resize, ops, batching), not disk reads.
+
+Each line: examples_per_s over --batches batches of --batch after one warm-up batch, setup_s
+(materialising, fitting PCA, opening streams), and x_clip_tiny_step = examples_per_s / the
+train step's consumption (--step_examples_per_s, ~30/s for clip_tiny at batch 128 on this
+2-core CPU; benchmarks/train_throughput.py measures it). Above 1, data is not the bottleneck.
+"""
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from mmjax.data.pipeline import Batches  # noqa: E402
+from mmjax.data.tokenizer import WordTokenizer  # noqa: E402
+
+SOURCES = ("shapes", "coco_captions", "av_mnist", "image_classification", "manifest")
+IMAGE_SIZE = 64  # clip_tiny's
+
+
+def parse():
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--sources", default=",".join(SOURCES))
+  p.add_argument("--batch", type=int, default=128)
+  p.add_argument("--batches", type=int, default=5, help="timed batches per source")
+  p.add_argument("--data_dir", default=None, help="prepared tfds data; default: mock data")
+  p.add_argument("--step_examples_per_s", type=float, default=30.0)
+  return p.parse_args()
+
+
+def load_module(path, name):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def shapes(args, workdir):
+  config = load_module("configs/contrastive.py", "contrastive_config").get_config("clip_tiny")
+  experiment = load_module("experiments/contrastive.py", "contrastive_experiment")
+  with config.unlocked():
+    config.batch_size = args.batch
+    config.eval.num_examples = 1  # make_data also builds the eval set; not what is timed.
+  train_data, _, _ = experiment.make_data(config, workdir)
+  return train_data
+
+
+def mock(args, **kwargs):
+  if args.data_dir:
+    return contextlib.nullcontext()
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  return tfds.testing.mock_data(policy=tfds.testing.MockPolicy.USE_CODE, **kwargs)
+
+
+def coco_captions(args, workdir, stack):
+  from mmjax.data.tfds import CocoCaptions  # pylint: disable=g-import-not-at-top
+  from mmjax.data.tfds.mock import mock_coco_captions  # pylint: disable=g-import-not-at-top
+  if not args.data_dir:  # COCO-like 300-640 px JPEGs; 64 distinct, cycled.
+    stack.enter_context(mock_coco_captions(num_examples=20 * args.batch, sides=(300, 640),
+                                           num_distinct=64))
+  coco = CocoCaptions(split="train", data_dir=args.data_dir, image_size=IMAGE_SIZE,
+                      image_ops=[{"op": "random_resized_crop", "size": IMAGE_SIZE,
+                                  "scale": [0.5, 1.0]}, "random_flip"],
+                      tokenizer=WordTokenizer.build(["caption of image"]),
+                      process_index=0, process_count=1)
+  stack.callback(coco.close)
+  return coco.batches(args.batch)
+
+
+def av_mnist(args, workdir, stack):
+  from mmjax.data.tfds import AVMnist  # pylint: disable=g-import-not-at-top
+  with mock(args, num_examples=12 * args.batch):
+    data = AVMnist(split="train", data_dir=args.data_dir, image_energy=0.25, audio_snr_db=0.0,
+                   sample_rate=16000, audio_length=16000)
+  return Batches(data.make_batch, args.batch, num_examples=len(data), with_positions=True)
+
+
+def image_classification(args, workdir, stack):
+  from mmjax.data.tfds import ImageClassification  # pylint: disable=g-import-not-at-top
+  with mock(args, num_examples=8 * args.batch):
+    data = ImageClassification("cifar10", split="train", data_dir=args.data_dir, image_ops=[
+        {"op": "random_crop", "size": 32, "padding": 4}, "random_flip",
+        {"op": "resize", "size": IMAGE_SIZE}])
+  return Batches(data.make_batch, args.batch, num_examples=len(data), with_positions=True)
+
+
+def manifest(args, workdir, stack):
+  """256 PNG images (96x128), captions and 1 s WAV clips at 22.05 kHz, in a JSONL manifest."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from mmjax.data.manifest import ManifestDataset  # pylint: disable=g-import-not-at-top
+  import scipy.io.wavfile  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  with open(os.path.join(workdir, "train.jsonl"), "w") as f:
+    for i in range(256):
+      image = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+      tf.io.write_file(os.path.join(workdir, f"{i}.png"), tf.io.encode_png(image))
+      scipy.io.wavfile.write(os.path.join(workdir, f"{i}.wav"), 22050,
+                             rng.integers(-3000, 3000, 22050).astype(np.int16))
+      f.write(json.dumps({"image": f"{i}.png", "text": f"picture number {i}",
+                          "audio": f"{i}.wav", "label": i % 10}) + "\n")
+  data = ManifestDataset(os.path.join(workdir, "train.jsonl"),
+                         image_ops=[{"op": "resize_shorter", "size": IMAGE_SIZE},
+                                    {"op": "center_crop", "size": IMAGE_SIZE}],
+                         sample_rate=16000, audio_ops=[{"op": "pad_or_crop", "length": 16000}])
+  return Batches(data.make_batch, args.batch, num_examples=len(data), with_positions=True)
+
+
+def measure(name, build, args):
+  with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as stack:
+    t0 = time.perf_counter()
+    batches = build(args, workdir) if name == "shapes" else build(args, workdir, stack)
+    stack.callback(batches.close)
+    first = next(batches)  # warm-up: starts the prefetch thread and any stream.
+    setup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(args.batches):
+      next(batches)
+    seconds = time.perf_counter() - t0
+  rate = args.batches * args.batch / seconds
+  mock_data = name not in ("shapes", "manifest") and not args.data_dir
+  return {"source": name, "mock_data": mock_data,
+          "batch": args.batch, "batches": args.batches, "examples_per_s": round(rate, 1),
+          "seconds": round(seconds, 2), "setup_s": round(setup, 2),
+          "x_clip_tiny_step": round(rate / args.step_examples_per_s, 2),
+          "shapes": {k: list(np.shape(v)) for k, v in first.items()}}
+
+
+def main():
+  args = parse()
+  builders = {"shapes": shapes, "coco_captions": coco_captions, "av_mnist": av_mnist,
+              "image_classification": image_classification, "manifest": manifest}
+  names = [s for s in args.sources.split(",") if s]
+  unknown = [s for s in names if s not in builders]
+  if unknown:
+    raise ValueError(f"--sources {unknown}; valid: {', '.join(SOURCES)}.")
+  for name in names:
+    print(json.dumps(measure(name, builders[name], args)), flush=True)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,188 @@
+"""COCO Captions image-text pairs (Chen et al. 2015, "Microsoft COCO Captions"), streamed from
+the tfds `coco_captions` dataset (Karpathy splits: train, val, test, restval).
+
+Too large to hold in memory, so each process streams its own 1/process_count of the split
+(tfds even split) with tf.data. The order is deterministic: epoch e reads the files in an order
+seeded by (seed, e) and shuffles through a seeded buffer. Position p of this process's stream
+is example p % n of epoch p // n, so a resumed run seeks by skipping within one epoch - cheap,
+because images are decoded only after the skip.
+
+Each image has ~5 captions; at each stream position one is chosen by the seed and the global
+position, so successive epochs pair an image with different captions.
+
+  coco = CocoCaptions(split="train+restval", data_dir="~/tensorflow_datasets", image_size=64,
+                      tokenizer=tok)
+  batches = coco.batches(global_batch=128)   # a Batches: resumable, prefetching
+"""
+
+import dataclasses
+import threading
+from typing import Any, Optional, Sequence
+
+import jax
+import numpy as np
+
+from mmjax.data.image_ops import ImageOps
+from mmjax.data.pipeline import Batches
+from mmjax.data.tfds import load
+
+
+@dataclasses.dataclass
+class CocoCaptions:
+  """A stream of this process's examples. The function from `batch_fn(global_batch)` (used by
+  `batches`) maps the global example positions `Batches` hands out to
+  {"images": float32 [n, image_size, image_size, 3] (image_ops applied to [0, 1] pixels),
+   "texts": str [n], "tokens": int32 [n, max_len] (with a tokenizer), "image_ids": int64 [n]}.
+
+  image_ops default: resize the shorter side to image_size, then center-crop a square; for
+  training, e.g. [{"op": "random_resized_crop", "size": 64, "scale": [0.5, 1]}, "random_flip"].
+  """
+  split: str = "train"
+  data_dir: Optional[str] = None
+  image_size: int = 64
+  image_ops: Optional[Sequence[Any]] = None
+  tokenizer: Any = None
+  max_len: int = 32
+  seed: int = 0
+  shuffle: bool = True
+  shuffle_buffer: int = 1000
+  process_index: Optional[int] = None
+  process_count: Optional[int] = None
+  dataset: str = "coco_captions"  # or a version/config, e.g. "coco_captions/2014:1.1.0"
+  decode_min_side: Optional[int] = None  # JPEG downscaled decoding floor; default 2*image_size
+
+  def __post_init__(self):
+    if self.image_ops is None:
+      self.image_ops = [{"op": "resize_shorter", "size": self.image_size},
+                        {"op": "center_crop", "size": self.image_size}]
+    self._ops = ImageOps(self.image_ops)
+    if self.process_index is None:
+      self.process_index = jax.process_index()
+    if self.process_count is None:
+      self.process_count = jax.process_count()
+    if not 0 <= self.process_index < self.process_count:
+      raise ValueError(f"process_index={self.process_index} is not in [0, {self.process_count}).")
+    self._lock = threading.Lock()
+    # The open stream, the position it yields next, and the position where its epoch ends.
+    self._iter, self._next, self._iter_end = None, None, None
+    self.num_examples = int(self._epoch_dataset(0).cardinality())
+    if self.num_examples <= 0:
+      raise ValueError(f"{self.dataset} split {self.split!r} has no examples for process "
+                       f"{self.process_index} of {self.process_count} (cardinality "
+                       f"{self.num_examples}).")
+
+  def __len__(self):
+    """Examples per epoch in this process's shard."""
+    return self.num_examples
+
+  def _shard(self):
+    if self.process_count == 1:
+      return self.split
+    tfds = load.tfds_module()
+    return tfds.even_splits(self.split, n=self.process_count,
+                            drop_remainder=True)[self.process_index]
+
+  def _epoch_dataset(self, epoch: int):
+    """This process's examples of `epoch`, in their deterministic order, images still encoded."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    tfds = load.tfds_module()
+    seed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])
+    ds = load.load(self.dataset, self._shard(), self.data_dir, shuffle_files=self.shuffle,
+                   decoders={"image": tfds.decode.SkipDecoding()},
+                   read_config=tfds.ReadConfig(shuffle_seed=seed))
+    # Keep only what is used, so the shuffle buffer holds JPEG bytes, not objects and pixels.
+    ds = ds.map(lambda ex: {"image": ex["image"], "image_id": ex["image/id"],
+                            "captions": ex["captions"]["text"]})
+    if self.shuffle:
+      ds = ds.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
+    opts = tf.data.Options()
+    opts.deterministic = True
+    return ds.with_options(opts)
+
+  def _decode(self, data):
+    """JPEG bytes -> uint8 [h, w, 3], downscaled by 2, 4 or 8 inside the JPEG decoder (DCT
+    scaling: several times faster, and an area-average) while the shorter side stays at least
+    decode_min_side; other formats decode at full size."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    min_side = self.image_size * 2 if self.decode_min_side is None else self.decode_min_side
+
+    def jpeg():
+      shape = tf.io.extract_jpeg_shape(data)
+      shorter = tf.minimum(shape[0], shape[1])
+      ratio = tf.reduce_sum(tf.cast(shorter // tf.constant([2, 4, 8], shorter.dtype) >= min_side,
+                                    tf.int32))  # 0..3 -> ratio 1, 2, 4, 8
+      return tf.switch_case(ratio, [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r)
+                                    for r in (1, 2, 4, 8)])
+
+    other = lambda: tf.io.decode_image(data, channels=3, expand_animations=False)
+    return tf.cond(tf.io.is_jpeg(data), jpeg, other)
+
+  def _seek(self, position: int):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    epoch, offset = divmod(position, self.num_examples)
+    ds = self._epoch_dataset(epoch).skip(offset).map(
+        lambda ex: {**ex, "image": self._decode(ex["image"])},
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    self._iter = iter(load.tfds_module().as_numpy(ds.prefetch(tf.data.AUTOTUNE)))
+    self._next, self._iter_end = position, (epoch + 1) * self.num_examples
+
+  def read(self, start: int, n: int) -> list:
+    """Examples at stream positions start ... start + n - 1 of this process's stream."""
+    with self._lock:
+      if self._next != start:
+        self._seek(start)
+      out = []
+      while len(out) < n:
+        if self._next == self._iter_end:  # the epoch ended: open the next one.
+          self._seek(self._next)
+        try:
+          out.append(next(self._iter))
+        except StopIteration:
+          raise RuntimeError(f"{self.dataset} {self.split!r} ended before its cardinality "
+                             f"{self.num_examples} (at position {self._next}).") from None
+        self._next += 1
+      return out
+
+  def batch_fn(self, global_batch: int):
+    """make_batch(global positions) for Batches(global_batch) with num_examples=None, whose
+    process p gets positions b*G + p*L ... b*G + p*L + L - 1 of each global batch b."""
+    if global_batch % self.process_count:
+      raise ValueError(f"batch {global_batch} is not divisible by {self.process_count} processes.")
+    local = global_batch // self.process_count
+
+    def make_batch(positions):
+      g = np.asarray(positions, np.int64)
+      b, r = np.divmod(g, global_batch)
+      j = r - self.process_index * local
+      if np.any((j < 0) | (j >= local)) or np.any(np.diff(b * local + j) != 1):
+        raise ValueError(f"positions {g[:4]}... are not a contiguous run of process "
+                         f"{self.process_index}'s part of a global batch of {global_batch}.")
+      examples = self.read(int(b[0] * local + j[0]), len(g))
+      # A stream separate from the image ops' (seed, p): choices stay independent of crops.
+      caption_rng = [np.random.default_rng([self.seed, int(p), 1]) for p in g]
+      texts = []
+      for ex, rng in zip(examples, caption_rng):
+        caps = ex["captions"]
+        if len(caps) == 0:
+          raise ValueError(f"{self.dataset} image {ex['image_id']} has no captions.")
+        texts.append(caps[int(rng.integers(len(caps)))].decode("utf-8"))
+      out = {"images": self._ops.batch([ex["image"] for ex in examples],
+                                       [(self.seed, int(p)) for p in g]),
+             "texts": np.array(texts),
+             "image_ids": np.array([ex["image_id"] for ex in examples], np.int64)}
+      if self.tokenizer is not None:
+        out["tokens"] = self.tokenizer.encode_batch(texts, self.max_len)
+      return out
+
+    return make_batch
+
+  def batches(self, global_batch: int, prefetch: int = 2) -> Batches:
+    return Batches(self.batch_fn(global_batch), global_batch, seed=self.seed,
+                   process_index=self.process_index, process_count=self.process_count,
+                   prefetch=prefetch)
+
+  def close(self):
+    """Drops the open tf.data iterator (do this before exit: a live iterator can stall
+    interpreter shutdown)."""
+    with self._lock:
+      self._iter, self._next = None, None
