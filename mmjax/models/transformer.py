@@ -80,6 +80,19 @@ def attention_bias(mask: Optional[jax.Array], causal: bool, length: int) -> Opti
   return bias
 
 
+def dot_product_attention(q, k, v, bias, dtype):
+  """softmax(q k^T / sqrt(head_dim) + bias) v on head-major [batch, heads, tokens, head_dim].
+
+  Products in `dtype` with float32 accumulation, logits and softmax in float32; bias as
+  `attention_bias` returns (or None). Returns [batch, heads, q_len, head_dim] in `dtype`.
+  """
+  q = q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
+  logits = matmul.einsum("bhqd,bhkd->bhqk", q, k, dtype, out_dtype=jnp.float32)
+  if bias is not None:
+    logits = logits + bias
+  return matmul.einsum("bhqk,bhkd->bhqd", jax.nn.softmax(logits, axis=-1), v, dtype)
+
+
 class MultiHeadAttention(nn.Module):
   """Self- or cross-attention with a fused QKV projection (self) or fused KV projection (cross).
 
@@ -106,12 +119,7 @@ class MultiHeadAttention(nn.Module):
     # Head-major [batch, heads, tokens, head_dim]: every attention product is then a plain
     # batched matmul, which XLA:CPU runs in bf16 with f32 accumulation in both passes.
     q, k, v = (t.transpose(0, 2, 1, 3) for t in (q, k, v))
-    q = q * jnp.asarray(head_dim ** -0.5, q.dtype)
-    logits = matmul.einsum("bhqd,bhkd->bhqk", q, k, self.dtype, out_dtype=jnp.float32)
-    if bias is not None:
-      logits = logits + bias
-    probs = jax.nn.softmax(logits, axis=-1)
-    out = matmul.einsum("bhqk,bhkd->bhqd", probs, v, self.dtype).transpose(0, 2, 1, 3)
+    out = dot_product_attention(q, k, v, bias, self.dtype).transpose(0, 2, 1, 3)
     return Dense(dim, name="out", **kw)(out.reshape(x.shape[:2] + (dim,)))
 
 
