@@ -1,0 +1,131 @@
+"""The CTC speech recogniser (frames, gradients, the loss falling, dtypes, bad options) and the
+speech recognition experiment's main run as a user runs it: tiny preset, eval-only, a clip too
+short for its labels."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from mmjax.data.synthetic import SceneWorld
+from mmjax.data.tokenizer import WordTokenizer
+from mmjax.losses.ctc import ctc_loss
+from mmjax.models.speech_recognizer import SpeechRecognizer
+from mmjax.registry import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CMD = [sys.executable, "experiments/speech_recognition.py", "--config",
+       "configs/speech_recognition.py:tiny"]
+AST = dict(patch_size=(4, 16), width=32, depth=1, num_heads=2, mlp_dim=64, sample_rate=8000.0,
+           num_mel_bins=16, fmin=50.0, fmax=2000.0)
+WORLD = SceneWorld(0, max_objects=1, audio_seconds=1.0)
+TOKENIZER = WordTokenizer(WORLD.vocabulary())
+VOCAB = TOKENIZER.vocab_size - 1  # class ids = token ids; the blank is <pad> = 0
+
+
+def run(workdir, *extra):
+  return subprocess.run(CMD + ["--workdir", str(workdir), *extra], cwd=ROOT, capture_output=True,
+                        text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def clips():
+  """Four 1 s clips of spoken one-object captions, their word ids and label paddings."""
+  ex = [WORLD.example("train", i, ("audio",)) for i in range(4)]
+  labels = np.zeros((4, 8), np.int32)
+  for row, e in enumerate(ex):
+    labels[row, :len(e["transcript"])] = [TOKENIZER.stoi[w] for w in e["transcript"]]
+  return np.stack([e["audio"] for e in ex]), labels, (labels == 0).astype(np.float32)
+
+
+def loss_fn(model, params, waves, labels, label_pad):
+  logits = model.apply({"params": params}, waves)
+  return ctc_loss(logits, jnp.zeros(logits.shape[:2]), labels, label_pad).mean()
+
+
+@pytest.fixture(scope="module")
+def fitted(clips):
+  """Twelve Adam steps on the four clips: (model, initial params, final params, the first
+  step's gradients, losses). One compile of init and one of the step serve every test."""
+  model = SpeechRecognizer(vocab_size=VOCAB, encoder="ast", encoder_options=AST)
+  params = jax.jit(model.init)(jax.random.key(0), clips[0][:1])["params"]
+  opt = optax.adam(1e-2)
+
+  @jax.jit
+  def step(params, opt_state):
+    loss, grads = jax.value_and_grad(lambda p: loss_fn(model, p, *clips))(params)
+    updates, opt_state = opt.update(grads, opt_state)
+    return optax.apply_updates(params, updates), opt_state, loss, grads
+
+  p, opt_state, losses, first_grads = params, opt.init(params), [], None
+  for _ in range(12):
+    p, opt_state, loss, grads = step(p, opt_state)
+    losses.append(float(loss))
+    first_grads = grads if first_grads is None else first_grads
+  return model, params, p, first_grads, losses
+
+
+def test_frames_follow_the_hop_and_the_patch(fitted, clips):
+  model, params = fitted[:2]
+  logits = jax.eval_shape(lambda x: model.apply({"params": params}, x), clips[0])
+  # 8000 samples, 25 ms frames (200) every 10 ms (80): 98 frames -> 24 four-frame patches.
+  assert logits.shape == (4, 1 + (1 + (8000 - 200) // 80 - 4) // 4, VOCAB + 1)
+  assert logits.dtype == jnp.float32
+
+
+def test_ctc_gradients_reach_every_parameter_and_the_loss_falls(fitted):
+  *_, grads, losses = fitted
+  for path, g in jax.tree_util.tree_leaves_with_path(grads):
+    assert np.isfinite(g).all() and np.abs(g).max() > 0, jax.tree_util.keystr(path)
+  assert np.isfinite(losses).all() and losses[0] > 0
+  assert losses[-1] < 0.25 * losses[0], losses
+
+
+def test_bfloat16_matches_float32(fitted, clips):
+  model, _, params = fitted[:3]
+  bf16 = model.clone(dtype=jnp.bfloat16)
+  a = jax.jit(model.apply)({"params": params}, clips[0])
+  b = jax.jit(bf16.apply)({"params": params}, clips[0])
+  assert b.dtype == jnp.float32 and np.isfinite(a).all()  # the CTC loss log-softmaxes them
+  np.testing.assert_allclose(jax.nn.log_softmax(b), jax.nn.log_softmax(a), atol=0.2, rtol=0.05)
+  # The trained model's best path agrees in both dtypes on almost every frame.
+  assert np.mean(np.argmax(a, -1) == np.argmax(b, -1)) > 0.9
+
+
+def test_bad_encoder_options_are_clear_errors(clips):
+  waves = clips[0][:1]
+  with pytest.raises(ValueError, match="span every mel bin"):
+    SpeechRecognizer(vocab_size=VOCAB, encoder="ast",
+                     encoder_options=dict(AST, patch_size=(4, 8))).init(jax.random.key(0), waves)
+  with pytest.raises(ConfigError, match="Valid choices: ast, spec_cnn, wave_cnn"):
+    SpeechRecognizer(vocab_size=VOCAB, encoder="wav2vec").init(jax.random.key(0), waves)
+
+
+def test_tiny_trains_evaluates_and_writes_everything(tmp_path):
+  p = run(tmp_path)
+  assert p.returncode == 0, p.stderr[-3000:]
+  assert "wer" in p.stdout and "ref:" in p.stdout
+  results = json.load(open(tmp_path / "results.json"))
+  assert results["step"] == 4
+  for k in ("greedy/wer", "greedy/cer", "beam/wer", "beam/cer", "baseline/wer"):
+    assert 0.0 <= results[k] and np.isfinite(results[k]), k
+  assert len(results["examples"]) == 2 and results["examples"][0]["ref"]
+  for name in ("metrics.jsonl", "config.json", "vocab.json", "checkpoints"):
+    assert (tmp_path / name).exists(), name
+  again = run(tmp_path, "--config.eval_only=True")
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert json.load(open(tmp_path / "results.json")) == results
+
+
+def test_too_few_frames_for_the_labels_fails_before_training(tmp_path):
+  p = run(tmp_path, "--config.data.audio_seconds=0.3")
+  # 0.3 s: 28 frames of the 10 ms hop -> 7 four-frame patches, fewer than 16 labels.
+  assert p.returncode != 0, p.stdout[-2000:]
+  assert "gives 7 frames per clip, fewer than data.max_labels=16" in p.stderr, p.stderr[-2000:]
+  assert not (tmp_path / "checkpoints").exists()
