@@ -1,4 +1,5 @@
-"""CLIP / SigLIP pretraining of a two-tower image-text model, then retrieval evaluation.
+"""CLIP / SigLIP pretraining of a two-tower image-text model, then retrieval, zero-shot
+classification with prompt templates, and a linear probe on the image tower's pooled features.
 
   python experiments/contrastive.py --config configs/contrastive.py:tiny --workdir runs/clip
 
@@ -19,7 +20,10 @@ from mmjax import train
 from mmjax.data.pipeline import Batches
 from mmjax.data.synthetic import SceneWorld
 from mmjax.data.tokenizer import WordTokenizer
+from mmjax.data.synthetic.scenes import COLOURS, SHAPES
+from mmjax.evaluate.linear_probe import linear_probe
 from mmjax.evaluate.retrieval import retrieval_metrics
+from mmjax.evaluate.zero_shot import class_embeddings, zero_shot_accuracy
 from mmjax.losses.contrastive import CONTRASTIVE_LOSSES
 from mmjax.models import TwoTower
 from mmjax.registry import ConfigError
@@ -31,6 +35,30 @@ flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 
 MEAN, STD = 0.5, 0.25  # pixel normalisation of the synthetic world's [0, 1] images.
+# Attribute classification tasks: the class names of the first object (in reading order).
+CLASSES = {"shape": SHAPES, "colour": tuple(COLOURS)}
+
+
+def check_eval_config(config, tokenizer):
+  """Fail before compiling on an unknown task or a template word the tokenizer lacks."""
+  for key in ("zero_shot_tasks", "probe_tasks"):
+    for task in config.eval[key]:
+      if task not in CLASSES:
+        raise ConfigError(f"eval.{key} has {task!r}; valid choices: {', '.join(CLASSES)}.")
+  for t in config.eval.zero_shot_templates:
+    unknown = [w for w in tokenizer.words(t.replace("{c}", "")) if w not in tokenizer.stoi]
+    if "{c}" not in t or unknown:
+      raise ConfigError(f"eval.zero_shot_templates has {t!r}: it needs a '{{c}}' slot and only "
+                        f"caption words (unknown: {unknown}); e.g. 'a picture of a {{c}}'.")
+
+
+def attribute_labels(world, split, indices):
+  """{"shape", "colour": int [n] class ids of the first object; "n_objects": int [n]}."""
+  scenes = [world.scene(split, int(i)) for i in indices]
+  first = [s.objects[s.reading_order()[0]] for s in scenes]
+  return {"shape": np.array([SHAPES.index(o.shape) for o in first]),
+          "colour": np.array([CLASSES["colour"].index(o.colour) for o in first]),
+          "n_objects": np.array([len(s.objects) for s in scenes])}
 
 
 def make_data(config, workdir):
@@ -53,7 +81,15 @@ def make_data(config, workdir):
   train_data = Batches(lambda idx: {k: v for k, v in train_make(idx).items() if k != "keys"},
                        config.batch_size, seed=config.data.seed)
   test = batch_fn("test")(np.arange(config.eval.num_examples))
-  return train_data, test, tokenizer
+  test.update(attribute_labels(world, "test", np.arange(config.eval.num_examples)))
+  # The probe fits on train-split images and is scored on the test images.
+  probe = None
+  if config.eval.probe_tasks:
+    idx = np.arange(config.eval.probe_examples)
+    probe = {"images": (np.stack([world.example("train", int(i), ("image",))["image"]
+                                  for i in idx]) - MEAN) / STD,
+             **attribute_labels(world, "train", idx)}
+  return train_data, test, probe, tokenizer
 
 
 def make_model(config, vocab_size):
@@ -78,7 +114,8 @@ def main(argv):
   config, workdir = FLAGS.config, FLAGS.workdir
   train.validate(config)
   loss_impl = CONTRASTIVE_LOSSES.get(config.model.loss, "model.loss")
-  train_data, test, tokenizer = make_data(config, workdir)
+  train_data, test, probe, tokenizer = make_data(config, workdir)
+  check_eval_config(config, tokenizer)
   model = make_model(config, tokenizer.vocab_size)
   s = config.data.image_size
 
@@ -92,15 +129,36 @@ def main(argv):
     loss = loss_impl(zimg, ztxt, out["logit_scale"], out["logit_bias"], axis_name=axis_name)
     return loss, ({"temperature": 1.0 / jnp.exp(out["logit_scale"])}, model_state)
 
-  embed = jax.jit(lambda p, x, t: model.apply({"params": p}, x, t)[:2])
+  def _embed(p, x, t):
+    zimg, ztxt, extras = model.apply({"params": p}, x, t)
+    return zimg, ztxt, extras["img/pooled"]
+
+  embed = jax.jit(_embed)
+  embed_images = jax.jit(lambda p, x: model.apply({"params": p}, x, None)[2]["img/pooled"])
+  embed_text = jax.jit(lambda p, t: model.apply({"params": p}, None, t)[1])
 
   def evaluate(state, step):
     params = state.ema_params if state.ema_params is not None else state.params
     bs, n = config.eval.batch_size, len(test["keys"])
     outs = [embed(params, test["images"][i:i + bs], test["tokens"][i:i + bs])
             for i in range(0, n, bs)]
-    zimg, ztxt = (np.concatenate([np.asarray(o[j]) for o in outs]) for j in (0, 1))
-    return retrieval_metrics(zimg, ztxt, test["keys"])
+    zimg, ztxt, pooled = (np.concatenate([np.asarray(o[j]) for o in outs]) for j in (0, 1, 2))
+    metrics = retrieval_metrics(zimg, ztxt, test["keys"])
+    # Zero-shot on the single-object test images, whose one object is the thing to name.
+    single = test["n_objects"] == 1
+    encode = lambda texts: np.asarray(embed_text(
+        params, tokenizer.encode_batch(texts, config.model.text.max_len)))
+    for task in config.eval.zero_shot_tasks if single.any() else ():
+      cls = class_embeddings(encode, CLASSES[task], config.eval.zero_shot_templates)
+      for k, v in zero_shot_accuracy(zimg[single], cls, test[task][single]).items():
+        metrics[f"zero_shot/{task}/{k}"] = v
+    if config.eval.probe_tasks:
+      feats = np.concatenate([np.asarray(embed_images(params, probe["images"][i:i + bs]))
+                              for i in range(0, len(probe["images"]), bs)])
+      for task in config.eval.probe_tasks:
+        out = linear_probe(feats, probe[task], pooled, test[task], len(CLASSES[task]))
+        metrics.update({f"linear_probe/{task}/{k}": v for k, v in out.items()})
+    return metrics
 
   if config.eval_only:
     state, step = train.restore_latest(config, workdir, init_fn)
@@ -119,6 +177,10 @@ def main(argv):
   print(f"Retrieval on {len(test['keys'])} test pairs at step {step}:")
   for k in ("i2t/R@1", "i2t/R@5", "i2t/R@10", "t2i/R@1", "t2i/R@5", "t2i/R@10"):
     print(f"  {k:9s} {metrics[k]:.3f}   (chance {metrics[k.replace('R@', 'chance_R@')]:.3f})")
+  for k in sorted(metrics):
+    if k.endswith("/top1") or k.endswith("/accuracy"):
+      chance = k.replace("/top1", "/chance_top1").replace("/accuracy", "/chance")
+      print(f"  {k:30s} {metrics[k]:.3f}   (chance {metrics[chance]:.3f})")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ def test_tiny_trains_evaluates_and_writes_everything(tmp_path):
   assert "i2t/R@1" in p.stdout
   results = json.load(open(tmp_path / "results.json"))
   assert results["step"] == 6 and 0.0 <= results["t2i/R@5"] <= 1.0
+  for task, classes in (("shape", 4), ("colour", 6)):
+    assert 0.0 <= results[f"zero_shot/{task}/top1"] <= 1.0
+    assert results[f"zero_shot/{task}/chance_top1"] == pytest.approx(1 / classes)
+    assert 0.0 <= results[f"linear_probe/{task}/accuracy"] <= 1.0
+    assert 1 / classes <= results[f"linear_probe/{task}/chance"] <= 1.0
+  assert "zero_shot/shape/top1" in p.stdout and "linear_probe/colour/accuracy" in p.stdout
   for name in ("metrics.jsonl", "config.json", "vocab.json", "tensorboard", "checkpoints"):
     assert (tmp_path / name).exists(), name
   again = run(tmp_path, "--config.eval_only=True")
@@ -37,6 +43,8 @@ def test_bad_config_key_fails_with_suggestion(tmp_path):
   assert p.returncode != 0 and 'Did you mean "lr"' in p.stderr
   p = run(tmp_path, "--config.model.loss=infonce")
   assert p.returncode != 0 and "Valid choices: sigmoid, softmax" in p.stderr
+  p = run(tmp_path, "--config.eval.zero_shot_tasks=('shape','size')")
+  assert p.returncode != 0 and "valid choices: shape, colour" in p.stderr
 
 
 def test_sigterm_saves_and_rerun_resumes_to_the_same_result(tmp_path):
