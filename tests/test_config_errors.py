@@ -63,7 +63,7 @@ def test_unknown_component_and_option_names():
   from mmjax.models import TwoTower
   x, t = jax.numpy.zeros((1, 16, 16, 3)), jax.numpy.zeros((1, 8), "int32")
   with pytest.raises(ConfigError, match=r"Unknown image encoder model.image_encoder='vtt'. "
-                                        r"Valid choices: vit.*Did you mean \"vit\""):
+                                        r"Valid choices: cnn, resnet, vit.*Did you mean \"vit\""):
     TwoTower(image_encoder="vtt").init(jax.random.key(0), x, t)
   with pytest.raises(ConfigError, match=r"'vit' has no option 'patch'. Valid options: .*patch_size"):
     TwoTower(image=dict(patch=4)).init(jax.random.key(0), x, t)
