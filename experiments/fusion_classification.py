@@ -1,0 +1,191 @@
+"""Multimodal classification on the synthetic world's labelled tasks (redundant, unique,
+synergy): one encoder per modality, a fusion, a head; one modality gives the unimodal baseline.
+
+  python experiments/fusion_classification.py --config configs/fusion.py:tiny --workdir runs/fus
+
+config -> data -> model -> train -> evaluate on the test split -> write results.json (accuracy,
+macro P/R/F1, confusion matrix, beside the task's chance and Bayes-optimal accuracy).
+"""
+
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ml_collections import config_flags
+
+from mmjax import train
+from mmjax.data.pipeline import Batches
+from mmjax.data.synthetic import TASKS, SceneWorld, task_info
+from mmjax.data.tokenizer import WordTokenizer
+from mmjax.evaluate.classification import classification_metrics
+from mmjax.losses.classification import softmax_cross_entropy
+from mmjax.models import FUSIONS, HEADS
+from mmjax.models.multimodal_classifier import (MODALITIES, MultimodalClassifier,
+                                                auxiliary_loss, encoder_registry)
+from mmjax.registry import ConfigError
+
+config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/fusion.py:synergy.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
+flags.mark_flags_as_required(["config", "workdir"])
+FLAGS = flags.FLAGS
+
+MEAN, STD = 0.5, 0.25  # pixel normalisation of the synthetic world's [0, 1] images.
+
+
+def modalities_of(config) -> tuple:
+  # `--config.model.modalities=image,audio` arrives as ("image,audio",): split it.
+  mods = tuple(m.strip() for s in config.model.modalities for m in str(s).split(",") if m.strip())
+  if not mods or len(set(mods)) != len(mods) or not set(mods) <= set(MODALITIES):
+    raise ConfigError(f"model.modalities={tuple(config.model.modalities)}; valid: a non-empty "
+                      f"subset, without repeats, of {', '.join(MODALITIES)}.")
+  return mods
+
+
+def check_choices(config, mods):
+  """Every name the config chooses must be registered; fails in seconds, naming the key."""
+  TASKS.get(config.data.task, "data.task")
+  for mod in mods:
+    encoder_registry(mod).get(config.model.encoders[mod].name, f"model.encoders.{mod}.name")
+  FUSIONS.get(config.model.fusion, "model.fusion")
+  HEADS.get(config.model.head, "model.head")
+
+
+def chosen(section, name) -> dict:
+  """The option dict of the chosen `name` in `section` ({} when it has none)."""
+  return dict(section[name].to_dict()) if name in section else {}
+
+
+def bayes_for(info, mods) -> float:
+  """The Bayes-optimal accuracy seeing `mods`: text and audio both carry the caption."""
+  views = {"image" if m == "image" else "audio" for m in mods}
+  return info["bayes_optimal"] if len(views) == 2 else info["unimodal_bayes"][views.pop()]
+
+
+def make_data(config, workdir, mods):
+  d = config.data
+  options = chosen(d.task_options, d.task)
+  world = SceneWorld(d.seed, d.image_size, d.max_objects, d.noise, clutter=d.clutter,
+                     occlusion=d.occlusion, task=d.task, task_options=options,
+                     sample_rate=d.sample_rate, snr_db=d.snr_db, audio_seconds=d.audio_seconds)
+  tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"), world.vocabulary())
+  fields = ("labels",) + tuple({"image": "image", "text": "caption", "audio": "audio"}[m]
+                               for m in mods)
+
+  def batch_fn(split):
+    def make(indices):
+      ex = [world.example(split, int(i), fields) for i in indices]
+      out = {"label": np.array([e["label"] for e in ex], np.int32)}
+      if "image" in mods:
+        out["image"] = ((np.stack([e["image"] for e in ex]) - MEAN) / STD).astype(np.float32)
+      if "text" in mods:
+        out["text"] = tokenizer.encode_batch([e["caption"] for e in ex], d.text_len)
+      if "audio" in mods:
+        out["audio"] = np.stack([e["audio"] for e in ex])
+      return out
+    return make
+
+  train_data = Batches(batch_fn("train"), config.batch_size, seed=d.seed)
+  test = batch_fn("test")(np.arange(config.eval.num_examples))
+  return train_data, test, tokenizer, task_info(d.task, **options)
+
+
+def make_model(config, mods, vocab_size, num_classes):
+  m = config.model
+  encoders = {}
+  for mod in mods:
+    name = m.encoders[mod].name
+    enc = {"name": name, **chosen(m.encoders[mod], name)}
+    accepted = getattr(encoder_registry(mod).get(name), "__dataclass_fields__", {})
+    # Filled from the data so that they can never disagree with it.
+    for field, value in (("vocab_size", vocab_size), ("max_len", config.data.text_len),
+                         ("sample_rate", float(config.data.sample_rate))):
+      if field in accepted:
+        enc.setdefault(field, value)
+    encoders[mod] = enc
+  return MultimodalClassifier(
+      num_classes=num_classes, modalities=mods, encoders=encoders, fusion=m.fusion,
+      fusion_options=chosen(m.fusion_options, m.fusion),
+      head=m.head, head_options=dict(m.head_options.to_dict()),
+      dtype=jnp.dtype(config.compute_dtype))
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO.
+  config, workdir = FLAGS.config, FLAGS.workdir
+  train.validate(config)
+  mods = modalities_of(config)
+  check_choices(config, mods)
+  train_data, test, tokenizer, info = make_data(config, workdir, mods)
+  model = make_model(config, mods, tokenizer.vocab_size, info["num_classes"])
+  inputs = lambda batch: {k: batch[k] for k in mods}
+
+  def init_fn(rng):
+    variables = model.init(rng, inputs(jax.tree.map(lambda x: x[:1], test)))
+    return variables["params"], {k: v for k, v in variables.items() if k not in ("params",
+                                                                                  "losses")}
+
+  def loss_fn(params, model_state, batch, rng, axis_name):
+    logits, mutated = model.apply({"params": params, **model_state}, inputs(batch), train=True,
+                                  rngs={"dropout": rng}, mutable=["losses", *model_state])
+    task = softmax_cross_entropy(logits, batch["label"], config.model.label_smoothing)
+    aux = auxiliary_loss(mutated)
+    accuracy = jnp.mean((jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32))
+    new_state = {k: mutated[k] for k in model_state}
+    return task + config.model.aux_loss_weight * aux, (
+        {"task_loss": task, "aux_loss": aux, "accuracy": accuracy}, new_state)
+
+  predict = jax.jit(lambda variables, x: jnp.argmax(model.apply(variables, x), -1))
+
+  def test_metrics(state):
+    params = state.ema_params if state.ema_params is not None else state.params
+    variables = {"params": params, **state.model_state}
+    bs, n = config.eval.batch_size, len(test["label"])
+    preds = []
+    for i in range(0, n, bs):
+      # Pad the last batch to full size so that predict compiles once.
+      x = {k: v[i:i + bs] for k, v in inputs(test).items()}
+      x = {k: np.concatenate([v, np.repeat(v[-1:], bs - len(v), 0)]) for k, v in x.items()}
+      preds.append(np.asarray(predict(variables, x))[:min(bs, n - i)])
+    return classification_metrics(test["label"], np.concatenate(preds), info["num_classes"])
+
+  full = {}  # step -> every metric; the trainer logs only the scalars.
+
+  def evaluate(state, step):
+    full[step] = test_metrics(state)
+    return {k: v for k, v in full[step].items() if isinstance(v, float)}
+
+  if config.eval_only:
+    state, step = train.restore_latest(config, workdir, init_fn)
+    metrics = test_metrics(state)
+  else:
+    result = train.fit(config, workdir, init_fn=init_fn, loss_fn=loss_fn, train_data=train_data,
+                       evaluate=evaluate)
+    train_data.close()
+    if result.interrupted:
+      logging.warning("Interrupted at step %d; rerun the same command to resume.", result.step)
+      sys.exit(128 + result.signal)
+    step, metrics = result.step, full[result.step]
+  results = {"step": step, "task": config.data.task, "modalities": list(mods),
+             "fusion": config.model.fusion if len(mods) > 1 else None,
+             "num_test_examples": len(test["label"]), **metrics,
+             "chance": info["chance"], "bayes_optimal": bayes_for(info, mods),
+             "bayes_optimal_all_modalities": info["bayes_optimal"],
+             "unimodal_bayes": info["unimodal_bayes"]}
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump(results, f, indent=2)
+  print(f"{config.data.task} with {'+'.join(mods)}"
+        f"{' (' + config.model.fusion + ')' if len(mods) > 1 else ''}, "
+        f"{len(test['label'])} test examples at step {step}:")
+  print(f"  accuracy {metrics['accuracy']:.3f}  macro F1 {metrics['macro_f1']:.3f}  "
+        f"(chance {info['chance']:.3f}, Bayes-optimal {results['bayes_optimal']:.3f})")
+
+
+if __name__ == "__main__":
+  app.run(main)

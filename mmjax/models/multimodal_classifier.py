@@ -1,0 +1,96 @@
+"""A classifier over any subset of image / text / audio: one encoder per modality and a fusion,
+each chosen by name, then a head (the encoders -> fusion -> head recipe of MultiBench, Liang et
+al. 2021, "MultiBench: Multiscale Benchmarks for Multimodal Representation Learning")."""
+
+from typing import Any, Mapping, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mmjax import models
+
+MODALITIES = ("image", "text", "audio")
+
+
+def encoder_registry(modality: str):
+  """The registry of `modality`'s encoders."""
+  return {"image": models.IMAGE_ENCODERS, "text": models.TEXT_ENCODERS,
+          "audio": models.AUDIO_ENCODERS}[modality]
+
+
+def auxiliary_loss(mutated) -> jax.Array:
+  """Sum (float32 scalar, 0 when none) of the losses a fusion sowed (adversarial's
+  discriminator), from the state returned by `apply(..., mutable=["losses", ...])`."""
+  leaves = jax.tree.leaves(dict(mutated).get("losses", {}))
+  return sum((jnp.asarray(x, jnp.float32).sum() for x in leaves), jnp.zeros((), jnp.float32))
+
+
+class MultimodalClassifier(nn.Module):
+  """inputs {modality: array} -> logits [batch, num_classes] float32.
+
+  inputs: "image" [batch, h, w, c] float, "text" [batch, length] int token ids (`pad_id` =
+  padding), "audio" [batch, samples] float waves; only the keys in `modalities` are read.
+  modalities: a non-empty subset of image, text, audio; its order is the fusion's input order.
+  encoders: {modality: {"name": registry name, **that encoder's kwargs}}. Each encoder gives
+  (pooled [batch, d_m], tokens [batch, n_m, e_m]); text tokens get a padding mask.
+  fusion / fusion_options: a FUSIONS name and its kwargs, applied to the per-modality pooled
+  features, tokens and masks. With a single modality there is nothing to fuse and the head sees
+  that encoder's pooled features: the unimodal baseline of the same model.
+  head / head_options: a HEADS name and its kwargs; `num_classes` is passed to it.
+
+  A fusion's auxiliary losses (adversarial's) are sown into the "losses" collection: apply with
+  `mutable=["losses"]` during training and add `auxiliary_loss(mutated)` to the task loss.
+  """
+  num_classes: int
+  modalities: Sequence[str] = ("image", "text")
+  encoders: Optional[Mapping[str, Mapping[str, Any]]] = None
+  fusion: str = "concat_late"
+  fusion_options: Optional[Mapping[str, Any]] = None
+  head: str = "classification"
+  head_options: Optional[Mapping[str, Any]] = None
+  pad_id: int = 0
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  def setup(self):
+    modalities = tuple(self.modalities)
+    if not modalities or len(set(modalities)) != len(modalities) or \
+        not set(modalities) <= set(MODALITIES):
+      raise ValueError(f"modalities={modalities}; valid: a non-empty subset, without repeats, "
+                       f"of {', '.join(MODALITIES)}.")
+    encoders = dict(self.encoders or {})
+    missing = [m for m in modalities if m not in encoders or "name" not in encoders[m]]
+    if missing:
+      raise ValueError(f"no encoder for modalities {missing}: encoders needs "
+                       f"{{modality: {{'name': ..., **kwargs}}}} for each of {modalities}.")
+    kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+    towers = {}
+    for m in modalities:
+      options = {k: v for k, v in encoders[m].items() if k != "name"}
+      towers[m] = encoder_registry(m).build(encoders[m]["name"], f"model.encoders.{m}.name",
+                                     **options, **kw)
+    self.towers = towers
+    if len(modalities) > 1:
+      self.fuse = models.FUSIONS.build(self.fusion, "model.fusion",
+                                       **dict(self.fusion_options or {}), **kw)
+    self.classifier = models.HEADS.build(self.head, "model.head", num_classes=self.num_classes,
+                                         **dict(self.head_options or {}), **kw)
+
+  def __call__(self, inputs: Mapping[str, jax.Array], train: bool = False) -> jax.Array:
+    absent = [m for m in self.modalities if m not in inputs]
+    if absent:
+      raise ValueError(f"inputs lack modalities {absent}; got keys {sorted(inputs)}, need "
+                       f"{list(self.modalities)}.")
+    pooled, tokens, masks = [], [], []
+    for m in self.modalities:
+      p, t = self.towers[m](inputs[m], train=train)
+      pooled.append(p)
+      tokens.append(t)
+      # Text tokens align with the ids, so padding can be masked; other encoders' cannot pad.
+      masks.append(inputs[m] != self.pad_id if m == "text" else None)
+    if len(pooled) == 1:
+      features = pooled[0]
+    else:
+      features = self.fuse(pooled, tokens, masks, train=train)
+    return self.classifier(features, train=train)

@@ -1,0 +1,149 @@
+"""MultimodalClassifier (unimodal = no fusion, sown fusion losses, text padding masks, bfloat16)
+and the fusion-classification experiment's main run as a user runs it: tiny preset, eval-only,
+a unimodal baseline, bad config values."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mmjax.data.synthetic import task_info
+from mmjax.models.multimodal_classifier import MultimodalClassifier, auxiliary_loss
+from mmjax.registry import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CMD = [sys.executable, "experiments/fusion_classification.py", "--config",
+       "configs/fusion.py:tiny", "--config.progress_bar=False"]
+ENCODERS = {"text": dict(name="bag_of_words", vocab_size=12, width=8),
+            "audio": dict(name="wave_cnn", channels=(8,), kernel_sizes=(16,), strides=(8,))}
+
+
+def classifier(modalities=("text", "audio"), **kw):
+  return MultimodalClassifier(num_classes=3, modalities=modalities, encoders=ENCODERS,
+                              head_options=dict(hidden=(8,)), **kw)
+
+
+def inputs(batch=4, seed=0):
+  rng = np.random.default_rng(seed)
+  tokens = rng.integers(4, 12, (batch, 6)).astype(np.int32)
+  tokens[:, 4:] = 0  # padding
+  return {"text": jnp.asarray(tokens),
+          "audio": jnp.asarray(rng.normal(0, 0.3, (batch, 400)), jnp.float32)}
+
+
+def test_one_modality_skips_the_fusion_and_two_fuse():
+  x = inputs()
+  uni = classifier(("audio",), fusion="adversarial")  # a 2+-modality fusion is never built.
+  logits, variables = jax.eval_shape(uni.init_with_output, jax.random.key(0), x)
+  assert logits.shape == (4, 3) and logits.dtype == jnp.float32
+  assert set(variables["params"]) == {"towers_audio", "classifier"}
+  fused = classifier(fusion="concat_late", fusion_options=dict(dim=8))
+  variables = jax.eval_shape(fused.init, jax.random.key(0), x)
+  assert set(variables["params"]) == {"towers_text", "towers_audio", "fuse", "classifier"}
+  # A fusion without auxiliary losses sows nothing: the auxiliary loss is 0.
+  _, mutated = jax.eval_shape(lambda v: fused.apply(v, x, mutable=["losses"]), variables)
+  assert "losses" not in mutated and float(auxiliary_loss(mutated)) == 0.0
+
+
+def test_adversarial_losses_pass_through_and_reach_the_encoders():
+  model, x = classifier(fusion="adversarial", fusion_options=dict(dim=8)), inputs()
+
+  def aux(p):
+    _, mutated = model.apply({"params": p}, x, mutable=["losses"])
+    return auxiliary_loss(mutated)
+
+  # One compile for init and gradient: compiles dominate this test's time.
+  loss, grads = jax.jit(lambda k: jax.value_and_grad(aux)(model.init(k, x)["params"]))(
+      jax.random.key(0))
+  # Two modalities: the untrained discriminator's cross-entropy is near log 2.
+  assert 0.3 < float(loss) < 1.5
+  for tower in ("towers_text", "towers_audio"):
+    norm = sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(grads[tower]))
+    assert np.isfinite(norm) and norm > 0, tower
+
+
+@pytest.fixture(scope="module")
+def cross_attention_outputs():
+  """A token-level fusion's logits (float32; float32 with 5 more padding tokens; bfloat16),
+  from one compile."""
+  # Audio queries attend over text tokens, whose padding must be masked out of the keys.
+  model = classifier(fusion="cross_attention",
+                     fusion_options=dict(dim=8, num_heads=2, query_index=1))
+  x = inputs()
+  longer = dict(x, text=jnp.pad(x["text"], ((0, 0), (0, 5))))
+
+  def outputs(key):
+    variables = model.init(key, x)
+    return (model.apply(variables, x), model.apply(variables, longer),
+            model.clone(dtype=jnp.bfloat16).apply(variables, x))
+  return jax.jit(outputs)(jax.random.key(0))
+
+
+def test_text_padding_is_masked_in_token_level_fusion(cross_attention_outputs):
+  f32, f32_longer, _ = cross_attention_outputs
+  np.testing.assert_allclose(f32, f32_longer, atol=1e-5)
+
+
+def test_bfloat16_matches_float32(cross_attention_outputs):
+  f32, _, bf16 = cross_attention_outputs
+  assert bf16.dtype == jnp.float32
+  scale = float(jnp.abs(f32).max())
+  assert scale > 1e-3  # not trivially equal
+  np.testing.assert_allclose(f32, bf16, atol=0.05 + 0.05 * scale)
+  assert not np.array_equal(f32, bf16)  # the bfloat16 path really ran in lower precision
+
+
+@pytest.mark.parametrize("kw,error,match", [
+    (dict(modalities=("text", "video")), ValueError, "valid: a non-empty subset"),
+    (dict(modalities=("text", "image")), ValueError, r"no encoder for modalities \['image'\]"),
+    (dict(fusion="concat"), ConfigError, 'Did you mean "concat_late"'),
+])
+def test_bad_model_config_is_named(kw, error, match):
+  model = classifier(**{"modalities": ("text", "audio"), **kw})
+  x = dict(inputs(), image=jnp.zeros((4, 8, 8, 3)))
+  with pytest.raises(error, match=match):
+    model.init(jax.random.key(0), x)
+
+
+def run(workdir, *extra):
+  return subprocess.run(CMD + ["--workdir", str(workdir), *extra], cwd=ROOT, capture_output=True,
+                        text=True, timeout=600)
+
+
+def test_tiny_trains_evaluates_and_eval_only_reproduces(tmp_path):
+  p = run(tmp_path)
+  assert p.returncode == 0, p.stderr[-3000:]
+  assert "accuracy" in p.stdout and "Bayes-optimal" in p.stdout
+  results = json.load(open(tmp_path / "results.json"))
+  info = task_info("redundant", image_eps=0.25, audio_eps=0.25, corruption="erase")
+  assert results["step"] == 6 and results["modalities"] == ["image", "audio"]
+  assert results["chance"] == info["chance"] and results["bayes_optimal"] == info["bayes_optimal"]
+  cm = np.array(results["confusion_matrix"])
+  assert cm.shape == (4, 4) and cm.sum() == results["num_test_examples"] == 48
+  assert results["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+  for name in ("metrics.jsonl", "config.json", "vocab.json", "checkpoints"):
+    assert (tmp_path / name).exists(), name
+  again = run(tmp_path, "--config.eval_only=True")
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert json.load(open(tmp_path / "results.json")) == results
+
+
+def test_unimodal_baseline_is_a_config_override(tmp_path):
+  p = run(tmp_path, "--config.model.modalities=text", "--config.total_steps=3")
+  assert p.returncode == 0, p.stderr[-3000:]
+  results = json.load(open(tmp_path / "results.json"))
+  info = task_info("redundant")
+  assert results["modalities"] == ["text"] and results["fusion"] is None
+  # The caption (text or its audio) alone: the unimodal Bayes accuracy, below the fused one.
+  assert results["bayes_optimal"] == info["unimodal_bayes"]["audio"] < info["bayes_optimal"]
+
+
+def test_bad_config_values_fail_before_compiling_and_name_the_choices(tmp_path):
+  p = run(tmp_path, "--config.model.modalities=image,video")
+  assert p.returncode != 0 and "model.modalities" in p.stderr and "image, text, audio" in p.stderr
+  assert "compile_time" not in p.stdout
