@@ -10,7 +10,6 @@ config -> data -> model -> train -> evaluate -> write results.json and examples.
 import functools
 import json
 import os
-import sys
 
 from absl import app, flags, logging
 import jax
@@ -155,17 +154,8 @@ def main(argv):
     metrics.update({f"shuffled/{m}": v for m, v in score(shuffled, refs).items()})
     return metrics
 
-  if config.eval_only:
-    state, step = train.restore_latest(config, workdir, init_fn)
-    metrics = evaluate(state, step)
-  else:
-    result = train.fit(config, workdir, init_fn=init_fn, loss_fn=loss_fn, train_data=train_data,
-                       evaluate=evaluate)
-    train_data.close()
-    if result.interrupted:
-      logging.warning("Interrupted at step %d; rerun the same command to resume.", result.step)
-      sys.exit(128 + result.signal)
-    step, metrics = result.step, result.eval_metrics
+  step, metrics = train.train_or_restore(config, workdir, init_fn=init_fn, loss_fn=loss_fn,
+                                         train_data=train_data, evaluate=evaluate)
   examples = [{"index": i, "references": test["references"][i],
                **{name: caps[i] for name, caps in captions.items()}}
               for i in range(min(config.eval.num_examples_saved, len(test["references"])))]

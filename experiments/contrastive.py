@@ -8,7 +8,6 @@ config -> data -> model -> train -> evaluate -> write results.json.
 
 import json
 import os
-import sys
 
 from absl import app, flags, logging
 import jax
@@ -160,17 +159,8 @@ def main(argv):
         metrics.update({f"linear_probe/{task}/{k}": v for k, v in out.items()})
     return metrics
 
-  if config.eval_only:
-    state, step = train.restore_latest(config, workdir, init_fn)
-    metrics = evaluate(state, step)
-  else:
-    result = train.fit(config, workdir, init_fn=init_fn, loss_fn=loss_fn, train_data=train_data,
-                       evaluate=evaluate)
-    train_data.close()
-    if result.interrupted:
-      logging.warning("Interrupted at step %d; rerun the same command to resume.", result.step)
-      sys.exit(128 + result.signal)
-    step, metrics = result.step, result.eval_metrics
+  step, metrics = train.train_or_restore(config, workdir, init_fn=init_fn, loss_fn=loss_fn,
+                                         train_data=train_data, evaluate=evaluate)
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "results.json"), "w") as f:
       json.dump({"step": step, **metrics}, f, indent=2)

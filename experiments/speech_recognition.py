@@ -11,7 +11,6 @@ transcripts).
 import collections
 import json
 import os
-import sys
 
 from absl import app, flags, logging
 import jax
@@ -126,17 +125,8 @@ def main(argv):
     metrics["baseline/wer"] = baseline_wer
     return metrics
 
-  if config.eval_only:
-    state, step = train.restore_latest(config, workdir, init_fn)
-    metrics = evaluate(state, step)
-  else:
-    result = train.fit(config, workdir, init_fn=init_fn, loss_fn=loss_fn, train_data=train_data,
-                       evaluate=evaluate)
-    train_data.close()
-    if result.interrupted:
-      logging.warning("Interrupted at step %d; rerun the same command to resume.", result.step)
-      sys.exit(128 + result.signal)
-    step, metrics = result.step, result.eval_metrics
+  step, metrics = train.train_or_restore(config, workdir, init_fn=init_fn, loss_fn=loss_fn,
+                                         train_data=train_data, evaluate=evaluate)
   examples = [{"ref": r, "greedy": g, "beam": b} for r, g, b in
               zip(test["refs"], last["greedy"], last["beam"])][:config.eval.num_printed]
   if jax.process_index() == 0:

@@ -249,3 +249,19 @@ def _loop(config, compiled, state, batch, data_state, train_data, setup, ckpt, w
         and step < total:
       writer.write(step, evaluate(setup.to_host(state), step), prefix="eval")
   return state, FitResult(None, step, interrupted=False)
+
+
+def train_or_restore(config, workdir: str, *, init_fn, loss_fn, train_data, evaluate):
+  """What every experiment main does: with `config.eval_only` restore the newest checkpoint and
+  evaluate it, else `fit` (which evaluates at the end). Returns (step, eval metrics). A run
+  stopped by SIGTERM/SIGINT has saved its checkpoint; the process then exits with 128+signal."""
+  if config.eval_only:
+    state, step = restore_latest(config, workdir, init_fn)
+    return step, evaluate(state, step)
+  result = fit(config, workdir, init_fn=init_fn, loss_fn=loss_fn, train_data=train_data,
+               evaluate=evaluate)
+  train_data.close()
+  if result.interrupted:
+    logging.warning("Interrupted at step %d; rerun the same command to resume.", result.step)
+    raise SystemExit(128 + result.signal)
+  return result.step, result.eval_metrics
