@@ -36,6 +36,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.log_every_steps = 50
   c.eval_every_steps = 0     # 0: evaluate only at the end.
   c.progress_bar = True
+  c.prefetch_to_device = 2   # batches transferred to the devices ahead of the step; 0 = none.
   # Multi-host: set enabled=True on every process; the addresses come from the cluster
   # environment (SLURM, TPU pods) unless given here.
   c.distributed = ml_collections.ConfigDict(dict(
@@ -85,6 +86,7 @@ def validate(config, experiment_sections=("model", "data", "eval", "eval_only"))
   _positive(config.checkpoint.every_steps, "checkpoint.every_steps")
   _positive(config.checkpoint.keep, "checkpoint.keep")
   _positive(config.eval_every_steps, "eval_every_steps", allow_zero=True)
+  _positive(config.prefetch_to_device, "prefetch_to_device", allow_zero=True)
   _positive(config.schedule.warmup_steps, "schedule.warmup_steps", allow_zero=True)
   if config.schedule.warmup_steps >= config.total_steps and config.schedule.name != "constant":
     raise ConfigError(f"schedule.warmup_steps={config.schedule.warmup_steps} must be below "

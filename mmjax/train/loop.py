@@ -22,6 +22,7 @@ import numpy as np
 from mmjax.train import parallel
 from mmjax.train.checkpoint import Checkpointer, abstract_like
 from mmjax.train.config import validate
+from mmjax.train.device_prefetch import DevicePrefetch
 from mmjax.train.metrics_writer import MetricWriter, Throughput
 from mmjax.train.optimizer import make_optimizer
 from mmjax.train.state import TrainState
@@ -171,31 +172,32 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
 
   writer = MetricWriter(workdir, total, start, config.progress_bar)
   result = FitResult(state=None, step=start, interrupted=False)
+  batches = DevicePrefetch(train_data, setup.put_batch, config.prefetch_to_device)
   try:
     if start >= total:
       log.info("Already trained to step %d.", start)
     else:
-      batch = setup.put_batch(next(train_data))
-      data_state = train_data.state()
+      batch, data_state = next(batches)
       t0 = time.perf_counter()
       compiled = compiled_fn.lower(state, batch).compile(parallel.compiler_options())
       writer.write(start, {"compile_time_s": time.perf_counter() - t0, "params": n_params},
                    prefix="setup")
       with _StopSignal() as stop:
-        state, result = _loop(config, compiled, state, batch, data_state, train_data, setup,
+        state, result = _loop(config, compiled, state, batch, data_state, batches, setup,
                               ckpt, writer, evaluate, hooks, stop, start)
     state = setup.to_host(state)
     if not result.interrupted and evaluate is not None:
       result.eval_metrics = evaluate(state, result.step)
       writer.write(result.step, result.eval_metrics, prefix="eval")
   finally:  # even on a crash: finish the checkpoint being written, flush the logs.
+    batches.close()
     ckpt.close()
     writer.close()
   result.state = state
   return result
 
 
-def _loop(config, compiled, state, batch, data_state, train_data, setup, ckpt, writer,
+def _loop(config, compiled, state, batch, data_state, batches, setup, ckpt, writer,
           evaluate, hooks, stop, step):
   total, every = config.total_steps, config.log_every_steps
   throughput = Throughput(step)
@@ -218,8 +220,8 @@ def _loop(config, compiled, state, batch, data_state, train_data, setup, ckpt, w
     state, metrics = compiled(state, batch)
     step += 1
     batch_state = data_state
-    if step < total:  # stage the next batch while this step runs.
-      batch, data_state = setup.put_batch(next(train_data)), train_data.state()
+    if step < total:  # already on the devices (DevicePrefetch) while this step runs.
+      batch, data_state = next(batches)
     if pending:
       check(pending)
     pending = (step, metrics)
