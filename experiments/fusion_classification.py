@@ -5,11 +5,12 @@ synergy): one encoder per modality, a fusion, a head; one modality gives the uni
 
 config -> data -> model -> train -> evaluate on the test split -> write results.json (accuracy,
 macro P/R/F1, confusion matrix, beside the task's chance and Bayes-optimal accuracy).
+The builders (make_world, batch_maker, make_model, make_init_fn, make_predict) are reused by
+experiments/evaluate.py, which evaluates a finished run's checkpoint further.
 """
 
 import json
 import os
-import sys
 
 from absl import app, flags, logging
 import jax
@@ -28,10 +29,6 @@ from mmjax.models.multimodal_classifier import (MODALITIES, MultimodalClassifier
                                                 auxiliary_loss, encoder_registry)
 from mmjax.registry import ConfigError
 
-config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/fusion.py:synergy.",
-                                lock_config=True)
-flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
-flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 
 MEAN, STD = 0.5, 0.25  # pixel normalisation of the synthetic world's [0, 1] images.
@@ -66,32 +63,44 @@ def bayes_for(info, mods) -> float:
   return info["bayes_optimal"] if len(views) == 2 else info["unimodal_bayes"][views.pop()]
 
 
-def make_data(config, workdir, mods):
+def make_world(config):
+  """(SceneWorld of config.data, the chosen task's options). `data.held_out` (shape, colour)
+  pairs, when the config has them, are kept out of train/test for the test_compositional split."""
   d = config.data
   options = chosen(d.task_options, d.task)
   world = SceneWorld(d.seed, d.image_size, d.max_objects, d.noise, clutter=d.clutter,
-                     occlusion=d.occlusion, task=d.task, task_options=options,
-                     sample_rate=d.sample_rate, snr_db=d.snr_db, audio_seconds=d.audio_seconds)
-  tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"), world.vocabulary())
+                     occlusion=d.occlusion, held_out=tuple(map(tuple, d.get("held_out", ()))),
+                     task=d.task, task_options=options, sample_rate=d.sample_rate,
+                     snr_db=d.snr_db, audio_seconds=d.audio_seconds)
+  return world, options
+
+
+def batch_maker(config, world, tokenizer, mods, split):
+  """make(indices int [n]) -> {"label": int32 [n]; per modality in mods: "image" [n, s, s, 3]
+  normalised pixels, "text" int32 [n, data.text_len] caption ids, "audio" [n, samples] wave}."""
   fields = ("labels",) + tuple({"image": "image", "text": "caption", "audio": "audio"}[m]
                                for m in mods)
 
-  def batch_fn(split):
-    def make(indices):
-      ex = [world.example(split, int(i), fields) for i in indices]
-      out = {"label": np.array([e["label"] for e in ex], np.int32)}
-      if "image" in mods:
-        out["image"] = ((np.stack([e["image"] for e in ex]) - MEAN) / STD).astype(np.float32)
-      if "text" in mods:
-        out["text"] = tokenizer.encode_batch([e["caption"] for e in ex], d.text_len)
-      if "audio" in mods:
-        out["audio"] = np.stack([e["audio"] for e in ex])
-      return out
-    return make
+  def make(indices):
+    ex = [world.example(split, int(i), fields) for i in indices]
+    out = {"label": np.array([e["label"] for e in ex], np.int32)}
+    if "image" in mods:
+      out["image"] = ((np.stack([e["image"] for e in ex]) - MEAN) / STD).astype(np.float32)
+    if "text" in mods:
+      out["text"] = tokenizer.encode_batch([e["caption"] for e in ex], config.data.text_len)
+    if "audio" in mods:
+      out["audio"] = np.stack([e["audio"] for e in ex])
+    return out
+  return make
 
-  train_data = Batches(batch_fn("train"), config.batch_size, seed=d.seed)
-  test = batch_fn("test")(np.arange(config.eval.num_examples))
-  return train_data, test, tokenizer, task_info(d.task, **options)
+
+def make_data(config, workdir, mods):
+  world, options = make_world(config)
+  tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"), world.vocabulary())
+  train_data = Batches(batch_maker(config, world, tokenizer, mods, "train"), config.batch_size,
+                       seed=config.data.seed)
+  test = batch_maker(config, world, tokenizer, mods, "test")(np.arange(config.eval.num_examples))
+  return train_data, test, tokenizer, task_info(config.data.task, **options)
 
 
 def make_model(config, mods, vocab_size, num_classes):
@@ -114,21 +123,47 @@ def make_model(config, mods, vocab_size, num_classes):
       dtype=jnp.dtype(config.compute_dtype))
 
 
-def main(argv):
-  del argv
-  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO.
-  config, workdir = FLAGS.config, FLAGS.workdir
+def make_init_fn(model, example):
+  """init_fn(rng) -> (params, model_state) for the trainer, initialised on inputs `example`
+  ({modality: [n, ...]})."""
+  def init_fn(rng):
+    variables = model.init(rng, jax.tree.map(lambda x: x[:1], example))
+    return variables["params"], {k: v for k, v in variables.items() if k not in ("params",
+                                                                                  "losses")}
+  return init_fn
+
+
+def variables_of(state):
+  """The variables to evaluate: the EMA of the params when kept, and the model state."""
+  params = state.ema_params if state.ema_params is not None else state.params
+  return {"params": params, **state.model_state}
+
+
+def make_predict(model, batch_size):
+  """probabilities(variables, inputs {modality: [n, ...]}) -> float32 [n, classes] (softmax),
+  computed in batches of batch_size."""
+  apply = jax.jit(lambda variables, x: jax.nn.softmax(model.apply(variables, x), -1))
+
+  def probabilities(variables, inputs):
+    n = len(next(iter(inputs.values())))
+    out = []
+    for i in range(0, n, batch_size):
+      # Pad the last batch to full size so that apply compiles once.
+      x = {k: v[i:i + batch_size] for k, v in inputs.items()}
+      x = {k: np.concatenate([v, np.repeat(v[-1:], batch_size - len(v), 0)]) for k, v in x.items()}
+      out.append(np.asarray(apply(variables, x))[:min(batch_size, n - i)])
+    return np.concatenate(out)
+  return probabilities
+
+
+def run(config, workdir) -> dict:
+  """Trains (or with eval_only, restores) and evaluates; writes and returns results.json's dict."""
   train.validate(config)
   mods = modalities_of(config)
   check_choices(config, mods)
   train_data, test, tokenizer, info = make_data(config, workdir, mods)
   model = make_model(config, mods, tokenizer.vocab_size, info["num_classes"])
   inputs = lambda batch: {k: batch[k] for k in mods}
-
-  def init_fn(rng):
-    variables = model.init(rng, inputs(jax.tree.map(lambda x: x[:1], test)))
-    return variables["params"], {k: v for k, v in variables.items() if k not in ("params",
-                                                                                  "losses")}
 
   def loss_fn(params, model_state, batch, rng, axis_name):
     logits, mutated = model.apply({"params": params, **model_state}, inputs(batch), train=True,
@@ -140,37 +175,17 @@ def main(argv):
     return task + config.model.aux_loss_weight * aux, (
         {"task_loss": task, "aux_loss": aux, "accuracy": accuracy}, new_state)
 
-  predict = jax.jit(lambda variables, x: jnp.argmax(model.apply(variables, x), -1))
-
-  def test_metrics(state):
-    params = state.ema_params if state.ema_params is not None else state.params
-    variables = {"params": params, **state.model_state}
-    bs, n = config.eval.batch_size, len(test["label"])
-    preds = []
-    for i in range(0, n, bs):
-      # Pad the last batch to full size so that predict compiles once.
-      x = {k: v[i:i + bs] for k, v in inputs(test).items()}
-      x = {k: np.concatenate([v, np.repeat(v[-1:], bs - len(v), 0)]) for k, v in x.items()}
-      preds.append(np.asarray(predict(variables, x))[:min(bs, n - i)])
-    return classification_metrics(test["label"], np.concatenate(preds), info["num_classes"])
-
+  probabilities = make_predict(model, config.eval.batch_size)
   full = {}  # step -> every metric; the trainer logs only the scalars.
 
   def evaluate(state, step):
-    full[step] = test_metrics(state)
+    preds = probabilities(variables_of(state), inputs(test)).argmax(-1)
+    full[step] = classification_metrics(test["label"], preds, info["num_classes"])
     return {k: v for k, v in full[step].items() if isinstance(v, float)}
 
-  if config.eval_only:
-    state, step = train.restore_latest(config, workdir, init_fn)
-    metrics = test_metrics(state)
-  else:
-    result = train.fit(config, workdir, init_fn=init_fn, loss_fn=loss_fn, train_data=train_data,
-                       evaluate=evaluate)
-    train_data.close()
-    if result.interrupted:
-      logging.warning("Interrupted at step %d; rerun the same command to resume.", result.step)
-      sys.exit(128 + result.signal)
-    step, metrics = result.step, full[result.step]
+  step, _ = train.train_or_restore(config, workdir, init_fn=make_init_fn(model, inputs(test)),
+                                   loss_fn=loss_fn, train_data=train_data, evaluate=evaluate)
+  metrics = full[step]
   results = {"step": step, "task": config.data.task, "modalities": list(mods),
              "fusion": config.model.fusion if len(mods) > 1 else None,
              "num_test_examples": len(test["label"]), **metrics,
@@ -185,7 +200,19 @@ def main(argv):
         f"{len(test['label'])} test examples at step {step}:")
   print(f"  accuracy {metrics['accuracy']:.3f}  macro F1 {metrics['macro_f1']:.3f}  "
         f"(chance {info['chance']:.3f}, Bayes-optimal {results['bayes_optimal']:.3f})")
+  return results
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO.
+  run(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
+  # Defined only when run as a script, so that experiments/evaluate.py can import the builders.
+  config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/fusion.py:synergy.",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
+  flags.mark_flags_as_required(["config", "workdir"])
   app.run(main)

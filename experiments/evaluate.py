@@ -1,0 +1,233 @@
+r"""Evaluates the newest checkpoint of a finished classification run with a battery of tests and
+writes <workdir>/evaluation/report.json, report.md and one PNG per curve:
+
+  python experiments/evaluate.py --workdir runs/fusion    # a fusion_classification.py run
+
+  task metrics   accuracy, macro precision / recall / F1 and confusion matrix on the test split.
+  robustness     each modality corrupted at increasing levels while the others stay clean (image:
+                 Gaussian pixel noise; audio: white noise at an SNR; text: token dropout and
+                 replacement), and dropped: the per-modality curves of MultiBench (Liang et al.
+                 2021), with their relative robustness (area under the curve).
+  contribution   the metric drop when a modality is zeroed, or shuffled across examples.
+  compositional  accuracy on test_compositional (scenes with a held-out (shape, colour) pair)
+                 against test; needs a run whose config.data.held_out lists the pairs kept
+                 out of training, e.g. (("circle", "red"), ("triangle", "blue")).
+  calibration    ECE with 15 equal-width confidence bins and the reliability diagram (Guo et al.
+                 2017, "On Calibration of Modern Neural Networks").
+
+The battery (`battery`) sees a run only through a `Subject`: a probabilities function, the test
+inputs {modality: array} and labels, per-modality corruptions and drops, and optionally the
+compositional split. To evaluate another classification experiment (vqa, av_mnist), write one
+adapter `workdir, num_examples -> Subject` and register it in EXPERIMENTS: read the run's config
+with `load_config`, rebuild its model and test data with that experiment's own builders
+(import them as `fusion_classification` is imported here), restore the weights with
+`train.restore_latest`, and pick its modalities' corruptions from mmjax/evaluate/robustness.py.
+Then `--experiment=<name>` evaluates its runs.
+"""
+
+import dataclasses
+import functools
+import json
+import os
+import sys
+from typing import Callable, Optional
+
+from absl import app, flags, logging
+import ml_collections
+import numpy as np
+
+# experiments/ is not a package: put the repository root on the path to import the sibling
+# mains' builders, as tests do.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from experiments import fusion_classification as fusion  # noqa: E402
+from mmjax import train  # noqa: E402
+from mmjax.data.synthetic import task_info  # noqa: E402
+from mmjax.data.tokenizer import WordTokenizer  # noqa: E402
+from mmjax.evaluate import robustness  # noqa: E402
+from mmjax.evaluate.calibration import reliability_diagram  # noqa: E402
+from mmjax.evaluate.classification import classification_metrics  # noqa: E402
+from mmjax.evaluate.modality_contribution import modality_contribution  # noqa: E402
+from mmjax.evaluate.report import write_report  # noqa: E402
+from mmjax.registry import ConfigError, Registry  # noqa: E402
+
+EXPERIMENTS = Registry("experiment")
+# Corruption levels, mildest first. Image noise is in pixel units of the [0, 1] images (the
+# world's own noise is 0.05); audio SNR is of noise added on top of the world's 20 dB.
+IMAGE_NOISE_STD = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+AUDIO_SNR_DB = (30.0, 20.0, 10.0, 5.0, 0.0, -5.0, -10.0, -20.0)
+TOKEN_PROBABILITY = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
+
+
+@dataclasses.dataclass
+class Subject:
+  """What the battery needs from a trained classifier."""
+  probabilities: Callable   # inputs {modality: [n, ...]} -> float [n, num_classes], rows sum to 1
+  inputs: dict              # the test split: {modality: [n, ...]}
+  labels: np.ndarray        # int [n]
+  num_classes: int
+  corruptions: dict         # {modality: [robustness.Corruption]}
+  drops: dict               # {modality: x -> x with the modality removed (zeros / padding)}
+  compositional: Optional[tuple] = None  # (inputs, labels) of test_compositional, if any
+  compositional_note: str = "the run held out no pairs."  # why there is none
+  run: dict = dataclasses.field(default_factory=dict)  # step, task, chance...: into the report
+
+
+def scorer(num_classes: int) -> Callable:
+  """score(labels, probs) -> {"accuracy", "macro_f1"}: what every curve and ablation reports."""
+  def score(labels, probs):
+    m = classification_metrics(labels, np.argmax(probs, -1), num_classes)
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+  return score
+
+
+def battery(subject: Subject, seed: int = 0, num_bins: int = 15) -> dict:
+  """Runs every test on `subject`; returns the report (see mmjax/evaluate/report.py)."""
+  s, score = subject, scorer(subject.num_classes)
+  probs = s.probabilities(s.inputs)
+  metrics = classification_metrics(s.labels, probs.argmax(-1), s.num_classes)
+  contribution = modality_contribution(s.probabilities, s.inputs, s.labels, s.drops, score, seed,
+                                       clean=metrics)
+  report = {"run": s.run, "metrics": metrics,
+            "calibration": reliability_diagram(probs, s.labels, num_bins),
+            "robustness": robustness.robustness_curves(s.probabilities, s.inputs, s.labels,
+                                                      s.corruptions, score, seed),
+            "dropped": {m: c["zeroed"] for m, c in contribution.items()},
+            "modality_contribution": contribution}
+  if s.compositional is None:
+    report["compositional"] = {"available": False, "reason": s.compositional_note}
+  else:
+    comp = score(s.compositional[1], s.probabilities(s.compositional[0]))
+    report["compositional"] = {
+        "available": True, "held_out": s.run.get("held_out"),
+        "test": {k: metrics[k] for k in comp}, "test_compositional": comp,
+        "num_examples": len(s.compositional[1]),
+        "gap": metrics["accuracy"] - comp["accuracy"]}
+  return report
+
+
+def _tuples(x):
+  # config.json stores tuples as lists; modules and SceneWorld expect tuples.
+  if isinstance(x, dict):
+    return {k: _tuples(v) for k, v in x.items()}
+  return tuple(_tuples(v) for v in x) if isinstance(x, list) else x
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run was trained with: <workdir>/config.json, written by the trainer."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} does not exist: --workdir must be the workdir of a run "
+                            "that trained (the trainer writes config.json there).")
+  with open(path) as f:
+    return ml_collections.ConfigDict(_tuples(json.load(f)))
+
+
+@EXPERIMENTS.register("fusion_classification")
+def fusion_subject(workdir: str, num_examples: Optional[int] = None) -> Subject:
+  """A fusion_classification.py run: its config, vocabulary and newest checkpoint."""
+  config = load_config(workdir)
+  mods = fusion.modalities_of(config)
+  fusion.check_choices(config, mods)
+  world, options = fusion.make_world(config)
+  tokenizer = WordTokenizer.load(os.path.join(workdir, "vocab.json"))
+  n = num_examples or config.eval.num_examples
+  test = fusion.batch_maker(config, world, tokenizer, mods, "test")(np.arange(n))
+  info = task_info(config.data.task, **options)
+  model = fusion.make_model(config, mods, tokenizer.vocab_size, info["num_classes"])
+  inputs = {m: test[m] for m in mods}
+  state, step = train.restore_latest(config, workdir, fusion.make_init_fn(model, inputs))
+  variables = fusion.variables_of(state)
+  predict = fusion.make_predict(model, config.eval.batch_size)
+
+  lo, hi = (0 - fusion.MEAN) / fusion.STD, (1 - fusion.MEAN) / fusion.STD
+  # Noise in pixel units on the normalised images, clipped to the valid pixel range.
+  image_noise = lambda x, std, rng: robustness.gaussian_noise(x, std / fusion.STD, rng, (lo, hi))
+  text = dict(pad_id=tokenizer.pad_id, protected=(tokenizer.bos_id, tokenizer.eos_id))
+  corruptions = {
+      "image": [robustness.Corruption("gaussian_noise", image_noise, IMAGE_NOISE_STD,
+                                      "noise std (pixels in [0, 1])")],
+      "audio": [robustness.Corruption("white_noise", robustness.white_noise, AUDIO_SNR_DB,
+                                      "SNR (dB)")],
+      "text": [robustness.Corruption(
+                   "token_dropout", functools.partial(robustness.token_dropout, **text),
+                   TOKEN_PROBABILITY, "probability a word is removed"),
+               robustness.Corruption(
+                   "token_replacement", functools.partial(
+                       robustness.token_replacement, vocab_size=tokenizer.vocab_size, **text),
+                   TOKEN_PROBABILITY, "probability a word is replaced")]}
+  # Zeros of the model's inputs: mid-grey images (normalised pixels), silence, all padding.
+  drops = {m: functools.partial(robustness.drop, fill=tokenizer.pad_id if m == "text" else 0)
+           for m in mods}
+  compositional, held_out = None, [list(p) for p in world.held_out]
+  if held_out:
+    comp = fusion.batch_maker(config, world, tokenizer, mods, "test_compositional")(np.arange(n))
+    compositional = ({m: comp[m] for m in mods}, comp["label"])
+  run = {"experiment": "fusion_classification", "workdir": os.path.abspath(workdir),
+         "step": step, "task": config.data.task, "modalities": list(mods),
+         "fusion": config.model.fusion if len(mods) > 1 else None,
+         "num_test_examples": n, "chance": info["chance"],
+         "bayes_optimal": fusion.bayes_for(info, mods), "held_out": held_out}
+  return Subject(functools.partial(predict, variables), inputs, test["label"],
+                 info["num_classes"], {m: corruptions[m] for m in mods}, drops, compositional,
+                 "the run held out no (shape, colour) pairs: train with data.held_out set.", run)
+
+
+def evaluate(workdir: str, experiment: str = "fusion_classification",
+             num_examples: Optional[int] = None, seed: int = 0, num_bins: int = 15) -> dict:
+  """Builds the run's Subject, runs the battery, writes <workdir>/evaluation/; returns the
+  report."""
+  adapter = EXPERIMENTS.get(experiment, "--experiment")
+  # Checked now, not after minutes of predictions.
+  if num_bins < 1:
+    raise ConfigError(f"--num_bins={num_bins}; valid: an integer >= 1.")
+  if num_examples is not None and num_examples < 2:
+    raise ConfigError(f"--num_examples={num_examples}; valid: >= 2 (shuffling a modality "
+                      "across examples needs two), or 0 for the run's eval.num_examples.")
+  report = battery(adapter(workdir, num_examples), seed, num_bins)
+  report["run"].update(seed=seed, num_bins=num_bins)
+  write_report(report, os.path.join(workdir, "evaluation"))
+  return report
+
+
+def summary(report: dict) -> str:
+  """A few lines for the terminal."""
+  m, cal, out = report["metrics"], report["calibration"], []
+  out.append(f"step {report['run']['step']}: accuracy {m['accuracy']:.3f}, macro F1 "
+             f"{m['macro_f1']:.3f} (chance {report['run']['chance']:.3f}); ECE "
+             f"{cal['ece']:.3f}")
+  for mod, curves in report["robustness"].items():
+    for name, c in curves.items():
+      points = ", ".join(f"{lv:g}: {a:.3f}" for lv, a in zip(c["levels"], c["accuracy"]))
+      out.append(f"  {mod} {name} ({c['level_name']}) accuracy {points}")
+  for mod, c in report["modality_contribution"].items():
+    out.append(f"  without {mod}: zeroed {c['zeroed']['accuracy']:.3f}, shuffled "
+               f"{c['shuffled']['accuracy']:.3f} (drops {c['drop_zeroed']['accuracy']:.3f}, "
+               f"{c['drop_shuffled']['accuracy']:.3f})")
+  comp = report["compositional"]
+  out.append(f"  compositional: test {comp['test']['accuracy']:.3f}, test_compositional "
+             f"{comp['test_compositional']['accuracy']:.3f}" if comp["available"]
+             else f"  compositional: not measured; {comp['reason']}")
+  return "\n".join(out)
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  report = evaluate(FLAGS.workdir, FLAGS.experiment, FLAGS.num_examples or None, FLAGS.seed,
+                    FLAGS.num_bins)
+  print(summary(report))
+  print(f"Report: {os.path.join(FLAGS.workdir, 'evaluation', 'report.md')}")
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("workdir", None, "The workdir of a finished run (holds config.json).")
+  flags.DEFINE_string("experiment", "fusion_classification",
+                      f"The run's experiment; valid: {', '.join(EXPERIMENTS.names())}.")
+  flags.DEFINE_integer("num_examples", 0, "Test examples (0: the run's eval.num_examples).")
+  flags.DEFINE_integer("seed", 0, "Seed of the corruptions and shuffles.")
+  flags.DEFINE_integer("num_bins", 15, "Confidence bins of the ECE.")
+  flags.mark_flags_as_required(["workdir"])
+  app.run(main)
