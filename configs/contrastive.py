@@ -12,6 +12,11 @@ Presets, chosen after the colon:
   clip_tiny  the benchmark model (ViT 64px/8, width 256, 6 layers; text ctx 32, vocab 8192).
 Any key can be overridden, e.g. the SigLIP loss on 8 pmap devices in bfloat16:
   --config.model.loss=sigmoid --config.parallelism=pmap --config.compute_dtype=bfloat16
+
+Ablation sweep (get_sweep below): SigLIP vs softmax (CLIP) loss x batch size x 3 seeds
+(18 trials, about an hour on 2 CPU cores):
+  python -m mmjax.sweep --config configs/contrastive.py --workdir runs/contrastive_ablation
+  python -m mmjax.sweep --config configs/contrastive.py:tiny --workdir /tmp/sweep   (CI)
 """
 
 import math
@@ -77,3 +82,20 @@ def get_config(arg: str = ""):
     raise ValueError(f"Unknown preset {arg!r}; valid: '' (default), tiny, clip_tiny.")
   c.lock()  # from here on, a misspelt key is an error that names the valid ones.
   return c
+
+
+def get_sweep(arg: str = ""):
+  """softmax (CLIP) vs sigmoid (SigLIP) loss x batch size 32, 64, 128 x 3 seeds, all for the
+  default 1000 steps, so larger batches also see more pairs (python -m mmjax.sweep; format in
+  mmjax/sweep/spec.py). arg tiny: the tiny preset, batch 16 and 32, one seed (CI)."""
+  sweep = dict(experiment="experiments/contrastive.py",
+               grid={"model.loss": ("softmax", "sigmoid"), "batch_size": (32, 64, 128)},
+               seeds=(0, 1, 2),
+               metrics=("i2t/R@1", "t2i/R@1", "zero_shot/shape/top1",
+                        "linear_probe/shape/accuracy"))
+  if arg == "tiny":
+    sweep.update(grid={"preset": ("tiny",), "model.loss": ("softmax", "sigmoid"),
+                       "batch_size": (16, 32)}, seeds=(0,))
+  elif arg:
+    raise ValueError(f"Unknown sweep {arg!r}; valid: '' (default), tiny.")
+  return sweep

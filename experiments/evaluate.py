@@ -11,7 +11,8 @@ writes <workdir>/evaluation/report.json, report.md and one PNG per curve:
   contribution   the metric drop when a modality is zeroed, or shuffled across examples.
   compositional  accuracy on test_compositional (scenes with a held-out (shape, colour) pair)
                  against test; needs a run whose config.data.held_out lists the pairs kept
-                 out of training, e.g. (("circle", "red"), ("triangle", "blue")).
+                 out of training: train with
+                 --config.data.held_out='(("circle","red"),("triangle","blue"))'.
   calibration    ECE with 15 equal-width confidence bins and the reliability diagram (Guo et al.
                  2017, "On Calibration of Modern Neural Networks").
 
