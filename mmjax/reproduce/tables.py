@@ -1,0 +1,130 @@
+"""The results block in the README's format, its check against README.md, and the README
+block replacement. Pure functions of the targets, the results and the run records."""
+
+import math
+import os
+
+from mmjax.reproduce.spec import Row, Sweep
+
+BEGIN = "<!-- reproduce:results:begin -->"
+END = "<!-- reproduce:results:end -->"
+HEADER = "| experiment | command | result | wall time |\n|---|---|---|---|"
+
+
+def duration(seconds: float) -> str:
+  """95 s, 3 min 17 s, 1 h 05 min."""
+  s = int(round(seconds))
+  if s < 120:
+    return f"{s} s"
+  if s < 3600:
+    return f"{s // 60} min {s % 60} s"
+  return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def wall_cell(records: list, cpus: int) -> str:
+  """The first (main) run's wall time, all runs' total when there are several, and the mean
+  load average: times on a shared machine mean little without it."""
+  if not records or not all(r.get("finished") for r in records):
+    return "failed"
+  walls = [r["wall_seconds"] for r in records]
+  load = sum(r["mean_load"] * w for r, w in zip(records, walls)) / max(sum(walls), 1e-9)
+  total = f"; all {len(walls)} runs {duration(sum(walls))}" if len(walls) > 1 else ""
+  return f"{duration(walls[0])}{total} (load {load:.1f} on {cpus} cores)"
+
+
+def row_values(row: Row, results: dict) -> tuple:
+  """({placeholder: value}, [error]) from {run name: results.json dict}."""
+  values, errors = {}, []
+  for key, m in row.metrics.items():
+    if m.run not in results:
+      errors.append(f"{row.name}: {key}: run {m.run} has no results.json")
+      continue
+    try:
+      values[key] = float(m.value(results[m.run]))
+    except KeyError:
+      errors.append(f"{row.name}: {key}: results.json of run {m.run} has no field {m.field!r}")
+    except (TypeError, ValueError):
+      errors.append(f"{row.name}: {key}: {m.run}'s {m.field!r} is not a number")
+  return values, errors
+
+
+def render_row(row: Row, results: dict, records: list, cpus: int) -> str:
+  values, errors = row_values(row, results)
+  result = row.render(values) if not errors else row.result.format(
+      **{k: format(values[k], m.fmt) if k in values else "n/a" for k, m in row.metrics.items()})
+  return f"| {row.experiment} | {row.command} | {result} | {wall_cell(records, cpus)} |"
+
+
+def sweep_command(sweep: Sweep) -> str:
+  return " ".join(["python -m mmjax.sweep", "--config", sweep.config, "--workdir",
+                   f"runs/{sweep.name}", *sweep.args])
+
+
+def render_block(targets, results: dict, records: dict, summaries: dict, cpus: int) -> str:
+  """What goes between the README's markers: the results table of the rows, then each sweep's
+  summary.md under a bold title with its command and wall time."""
+  rows = [t for t in targets if isinstance(t, Row)]
+  parts = [HEADER + "".join("\n" + render_row(r, results, [records.get(x.name, {})
+                                                            for x in r.runs], cpus)
+                            for r in rows)] if rows else []
+  for s in (t for t in targets if isinstance(t, Sweep)):
+    parts.append(f"**{s.title}** (`{sweep_command(s)}`; "
+                 f"{wall_cell([records.get(s.name, {})], cpus)}):\n\n"
+                 + (summaries.get(s.name) or "(no summary.md: the sweep failed)").strip())
+  return "\n\n".join(parts)
+
+
+def readme_cells(readme: str, experiment: str):
+  """The cells of README's results row whose first cell is `experiment`, or None."""
+  for line in readme.splitlines():
+    cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+    if line.startswith("|") and cells[0] == experiment:
+      return cells
+  return None
+
+
+def _slack(text: str) -> float:
+  """Half a unit of the last printed digit: the README's own rounding."""
+  decimals = len(text.split(".")[1]) if "." in text else 0
+  return 0.5 * 10.0 ** -decimals
+
+
+def check(rows, results: dict, readme: str) -> list:
+  """Every checked metric of `rows` against README.md's number; a list of mismatches, each
+  naming the metric, the expected and measured values and the tolerance (empty: all pass)."""
+  problems = []
+  for row in rows:
+    values, errors = row_values(row, results)
+    problems += errors
+    cells = readme_cells(readme, row.experiment)
+    if cells is None:
+      problems.append(f"{row.name}: README.md has no results row '| {row.experiment} | ...'")
+      continue
+    expected = row.parse(cells[2]) if len(cells) == 4 else None
+    if expected is None:
+      problems.append(f"{row.name}: README.md's result cell\n    {cells[2:3]}\n  does not match "
+                      f"the template\n    {row.result!r}")
+      continue
+    for key, m in row.metrics.items():
+      if m.tol is None or key not in values:
+        continue
+      want, got = float(expected[key]), values[key]
+      if not (math.isfinite(got) and abs(got - want) <= m.tol + _slack(expected[key]) + 1e-12):
+        problems.append(f"{row.name}: {key} ({m.run} {m.field}): expected {expected[key]} "
+                        f"(README), got {got:{m.fmt}} ({got:.6g}), tolerance {m.tol}")
+  return problems
+
+
+def replace_block(readme: str, block: str) -> str:
+  """README with the text between the markers replaced by `block`."""
+  if readme.count(BEGIN) != 1 or readme.count(END) != 1 or readme.index(BEGIN) > readme.index(END):
+    raise ValueError(f"README.md needs exactly one {BEGIN} line before one {END} line around "
+                     f"the results table (found {readme.count(BEGIN)} and {readme.count(END)}).")
+  head, rest = readme.split(BEGIN)
+  tail = rest.split(END)[1]
+  return f"{head}{BEGIN}\n{block}\n{END}{tail}"
+
+
+def read_summary(workdir: str):
+  path = os.path.join(workdir, "summary.md")
+  return open(path).read() if os.path.exists(path) else None

@@ -1,0 +1,126 @@
+"""The reproduction targets: every row of the README's results table, and the sweeps.
+
+Adding an experiment is one block: its run(s), the row's first two cells, the result template
+and one `Metric` per number (results.json field, format, tolerance). The expected numbers are
+read from README.md by the same template, so they are not repeated here. A sweep is
+`Sweep(name, title, config, cheap_config)`.
+"""
+
+from mmjax.reproduce.spec import Metric, Row, Run, Sweep  # noqa: F401 (Sweep: for new entries)
+
+CONTRASTIVE = "experiments/contrastive.py"
+CAPTIONING = "experiments/captioning.py"
+ASR = "experiments/speech_recognition.py"
+FUSION = "experiments/fusion_classification.py"
+SYNERGY_CHEAP = {"data.task": "synergy", "model.modalities": "image,text"}
+# The lstm preset's decoder options differ from tiny's, so its cheap run shrinks the preset.
+LSTM_CHEAP = {"batch_size": "16", "total_steps": "4", "log_every_steps": "2",
+              "checkpoint.every_steps": "4", "schedule.warmup_steps": "1",
+              "model.image.width": "32", "model.image.depth": "1", "model.image.num_heads": "2",
+              "model.image.mlp_dim": "64", "model.decoder.embed_dim": "16",
+              "model.decoder.hidden": "32", "eval.num_examples": "16", "eval.batch_size": "16"}
+
+
+def fusion_run(name, preset="", cheap=None, **overrides):
+  return Run(name, FUSION, "configs/fusion.py" + (f":{preset}" if preset else ""),
+             overrides=overrides, cheap_overrides=cheap or {})
+
+
+TARGETS = (
+    Row("contrastive", "contrastive (CLIP softmax), 1000 pairs of the test split",
+        "`python experiments/contrastive.py --config configs/contrastive.py --workdir "
+        "runs/contrastive`",
+        runs=(Run("contrastive", CONTRASTIVE, "configs/contrastive.py"),),
+        result="image->text R@1 = {i2t}, text->image R@1 = {t2i} (chance {chance}); zero-shot "
+               "colour {zs_colour} (chance {zs_colour_chance}), shape {zs_shape} (chance "
+               "{zs_shape_chance}); linear probe colour {probe_colour}, shape {probe_shape}",
+        metrics=dict(
+            i2t=Metric("contrastive", "i2t/R@1", tol=0.05),
+            t2i=Metric("contrastive", "t2i/R@1", tol=0.05),
+            chance=Metric("contrastive", "i2t/chance_R@1"),
+            zs_colour=Metric("contrastive", "zero_shot/colour/top1", tol=0.03),
+            zs_colour_chance=Metric("contrastive", "zero_shot/colour/chance_top1", ".3g"),
+            zs_shape=Metric("contrastive", "zero_shot/shape/top1", tol=0.1),
+            zs_shape_chance=Metric("contrastive", "zero_shot/shape/chance_top1", ".3g"),
+            probe_colour=Metric("contrastive", "linear_probe/colour/accuracy", tol=0.05),
+            probe_shape=Metric("contrastive", "linear_probe/shape/accuracy", tol=0.05))),
+    Row("captioning", "captioning, ViT + Transformer decoder, 500 test scenes x 4 references",
+        "`python experiments/captioning.py --config configs/captioning.py --workdir "
+        "runs/captioning`",
+        runs=(Run("captioning", CAPTIONING, "configs/captioning.py"),),
+        result="greedy BLEU-1/4 = {g_b1} / {g_b4}, CIDEr-D {g_cider}; beam 3: {b_b1} / {b_b4}, "
+               "CIDEr-D {b_cider} (a true caption of the wrong image: BLEU-4 {s_b4}, CIDEr-D "
+               "{s_cider})",
+        metrics=dict(
+            g_b1=Metric("captioning", "greedy/BLEU-1", tol=0.03),
+            g_b4=Metric("captioning", "greedy/BLEU-4", tol=0.03),
+            g_cider=Metric("captioning", "greedy/CIDEr-D", ".2f", tol=0.3),
+            b_b1=Metric("captioning", "beam3/BLEU-1", tol=0.03),
+            b_b4=Metric("captioning", "beam3/BLEU-4", tol=0.03),
+            b_cider=Metric("captioning", "beam3/CIDEr-D", ".2f", tol=0.3),
+            s_b4=Metric("captioning", "shuffled/BLEU-4"),
+            s_cider=Metric("captioning", "shuffled/CIDEr-D", ".2f"))),
+    Row("captioning_lstm", "captioning, LSTM decoder",
+        "`... --config configs/captioning.py:lstm --workdir runs/captioning_lstm`",
+        runs=(Run("captioning_lstm", CAPTIONING, "configs/captioning.py:lstm",
+                  cheap_config="configs/captioning.py:lstm", cheap_overrides=LSTM_CHEAP),),
+        result="greedy BLEU-4 {g_b4}, CIDEr-D {g_cider}; beam 3: {b_b4}, {b_cider}",
+        metrics=dict(
+            g_b4=Metric("captioning_lstm", "greedy/BLEU-4", tol=0.05),
+            g_cider=Metric("captioning_lstm", "greedy/CIDEr-D", ".2f", tol=0.4),
+            b_b4=Metric("captioning_lstm", "beam3/BLEU-4", tol=0.05),
+            b_cider=Metric("captioning_lstm", "beam3/CIDEr-D", ".2f", tol=0.4))),
+    Row("speech_recognition", "speech recognition, AST + CTC, 512 test clips",
+        "`python experiments/speech_recognition.py --config configs/speech_recognition.py "
+        "--workdir runs/asr`",
+        runs=(Run("speech_recognition", ASR, "configs/speech_recognition.py"),),
+        result="WER {g_wer} greedy, {b_wer} prefix beam (4); CER {g_cer} / {b_cer} (most "
+               "frequent caption: WER {baseline})",
+        metrics=dict(
+            g_wer=Metric("speech_recognition", "greedy/wer", tol=0.02),
+            b_wer=Metric("speech_recognition", "beam/wer", tol=0.02),
+            g_cer=Metric("speech_recognition", "greedy/cer", tol=0.02),
+            b_cer=Metric("speech_recognition", "beam/cer", tol=0.02),
+            baseline=Metric("speech_recognition", "baseline/wer", ".2f"))),
+    Row("fusion_redundant", "fusion, `redundant` task, image + audio, `concat_late`",
+        "`python experiments/fusion_classification.py --config configs/fusion.py --workdir "
+        "runs/fusion`",
+        runs=(fusion_run("fusion_redundant"),
+              fusion_run("fusion_redundant_image", **{"model.modalities": "image"}),
+              fusion_run("fusion_redundant_audio", **{"model.modalities": "audio"})),
+        result="accuracy {acc} (chance {chance}, Bayes-optimal {bayes}); image alone {image}, "
+               "audio alone {audio} (`--config.model.modalities=image` / `=audio`; unimodal "
+               "Bayes {unimodal_bayes})",
+        metrics=dict(
+            acc=Metric("fusion_redundant", "accuracy", tol=0.03),
+            chance=Metric("fusion_redundant", "chance", ".3g"),
+            bayes=Metric("fusion_redundant", "bayes_optimal"),
+            image=Metric("fusion_redundant_image", "accuracy", tol=0.03),
+            audio=Metric("fusion_redundant_audio", "accuracy", tol=0.03),
+            unimodal_bayes=Metric("fusion_redundant", "unimodal_bayes.image", ".4g"))),
+    Row("fusion_synergy", "fusion, `synergy` task, image + caption",
+        "`python experiments/fusion_classification.py --config configs/fusion.py:synergy "
+        "--workdir runs/synergy`",
+        runs=(fusion_run("fusion_synergy", "synergy", SYNERGY_CHEAP),
+              fusion_run("fusion_synergy_lrt", "synergy", SYNERGY_CHEAP,
+                         **{"model.fusion": "low_rank_tensor"}),
+              fusion_run("fusion_synergy_image", "synergy", SYNERGY_CHEAP,
+                         **{"model.modalities": "image"}),
+              fusion_run("fusion_synergy_text", "synergy", SYNERGY_CHEAP,
+                         **{"model.modalities": "text"})),
+        result="accuracy {acc} (`low_rank_tensor`: {lrt}); image alone {image}, text alone "
+               "{text} (chance {chance})",
+        metrics=dict(
+            acc=Metric("fusion_synergy", "accuracy", tol=0.04),
+            lrt=Metric("fusion_synergy_lrt", "accuracy", tol=0.05),
+            image=Metric("fusion_synergy_image", "accuracy", tol=0.04),
+            text=Metric("fusion_synergy_text", "accuracy", tol=0.04),
+            chance=Metric("fusion_synergy", "chance", ".3g"))),
+    Row("fusion_unique", "fusion, `unique` task, image + audio",
+        "`python experiments/fusion_classification.py --config configs/fusion.py:unique "
+        "--workdir runs/unique`",
+        runs=(fusion_run("fusion_unique", "unique", {"data.task": "unique_audio"}),),
+        result="accuracy {acc} (chance {chance})",
+        metrics=dict(acc=Metric("fusion_unique", "accuracy", tol=0.02),
+                     chance=Metric("fusion_unique", "chance", ".3g"))),
+)
