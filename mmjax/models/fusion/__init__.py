@@ -31,6 +31,7 @@ from mmjax.models.fusion.film import FiLMFusion
 from mmjax.models.fusion.gated import GatedMultimodalUnit
 from mmjax.models.fusion.gradient_reversal import gradient_reversal  # noqa: F401
 from mmjax.models.fusion.low_rank_tensor import LowRankTensorFusion
+from mmjax.models.fusion.multiplicative import MultiplicativeFusion
 from mmjax.models.fusion.tensor import TensorFusion
 from mmjax.models.fusion.weighted_sum import WeightedSumFusion
 
@@ -46,3 +47,4 @@ FUSIONS.register("low_rank_tensor")(LowRankTensorFusion)
 FUSIONS.register("cross_attention")(CrossAttentionFusion)
 FUSIONS.register("bottleneck")(BottleneckFusion)
 FUSIONS.register("adversarial")(AdversarialFusion)
+FUSIONS.register("multiplicative")(MultiplicativeFusion)

@@ -1,0 +1,153 @@
+"""The AV-MNIST experiment on tfds mock data (nothing is downloaded): the tiny preset's main run
+in-process (train, validation-best selection, test, eval-only), every preset's model at
+MultiBench's widths, and bad data / config values failing fast with the fix named."""
+
+import importlib.util
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from mmjax.registry import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUM_MOCK = 84  # mock examples per tfds split: AV-MNIST train 77, val 7, test 84.
+PRESETS = ("late", "tensor", "low_rank_tensor", "multiplicative", "image_only", "audio_only")
+
+
+def load(path, name):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+experiment = load("experiments/av_mnist.py", "av_mnist_experiment")
+configs = load("configs/av_mnist.py", "av_mnist_config")
+
+
+def config(preset="tiny", **overrides):
+  c = configs.get_config(preset)
+  c.progress_bar = False
+  for key, value in overrides.items():
+    section, _, leaf = key.rpartition(".")
+    (c[section] if section else c)[leaf] = value
+  return c
+
+
+def random_variables(shapes, seed=0):
+  """Variables of the given shapes drawn with numpy (fan-in scaled matrices; norm scales and
+  running variances 1): no PRNG to compile, which would cost more than the forward pass."""
+  rng = np.random.default_rng(seed)
+
+  def draw(path, s):
+    if len(s.shape) >= 2:
+      return rng.normal(size=s.shape).astype(s.dtype) / np.sqrt(np.prod(s.shape[:-1]))
+    ones = jax.tree_util.keystr(path).endswith(("'scale']", "'var']"))
+    return (float(ones) + 0.1 * rng.normal(size=s.shape)).astype(s.dtype)
+  return jax.tree_util.tree_map_with_path(draw, shapes)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+  """The tiny preset's main, in-process: trained 4 steps (validated at steps 2 and 4) on data
+  read inside the tfds mock, then evaluated again with eval_only."""
+  workdir = tmp_path_factory.mktemp("av_mnist")
+  with tfds.testing.mock_data(num_examples=NUM_MOCK, policy=tfds.testing.MockPolicy.USE_CODE):
+    splits = experiment.load_splits(config())
+  # The splits hold their arrays: both runs reuse them rather than reading the mock again.
+  trained = experiment.run(config(), str(workdir), splits)
+  again = experiment.run(config(eval_only=True), str(workdir), splits)
+  return workdir, trained, again
+
+
+def test_tiny_trains_selects_on_validation_and_tests(tiny_run):
+  workdir, results, _ = tiny_run
+  assert results["step"] == 4 and results["modalities"] == ["image", "audio"]
+  assert results["fusion"] == "concat_late" and results["chance"] == 0.1
+  assert (results["num_val_examples"], results["num_test_examples"]) == (NUM_MOCK // 12, NUM_MOCK)
+  # Validated after steps 2 and 4; the first of the best is kept (MultiBench saves on a strict
+  # improvement) and its parameters are the ones tested.
+  curve = {int(k): v for k, v in results["val_curve"].items()}
+  assert sorted(curve) == [2, 4]
+  best = max(curve.values())
+  assert results["best_step"] == min(s for s, v in curve.items() if v == best)
+  assert results["best_val_accuracy"] == best
+  cm = np.array(results["confusion_matrix"])
+  assert cm.shape == (10, 10) and cm.sum() == NUM_MOCK
+  assert results["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+  record = json.load(open(workdir / "best.json"))
+  assert record["step"] == results["best_step"] and record["val_accuracy"] == best
+  for name in ("results.json", "metrics.jsonl", "config.json", "best_variables.msgpack",
+               "checkpoints"):
+    assert (workdir / name).exists(), name
+
+
+def test_eval_only_tests_the_same_best_checkpoint(tiny_run):
+  workdir, trained, again = tiny_run
+  assert again == trained
+  assert json.load(open(workdir / "results.json")) == trained
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_builds_at_multibench_widths_and_its_tiny_version_runs(preset):
+  # Full size: shapes only (nothing computed), checked against MultiBench's layer widths.
+  c = config(preset)
+  mods = experiment.modalities_of(c)
+  x = {"image": jnp.zeros((2, 28, 28, 1)), "audio": jnp.zeros((2, c.data.audio_length))}
+  x = {m: x[m] for m in mods}
+  params = jax.eval_shape(experiment.make_model(c, mods).init, jax.random.key(0), x)["params"]
+  head_in = params["classifier"]["hidden0"]["kernel"].shape
+  assert head_in[1] == 100 and params["classifier"]["out"]["kernel"].shape == (100, 10)
+  expected_head_in = {"late": 48 + 192, "tensor": 120, "low_rank_tensor": 120,
+                      "multiplicative": 240, "image_only": 24, "audio_only": 192}
+  assert head_in[0] == expected_head_in[preset]
+  fuse = {k: v.shape for k, v in jax.tree_util.tree_leaves_with_path(params.get("fuse", {}))}
+  if preset == "low_rank_tensor":
+    assert {s for s in fuse.values() if len(s) == 3} == {(40, 49, 120), (40, 193, 120)}
+  if preset == "multiplicative":
+    assert params["fuse"]["W"].shape == (48, 192, 240)
+  if preset == "tensor":
+    assert params["fuse"]["out"]["kernel"].shape == (49 * 193, 120)
+  if len(mods) == 1:
+    assert "fuse" not in params
+
+  # Tiny: a real forward pass (training mode runs in the tiny_run fixture).
+  c = config(f"{preset},tiny")
+  model = experiment.make_model(c, mods)
+  # Two unlike examples: a blank image with faint noise, and a random image with a loud tone.
+  rng = np.random.default_rng(0)
+  tone = 0.5 * np.sin(2 * np.pi * 1000 / c.data.sample_rate * np.arange(c.data.audio_length))
+  x = {"image": np.stack([np.zeros((28, 28, 1)), rng.uniform(0, 1, (28, 28, 1))]),
+       "audio": np.stack([rng.normal(0, 0.01, c.data.audio_length), tone])}
+  x = {m: x[m].astype(np.float32) for m in mods}
+
+  variables = random_variables(jax.eval_shape(model.init, jax.random.key(0), x))
+  logits = np.asarray(jax.jit(model.apply)(variables, x))
+  assert logits.shape == (2, 10) and np.isfinite(logits).all()
+  assert np.abs(logits[0] - logits[1]).max() > 1e-3  # depends on the input, not constant
+
+
+def test_unprepared_data_names_the_tfds_build_command(tmp_path):
+  with pytest.raises(FileNotFoundError, match="tfds build mnist spoken_digit --data_dir DIR"):
+    experiment.run(config(**{"data.data_dir": str(tmp_path)}), str(tmp_path / "work"))
+
+
+@pytest.mark.parametrize("overrides,match", [
+    ({"model.fusion": "concat"}, 'model.fusion=.concat.*Did you mean "concat_late"'),
+    ({"model.modalities": ("image", "video")}, "model.modalities.*valid: a non-empty subset"),
+    ({"data.audio_snr_db": float("nan")}, "data.audio_snr_db=nan"),
+])
+def test_bad_config_values_fail_before_loading_or_compiling(tmp_path, overrides, match):
+  # No tfds mock here: the config must be rejected before the data is read.
+  with pytest.raises(ConfigError, match=match):
+    experiment.run(config(**overrides), str(tmp_path))
+
+
+def test_unknown_preset_lists_the_valid_ones():
+  with pytest.raises(ValueError, match="valid: one of late, tensor, low_rank_tensor"):
+    configs.get_config("early")
