@@ -12,6 +12,7 @@ CONTRASTIVE = "experiments/contrastive.py"
 CAPTIONING = "experiments/captioning.py"
 ASR = "experiments/speech_recognition.py"
 FUSION = "experiments/fusion_classification.py"
+PRETRAIN = "experiments/pretrain_finetune.py"
 SYNERGY_CHEAP = {"data.task": "synergy", "model.modalities": "image,text"}
 # The lstm preset's decoder options differ from tiny's, so its cheap run shrinks the preset.
 LSTM_CHEAP = {"batch_size": "16", "total_steps": "4", "log_every_steps": "2",
@@ -123,4 +124,39 @@ TARGETS = (
         result="accuracy {acc} (chance {chance})",
         metrics=dict(acc=Metric("fusion_unique", "accuracy", tol=0.02),
                      chance=Metric("fusion_unique", "chance", ".3g"))),
+    Row("pretrain_finetune", "pretrain -> fine-tune, colour of the first object from 100 labels, "
+        "1000 test images",
+        "`python experiments/pretrain_finetune.py --config configs/pretrain_finetune.py "
+        "--workdir runs/pf`",
+        runs=(Run("pretrain_finetune", PRETRAIN, "configs/pretrain_finetune.py"),),
+        result="fine-tuned {ft}, from scratch {scratch}, linear probe of the pretrained tower "
+               "{probe} (majority class {chance}); pretraining R@1 i2t {i2t} / t2i {t2i}",
+        metrics=dict(
+            ft=Metric("pretrain_finetune", "finetune/accuracy", tol=0.04),
+            scratch=Metric("pretrain_finetune", "scratch/accuracy", tol=0.04),
+            probe=Metric("pretrain_finetune", "linear_probe/accuracy", tol=0.04),
+            chance=Metric("pretrain_finetune", "chance"),
+            i2t=Metric("pretrain_finetune", "pretrain/i2t/R@1", tol=0.06),
+            t2i=Metric("pretrain_finetune", "pretrain/t2i/R@1", tol=0.06))),
+    Row("lit", "LiT: locked all-MiniLM-L6-v2 text tower vs a from-scratch one, 1000 test pairs",
+        "`python experiments/pretrain_finetune.py --config configs/pretrain_finetune.py:lit "
+        "--workdir runs/lit`",
+        runs=(Run("lit", PRETRAIN, "configs/pretrain_finetune.py:lit",
+                  cheap_config="configs/pretrain_finetune.py:lit_tiny"),),
+        result="captions R@1 i2t/t2i {l_i2t} / {l_t2i} vs scratch {s_i2t} / {s_t2i}; paraphrased "
+               "captions {lp_i2t} / {lp_t2i} vs {sp_i2t} / {sp_t2i}; zero-shot colour {l_zc} vs "
+               "{s_zc}, shape {l_zs} vs {s_zs} (chance 0.25)",
+        metrics=dict(
+            l_i2t=Metric("lit", "lit/i2t/R@1", tol=0.06),
+            l_t2i=Metric("lit", "lit/t2i/R@1", tol=0.06),
+            s_i2t=Metric("lit", "scratch_text/i2t/R@1", tol=0.06),
+            s_t2i=Metric("lit", "scratch_text/t2i/R@1", tol=0.06),
+            lp_i2t=Metric("lit", "lit/paraphrase/i2t/R@1", tol=0.08),
+            lp_t2i=Metric("lit", "lit/paraphrase/t2i/R@1", tol=0.08),
+            sp_i2t=Metric("lit", "scratch_text/paraphrase/i2t/R@1", tol=0.08),
+            sp_t2i=Metric("lit", "scratch_text/paraphrase/t2i/R@1", tol=0.08),
+            l_zc=Metric("lit", "lit/zero_shot/colour/top1", tol=0.03),
+            s_zc=Metric("lit", "scratch_text/zero_shot/colour/top1", tol=0.05),
+            l_zs=Metric("lit", "lit/zero_shot/shape/top1", tol=0.06),
+            s_zs=Metric("lit", "scratch_text/zero_shot/shape/top1", tol=0.06))),
 )
