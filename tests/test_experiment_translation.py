@@ -1,0 +1,160 @@
+"""The attribute classifier and text-to-image model, and the translation experiment's main run
+in-process: the tiny preset through all four stages, eval-only with a captioner loaded from
+another workdir, and bad config values failing before any compile."""
+
+import importlib.util
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mmjax.models.attribute_classifier import AttributeClassifier, attribute_loss
+from mmjax.models.text_to_image import TextToImage
+from mmjax.registry import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHANCE = {"shape": 1 / 4, "colour": 1 / 6, "size": 1 / 2, "all": 1 / 48}
+
+
+def load(path):
+  spec = importlib.util.spec_from_file_location(path.replace("/", "_")[:-3],
+                                                os.path.join(ROOT, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def tiny_config(**changes):
+  config = load("configs/translation.py").get_config("tiny")
+  config.progress_bar = False
+  for key, value in changes.items():
+    section, _, name = key.rpartition(".")
+    (config if not section else _get(config, section))[name] = value
+  return config
+
+
+def _get(config, dotted):
+  for part in dotted.split("."):
+    config = config[part]
+  return config
+
+
+def test_attribute_classifier_has_a_head_per_attribute_and_its_loss_sums_them():
+  classes = {"shape": 4, "colour": 6}
+  image = AttributeClassifier(classes, encoder="cnn", encoder_options=dict(channels=(4,)))
+  x = jax.random.normal(jax.random.key(1), (3, 8, 8, 3))
+  variables = jax.eval_shape(image.init, jax.random.key(0), x)
+  rng = np.random.default_rng(0)  # init-like values without compiling init
+  variables = jax.tree.map(lambda s: (rng.normal(size=s.shape) * 0.3).astype(s.dtype), variables)
+  f32, bf16 = jax.jit(lambda v: (image.apply(v, x), image.clone(dtype=jnp.bfloat16).apply(v, x)))(
+      variables)
+  assert {a: y.shape for a, y in f32.items()} == {"shape": (3, 4), "colour": (3, 6)}
+  for a in classes:
+    assert bf16[a].dtype == jnp.float32 and not np.array_equal(f32[a], bf16[a])
+    np.testing.assert_allclose(bf16[a], f32[a], atol=0.05 * float(jnp.abs(f32[a]).max()))
+  text = AttributeClassifier(classes, modality="text", encoder="bag_of_words",
+                             encoder_options=dict(vocab_size=10, width=8))
+  logits = jax.eval_shape(text.init_with_output, jax.random.key(0), jnp.ones((3, 5), jnp.int32))[0]
+  assert logits["colour"].shape == (3, 6) and logits["colour"].dtype == jnp.float32
+  with pytest.raises(ValueError, match="modality='audio'; valid: image, text"):
+    jax.eval_shape(AttributeClassifier(classes, modality="audio").init, jax.random.key(0),
+                   jnp.zeros((3, 8)))
+  # By hand: uniform logits cost log(classes) each; argmax of all-equal logits is class 0.
+  logits = {"shape": jnp.zeros((2, 4)), "colour": jnp.zeros((2, 6))}
+  labels = {"shape": jnp.array([0, 1]), "colour": jnp.array([0, 0])}
+  loss, acc = jax.jit(attribute_loss)(logits, labels)  # one compile, not one per eager op
+  np.testing.assert_allclose(loss, np.log(4) + np.log(6), rtol=1e-6)
+  assert float(acc["shape"]) == 0.5 and float(acc["colour"]) == 1.0
+
+
+def test_text_to_image_follows_the_caption_unless_the_condition_is_dropped():
+  model = TextToImage(text=dict(vocab_size=10, width=8), condition="tokens",
+                      generator_options=dict(base_channels=8, channel_mults=(1,),
+                                             num_res_blocks=1, num_groups=4, num_heads=2))
+  # Rows: caption a, caption b, both again with the condition dropped; same x and t for all.
+  x = jnp.tile(jax.random.normal(jax.random.key(1), (1, 8, 8, 3)), (4, 1, 1, 1))
+  t = jnp.full((4,), 300)
+  tokens = jnp.array([[4, 5, 6, 2, 0], [9, 7, 2, 0, 0]] * 2, jnp.int32)
+  drop = jnp.array([False, False, True, True])
+  variables = jax.eval_shape(model.init, jax.random.key(0), x, t, tokens)
+  rng = np.random.default_rng(0)  # init-like values without compiling init
+  variables = jax.tree.map(lambda s: (rng.normal(size=s.shape) * 0.3).astype(s.dtype), variables)
+  eps = jax.jit(lambda v: model.apply(v, x, t, tokens, drop=drop))(variables)  # one compile
+  assert eps.shape == x.shape and eps.dtype == jnp.float32
+  assert float(jnp.abs(eps[0] - eps[1]).max()) > 1e-3  # the caption changes the prediction
+  np.testing.assert_allclose(eps[2], eps[3], atol=1e-6)  # the null condition ignores it
+
+
+@pytest.fixture(scope="module")
+def experiment():
+  return load("experiments/translation.py")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(experiment, tmp_path_factory):
+  """The tiny preset through every stage: (workdir, results)."""
+  workdir = str(tmp_path_factory.mktemp("translation"))
+  return workdir, experiment.run(tiny_config(), workdir)
+
+
+def test_tiny_trains_every_stage_and_scores_the_translations(tiny_run, experiment, capsys):
+  workdir, results = tiny_run
+  assert json.load(open(os.path.join(workdir, "results.json"))) == results
+  assert results["chance"] == pytest.approx(CHANCE)
+  for stage in ("image_classifier", "generator", "text_classifier", "captioner"):
+    assert results[stage]["step"] == 4, stage
+    assert os.path.isdir(os.path.join(workdir, stage, "checkpoints", "4")), stage
+    losses = [json.loads(line)["train/loss"] for line in
+              open(os.path.join(workdir, stage, "metrics.jsonl")) if "train/loss" in line]
+    assert len(losses) == 2 and np.all(np.isfinite(losses)), stage
+  scores = [results["image_classifier"]["real_images"], results["generator"]["generated_images"],
+            results["text_classifier"]["real_captions"],
+            results["captioner"]["generated_captions"]]
+  for s in scores:  # accuracies of 16 examples; all three right is rarer than each one
+    assert set(s) == set(CHANCE) and all(16 * v == int(16 * v) for v in s.values())
+    assert 0 <= s["all"] <= min(s["shape"], s["colour"], s["size"]) <= 1
+  # The generator's "real" row scores the same 16 test images as the image classifier's.
+  assert results["generator"]["real_images"] == results["image_classifier"]["real_images"]
+  grid = __import__("matplotlib.image").image.imread(os.path.join(workdir, "generated.png"))
+  assert grid.ndim == 3 and grid.shape[0] > 100 and grid.std() > 0
+  assert len(results["captioner"]["examples"]) == 4
+  experiment.report(results)
+  out = capsys.readouterr().out
+  assert "images generated from captions" in out and "text classifier, generated captions" in out
+  assert f"{results['generator']['generated_images']['all']:8.3f}" in out
+
+
+def test_eval_only_with_the_captioner_loaded_from_another_workdir_reproduces(tiny_run,
+                                                                            experiment):
+  workdir, results = tiny_run
+  again = experiment.run(tiny_config(eval_only=True, mode="caption_route",
+                                     **{"captioner.workdir": os.path.join(workdir, "captioner")}),
+                         workdir)
+  for stage in ("image_classifier", "text_classifier", "captioner"):
+    assert again[stage] == results[stage], stage
+
+
+@pytest.mark.parametrize("changes,match", [
+    ({"mode": "speech"}, "mode='speech'; valid choices: text_to_image, caption_route, both"),
+    ({"generator.model.generator": "difusion"}, 'Did you mean "diffusion"'),
+    ({"text_classifier.model.encoder_options": {"width": 8, "hiden": 8}},
+     "has no option 'hiden'"),
+    ({"eval.sample_steps": 2000}, r"eval.sample_steps=2000; valid: 1..generator.model"),
+    ({"generator.optimizer.name": "adam"}, "generator: optimizer.name='adam' is not valid"),
+    ({"captioner.workdir": "/nonexistent"}, "has no config.json; give the workdir of a"),
+])
+def test_bad_config_values_fail_before_compiling(experiment, tmp_path, changes, match):
+  with pytest.raises(ConfigError, match=match):
+    experiment.run(tiny_config(**changes), str(tmp_path))
+  assert not (tmp_path / "image_classifier").exists()
+
+
+def test_a_workdir_refuses_stages_of_other_data(experiment, tmp_path):
+  # A run that stops at a bad model option has already recorded its data in the workdir.
+  with pytest.raises(ConfigError, match="has no option"):
+    experiment.run(tiny_config(**{"generator.model.text": {"width": 8, "hidden": 8}}), str(tmp_path))
+  with pytest.raises(ConfigError, match="holds stages trained on data"):
+    experiment.run(tiny_config(**{"data.image_size": 8}), str(tmp_path))
