@@ -1,193 +1,177 @@
-r"""Train-step throughput of mmjax workloads: one JSON line per workload.
+r"""Train-step throughput of mmjax workloads over device settings: one JSON line per row as it
+finishes, then a table of every row.
 
   python benchmarks/train_throughput.py                                # clip_tiny, f32 and bf16
+  python benchmarks/train_throughput.py --workloads clip_tiny,fusion --devices 1,8 \
+      --parallelism jit,pmap --markdown runs/bench.md --json runs/bench.json
   python benchmarks/train_throughput.py --workloads clip_tiny --host_devices 8 --parallelism pmap
 
-For each workload it reports examples/s and the median step time of a bare jitted train step
-(`make_train_step` + `jax.jit`, donated state, batches already on device), the compile time, the
-FLOPs per step (analytic matmul count, as ../shared/reference/openclip_bench.py counts them, and
-XLA's cost analysis), achieved GFLOP/s, peak RSS, where the step's time goes (matmuls,
-attention, elementwise/norms, optimizer; from a jax.profiler trace), and, with --trainer, the
-overhead of the full trainer (`mmjax.train.fit`: data feeding, logging, metrics, NaN checks)
-over the bare step.
+Workloads (benchmarks/train_workloads.py): clip_tiny (open_clip's workload of that name: ViT
+64px/8 and a text transformer, width 256, 6 layers each; batch 128) and fusion (configs/fusion.py's
+default model: image CNN + audio AST + concat_late; batch 64), each also in bfloat16 compute
+(`_bf16`). Rows are every workload x --devices x --parallelism, except pmap on one device, which
+is jit's computation plus pmap's overhead (it runs when pmap is the only parallelism asked for).
+Devices beyond one are simulated CPU devices (`--xla_force_host_platform_device_count`) sharing
+the machine's cores: a difference from one device is the parallel path's overhead, or its use of
+more threads (each device runs its program on its own thread), not scaling to more hardware.
 
-clip_tiny is open_clip's workload of the same name: image 64x64, ViT patch 8, width 256, 6 pre-LN
-layers, 4 heads, MLP 1024, exact GELU, LayerNorm eps 1e-5; text context 32, vocab 8192, width 256,
-6 layers, 4 heads, causal, last-token pooling; embedding 256; batch 128; AdamW (lr 1e-4, weight
-decay 0.01 on all parameters, no clipping or schedule); CLIP softmax loss.
+Each row runs in its own subprocess, since XLA reads the device count once, when jax starts, and
+so that peak RSS (`ru_maxrss`) is that row's alone. A row reports examples/s and the median step
+time of a bare jitted (or pmapped) train step (`make_train_step`, donated state, batches already
+on device), the compile time, peak RSS, FLOPs (clip_tiny: the analytic matmul count per step as
+../shared/reference/openclip_bench.py counts it, and achieved GFLOP/s; every workload: XLA's cost
+analysis of one device's program), where a jit step's time goes (matmuls, attention,
+elementwise/norms, optimizer; from a jax.profiler trace; off with --no_breakdown), and, with
+--trainer, the overhead of the full trainer (`mmjax.train.fit`: data feeding, logging, metrics,
+NaN checks) over the bare step. Times on a shared machine vary by 15 % or more between runs:
+compare rows measured in one sitting; each row gives the 1-minute load average at its end.
 """
 
 import argparse
+import itertools
+import json
 import os
+import re
+import subprocess
 import sys
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKLOADS = ("clip_tiny", "clip_tiny_bf16", "fusion", "fusion_bf16")  # train_workloads.WORKLOADS
+PARALLELISM = ("jit", "pmap")
+_DEVICE_FLAG = re.compile(r"--xla_force_host_platform_device_count=\S*")
+# (header, row key, format[, scale]) of the printed table.
+COLUMNS = (("workload", "workload", "{}"), ("dtype", "compute_dtype", "{}"),
+           ("devices", "devices", "{}"), ("parallelism", "parallelism", "{}"),
+           ("batch", "batch", "{}"), ("examples/s", "examples_per_s", "{:.1f}"),
+           ("step ms (median)", "median_step_s", "{:.0f}", 1e3),
+           ("compile s", "compile_s", "{:.1f}"), ("GFLOP/s", "achieved_gflop_s", "{:.1f}"),
+           ("peak RSS MB", "peak_rss_mb", "{:.0f}"))
+TRAINER_COLUMNS = (("trainer examples/s", "trainer_examples_per_s", "{:.1f}"),
+                   ("trainer overhead", "trainer_overhead", "{:+.1%}"))
+LOAD_COLUMN = (("load", "load_avg_1min", "{:.1f}"),)  # the 1-minute load average at the row's end
 
-def parse():
-  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--workloads", default="clip_tiny,clip_tiny_bf16")
+
+def csv(kind, choices=None, cast=str):
+  """An argparse type: a comma-separated list, each item cast and checked against `choices`."""
+  def parse(text):
+    items = [cast(s.strip()) for s in text.split(",") if s.strip()]
+    bad = [s for s in items if choices is not None and s not in choices]
+    if not items or bad:
+      raise argparse.ArgumentTypeError(
+          f"{kind} {bad or text!r}; valid: a comma-separated list of {', '.join(choices)}"
+          if choices else f"{kind} {text!r}; valid: a comma-separated list")
+    return items
+  return parse
+
+
+def device_count(text):
+  n = int(text)
+  if n < 1:
+    raise argparse.ArgumentTypeError(f"device count {n}; valid: integers >= 1")
+  return n
+
+
+def parse(argv=None):
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--workloads", type=csv("workloads", WORKLOADS),
+                 default="clip_tiny,clip_tiny_bf16")
+  p.add_argument("--devices", type=csv("devices", cast=device_count), default="1",
+                 help="device counts, e.g. 1,8 (above 1: simulated CPU devices)")
+  p.add_argument("--host_devices", type=device_count, default=None,
+                 help="one device count (the older spelling of --devices N)")
+  p.add_argument("--parallelism", type=csv("parallelism", PARALLELISM), default="jit",
+                 help="jit, pmap or jit,pmap")
   p.add_argument("--steps", type=int, default=20, help="timed steps")
   p.add_argument("--warmup", type=int, default=3)
-  p.add_argument("--host_devices", type=int, default=1, help="simulated CPU devices")
-  p.add_argument("--parallelism", default="jit", choices=["jit", "pmap"])
   p.add_argument("--trainer", action="store_true", help="also time mmjax.train.fit")
   p.add_argument("--no_breakdown", action="store_true")
-  return p.parse_args()
+  p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+  p.add_argument("--markdown", default=None, help="also write the table to this file")
+  p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # runs one row.
+  args = p.parse_args(argv)
+  if args.host_devices is not None:
+    args.devices = [args.host_devices]
+  if args.steps < 1 or args.warmup < 0:
+    p.error(f"--steps={args.steps} --warmup={args.warmup}; valid: steps >= 1, warmup >= 0")
+  return args
 
 
-ARGS = parse() if __name__ == "__main__" else None
-if ARGS is not None and ARGS.host_devices > 1:  # must be set before jax initialises.
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                             f" --xla_force_host_platform_device_count={ARGS.host_devices}")
-
-import json  # noqa: E402
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from mmjax import train  # noqa: E402
-from mmjax.data.pipeline import Batches  # noqa: E402
-from mmjax.losses.contrastive import clip_softmax_loss  # noqa: E402
-from mmjax.models import TwoTower  # noqa: E402
-from mmjax.train import parallel  # noqa: E402
-from mmjax.train.optimizer import make_optimizer  # noqa: E402
-from mmjax.train.state import TrainState  # noqa: E402
-from mmjax.train.step import make_train_step  # noqa: E402
-
-CLIP_TINY = dict(image=64, patch=8, width=256, depth=6, heads=4, mlp=1024, ctx=32, vocab=8192,
-                 embed=256, batch=128)
-WORKLOADS = {"clip_tiny": ("float32", CLIP_TINY), "clip_tiny_bf16": ("bfloat16", CLIP_TINY)}
+def rows_to_run(args):
+  """[(workload, devices, parallelism)], skipping pmap on one device when jit is also asked."""
+  return [(w, d, p) for w, d, p in itertools.product(args.workloads, args.devices,
+                                                       args.parallelism)
+          if not (p == "pmap" and d == 1 and "jit" in args.parallelism)]
 
 
-def clip_workload(dtype, w):
-  model = TwoTower(
-      image=dict(patch_size=w["patch"], width=w["width"], depth=w["depth"], num_heads=w["heads"],
-                 mlp_dim=w["mlp"], pool="cls"),
-      text=dict(vocab_size=w["vocab"], max_len=w["ctx"], width=w["width"], depth=w["depth"],
-                num_heads=w["heads"], mlp_dim=w["mlp"], causal=True, pool="last"),
-      embed_dim=w["embed"], dtype=jnp.dtype(dtype))
-
-  def init_fn(rng):
-    x, t = jnp.zeros((1, w["image"], w["image"], 3)), jnp.zeros((1, w["ctx"]), jnp.int32)
-    return model.init(rng, x, t)["params"], {}
-
-  def loss_fn(params, model_state, batch, rng, axis_name):
-    zimg, ztxt, out = model.apply({"params": params}, batch["images"], batch["tokens"])
-    return clip_softmax_loss(zimg, ztxt, out["logit_scale"], axis_name=axis_name), ({}, model_state)
-
-  rng = np.random.default_rng(0)  # as the open_clip peer: 4 batches, used round-robin.
-  batches = []
-  for _ in range(4):
-    tokens = rng.integers(1, w["vocab"] - 1, (w["batch"], w["ctx"])).astype(np.int32)
-    tokens[:, -1] = w["vocab"] - 1  # EOT last: last-token pooling reads it.
-    batches.append({"images": rng.normal(size=(w["batch"], w["image"], w["image"], 3))
-                    .astype(np.float32), "tokens": tokens})
-  return init_fn, loss_fn, batches
+def child_env(env, devices):
+  """`env` with XLA_FLAGS forcing `devices` host devices (replacing any count already set)."""
+  flags = _DEVICE_FLAG.sub("", env.get("XLA_FLAGS", "")).split()
+  flags.append(f"--xla_force_host_platform_device_count={devices}")
+  return dict(env, XLA_FLAGS=" ".join(flags))
 
 
-def analytic_flops(w):
-  """Matmul FLOPs of one training step (forward x3, patch embedding x2), as the peer counts."""
-  b, d, e = w["batch"], w["width"], w["embed"]
-  tower = lambda length: w["depth"] * (2 * length * d * 3 * d + 2 * length * d * d +
-                                       4 * length * d * w["mlp"] + 4 * length * length * d)
-  n_patch = (w["image"] // w["patch"]) ** 2
-  vis = b * (tower(n_patch + 1) + 2 * d * e)
-  patch = b * 2 * n_patch * 3 * w["patch"] ** 2 * d
-  txt = b * (tower(w["ctx"]) + 2 * d * e)
-  logits = 4 * b * b * e
-  return 3 * (vis + txt + logits) + 2 * patch
+def child_command(args, workload, devices, parallelism):
+  cmd = [sys.executable, os.path.abspath(__file__), "--child", "--workloads", workload,
+         "--devices", str(devices), "--parallelism", parallelism,
+         "--steps", str(args.steps), "--warmup", str(args.warmup)]
+  return cmd + ["--trainer"] * args.trainer + ["--no_breakdown"] * args.no_breakdown
 
 
-def config_for(dtype, w, parallelism):
-  c = train.defaults()
-  c.batch_size, c.compute_dtype, c.parallelism = w["batch"], dtype, parallelism
-  c.optimizer.update(name="adamw", lr=1e-4, weight_decay=0.01, grad_clip_norm=0.0,
-                     decay_mask="all")
-  c.schedule.update(name="constant", warmup_steps=0)
-  c.progress_bar = False
-  return c
+def table(rows):
+  """A Markdown table of the rows (a failed row shows its error)."""
+  trainer = any("trainer_examples_per_s" in r for r in rows)
+  columns = COLUMNS + (TRAINER_COLUMNS if trainer else ()) + LOAD_COLUMN
+  lines = ["| " + " | ".join(c[0] for c in columns) + " |",
+           "|" + "---|" * len(columns)]
+  for r in rows:
+    cells = []
+    for header, key, fmt, *scale in columns:
+      value = r.get(key)
+      cells.append("-" if value is None else fmt.format(value * scale[0] if scale else value))
+    if "error" in r:
+      cells[-1] += f" (failed: {r['error']})"
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
 
 
-def bare_step(c, init_fn, loss_fn, batches, args):
-  """The model's train step alone: jit (or pmap) with donation, batches pre-placed."""
-  optimizer, schedule = make_optimizer(c, 10 ** 6)
-  pmap = c.parallelism == "pmap"
-  step = make_train_step(loss_fn, optimizer, schedule,
-                         axis_name=parallel.PMAP_AXIS if pmap else None)
-  rng = jax.random.key(0)
-  state = jax.jit(lambda r: TrainState.create(*init_fn(r), optimizer, r))(rng)
-  if pmap:
-    state, placed = parallel.replicate(state), [parallel.split_for_pmap(b) for b in batches]
-    fn = jax.pmap(step, axis_name=parallel.PMAP_AXIS, donate_argnums=0)
-  else:
-    mesh = parallel.make_mesh()
-    placed = [parallel.global_batch(b, mesh) for b in batches]
-    fn = jax.jit(step, donate_argnums=0)
-  t0 = time.perf_counter()
-  compiled = fn.lower(state, placed[0]).compile(parallel.compiler_options())
-  compile_s = time.perf_counter() - t0
-  times = []
-  for i in range(args.warmup + args.steps):
-    t0 = time.perf_counter()
-    state, metrics = compiled(state, placed[i % 4])
-    float(np.asarray(metrics["loss"]).reshape(-1)[0])  # the peer syncs on loss.item() too.
-    times.append(time.perf_counter() - t0)
-  out = {"compile_s": compile_s, "step_times": times[args.warmup:], "compiled": compiled}
-  if not args.no_breakdown and not pmap:
-    from benchmarks.step_breakdown import step_breakdown
-    out["breakdown"] = step_breakdown(compiled, (state, placed[0]), steps=3)
-  try:
-    out["xla_flops"] = float(compiled.cost_analysis()["flops"])
-  except Exception:  # cost analysis is optional on some backends.
-    out["xla_flops"] = None
-  return out
+def run_child(args):
+  """Measures the one row this process was started for (XLA_FLAGS already set by the parent)."""
+  sys.path.insert(0, ROOT)
+  from benchmarks import train_workloads  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  (workload,), (devices,), (parallelism,) = args.workloads, args.devices, args.parallelism
+  if jax.device_count() != devices:
+    raise SystemExit(f"asked for {devices} devices, jax has {jax.device_count()} "
+                     f"({jax.default_backend()}); host devices need the CPU backend.")
+  row = train_workloads.measure(workload, parallelism, steps=args.steps, warmup=args.warmup,
+                                breakdown=not args.no_breakdown, trainer=args.trainer)
+  print(json.dumps(row), flush=True)
 
 
-def trainer_rate(c, init_fn, loss_fn, batches, args):
-  """steps/s of the whole trainer, from its own logged windows after the first."""
-  k = max(args.steps // 2, 2)
-  c.total_steps, c.log_every_steps = 3 * k, k
-  c.checkpoint.every_steps = 10 ** 6
-  with tempfile.TemporaryDirectory() as workdir:
-    data = Batches(lambda idx: batches[(idx[0] // c.batch_size) % 4], c.batch_size)
-    train.fit(c, workdir, init_fn=init_fn, loss_fn=loss_fn, train_data=data)
-    data.close()
-    rows = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
-  rates = [r["train/steps_per_s"] for r in rows if "train/steps_per_s" in r][1:]
-  return statistics.median(rates)
-
-
-def main():
-  args = ARGS
-  for name in args.workloads.split(","):
-    if name not in WORKLOADS:
-      raise SystemExit(f"unknown workload {name!r}; valid: {', '.join(WORKLOADS)}")
-    dtype, w = WORKLOADS[name]
-    c = config_for(dtype, w, args.parallelism)
-    init_fn, loss_fn, batches = clip_workload(dtype, w)
-    bare = bare_step(c, init_fn, loss_fn, batches, args)
-    med = statistics.median(bare["step_times"])
-    flops = analytic_flops(w)
-    row = {"workload": name, "parallelism": args.parallelism, "devices": jax.device_count(),
-           "batch": w["batch"], "compute_dtype": dtype,
-           "examples_per_s": round(w["batch"] / med, 2), "median_step_s": round(med, 4),
-           "min_step_s": round(min(bare["step_times"]), 4),
-           "compile_s": round(bare["compile_s"], 2), "flops_per_step": flops,
-           "xla_flops_per_step": bare["xla_flops"],
-           "achieved_gflop_s": round(flops / med / 1e9, 1)}
-    if "breakdown" in bare:
-      row["breakdown"] = bare["breakdown"]
-    if args.trainer:
-      rate = trainer_rate(c, init_fn, loss_fn, batches, args)
-      row["trainer_examples_per_s"] = round(rate * w["batch"], 2)
-      row["trainer_overhead"] = round((1.0 / rate) / med - 1.0, 4)
-    row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    print(json.dumps(row), flush=True)
+def main(argv=None):
+  args = parse(argv)
+  if args.child:
+    return run_child(args)
+  rows = []
+  for workload, devices, parallelism in rows_to_run(args):
+    p = subprocess.run(child_command(args, workload, devices, parallelism), cwd=ROOT,
+                       env=child_env(os.environ, devices), stdout=subprocess.PIPE, text=True)
+    found = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    if p.returncode or not found:  # its traceback went to stderr, above.
+      found = [{"workload": workload, "devices": devices, "parallelism": parallelism,
+                "error": f"exit code {p.returncode}"}]
+    print(json.dumps(found[-1]), flush=True)
+    rows.append(found[-1])
+  print(table(rows))
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(rows, f, indent=2)
+  if args.markdown:
+    with open(args.markdown, "w") as f:
+      f.write(table(rows) + "\n")
+  if any("error" in r for r in rows):
+    sys.exit(1)
 
 
 if __name__ == "__main__":
