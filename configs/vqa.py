@@ -1,15 +1,23 @@
 r"""Visual question answering on the synthetic world: question + image (+ spoken caption) -> one
 of the world's answers (count / exists / colour / shape / size / relation questions).
 
-Run (the default preset):
+Run (the default preset: 3.4 min on 2 CPU cores at load ~5, 11 min shared with ~8 jobs):
   python experiments/vqa.py --config configs/vqa.py --workdir runs/vqa
 Presets, chosen after the colon:
   tiny     seconds-long smoke run (CI).
-  default  a GRU reads the question, a CNN the image; FiLM (the question scales and shifts the
-           image features), 2-object scenes.
-  audio    the question and the spoken caption, no image: answering from what was said.
-Beside the accuracy, results.json gives the question-only prior (the majority answer per
-question type on the training split) and each type's question-only Bayes accuracy.
+  default  a GRU reads the question, a CNN the image (its flattened 4 x 4 map); FiLM (the
+           question scales and shifts the image features); 2-object scenes, 1200 steps.
+  audio    the question and the spoken caption (AST), no image (9 min at load ~8).
+Test accuracy (2000 questions, seed 0). prior: the majority answer of each question type on 5000
+training questions; Q-only Bayes: the best any model blind to the scene can do.
+                 colour  count  exists  relation  shape  size    all
+  default         0.824  1.000   0.869     0.539  0.680  0.866  0.825
+  audio           0.753  1.000   0.860     0.662  0.778  0.878  0.838
+  question only   0.182  0.506   0.474     0.253  0.265  0.472  0.378  (inputs=question)
+  prior           0.150  0.494   0.526     0.253  0.265  0.528  0.394
+  Q-only Bayes    0.167  0.500   0.500     0.250  0.250  0.500  0.383
+At 800 steps: film 0.794, concat_late 0.780; with the CNN's head="avg" film 0.762, concat_late
+0.762, cross_attention 0.746 (shape questions 0.31-0.39 without the spatial map).
 Any component is a config change, e.g.
   --config.model.fusion=cross_attention      (question tokens attend over the image's)
   --config.model.inputs=question             (the learned question-only baseline)
@@ -45,8 +53,8 @@ def get_config(arg: str = ""):
                         transformer=dict(width=64, depth=2, num_heads=4, mlp_dim=128,
                                          pool="last")),
           image=dict(name="cnn",
-                     # head="flatten" keeps where things are (the 4 x 4 map), which shape and relation
-                     # questions need: at 800 steps, shape 0.58 against 0.33 with "avg".
+                     # head="flatten" keeps where things are (the 4 x 4 map), which shape
+                     # and relation questions need: at 800 steps shape 0.58, "avg" 0.33.
                      cnn=dict(channels=(16, 32, 64), head="flatten"),
                      vit=dict(patch_size=8, width=64, depth=2, num_heads=4, mlp_dim=128,
                               pool="mean"),

@@ -13,6 +13,7 @@ CAPTIONING = "experiments/captioning.py"
 ASR = "experiments/speech_recognition.py"
 FUSION = "experiments/fusion_classification.py"
 PRETRAIN = "experiments/pretrain_finetune.py"
+VQA = "experiments/vqa.py"
 SYNERGY_CHEAP = {"data.task": "synergy", "model.modalities": "image,text"}
 # The lstm preset's decoder options differ from tiny's, so its cheap run shrinks the preset.
 LSTM_CHEAP = {"batch_size": "16", "total_steps": "4", "log_every_steps": "2",
@@ -159,4 +160,18 @@ TARGETS = (
             s_zc=Metric("lit", "scratch_text/zero_shot/colour/top1", tol=0.05),
             l_zs=Metric("lit", "lit/zero_shot/shape/top1", tol=0.06),
             s_zs=Metric("lit", "scratch_text/zero_shot/shape/top1", tol=0.06))),
+    Row("vqa", "VQA, question + image, FiLM, 2000 test questions",
+        "`python experiments/vqa.py --config configs/vqa.py --workdir runs/vqa`",
+        runs=(Run("vqa", VQA, "configs/vqa.py"),),
+        result="accuracy {acc} (colour {colour}, count {count}, exists {exists}, relation "
+               "{relation}, shape {shape}, size {size}); question-only prior {prior}",
+        metrics=dict(
+            acc=Metric("vqa", "accuracy", tol=0.04),
+            colour=Metric("vqa", "per_type.colour", tol=0.06),
+            count=Metric("vqa", "per_type.count", tol=0.03),
+            exists=Metric("vqa", "per_type.exists", tol=0.06),
+            relation=Metric("vqa", "per_type.relation", tol=0.1),
+            shape=Metric("vqa", "per_type.shape", tol=0.1),
+            size=Metric("vqa", "per_type.size", tol=0.06),
+            prior=Metric("vqa", "prior_accuracy"))),
 )
