@@ -19,6 +19,20 @@ A captioner trained by experiments/captioning.py (same data and model options) c
 instead of training one here: --config.captioner.workdir=runs/captioning
 Any stage's trainer keys can be overridden, e.g. --config.generator.total_steps=3000; the
 trainer keys at the top level (seed, compute_dtype, parallelism, ...) apply to every stage.
+
+Measured (seed 0, 2 shared CPU cores; attribute accuracy of the first object):
+                                          shape  colour  size   all
+  text_to_image (default; 362 s CPU, 10.2 min wall at load ~6; 200 test captions, step 600)
+    image classifier, real test images    0.89   1.00    1.00   0.89
+    images generated from the captions    0.30   0.71    0.57   0.14
+  caption_route (223 s CPU, 21 min wall at load ~15; 500 test images of 1-2 objects)
+    image classifier, real test images    0.91   0.99    1.00   0.91
+    text classifier, real captions        1.00   1.00    1.00   1.00
+    text classifier, generated captions   0.52   0.79    0.86   0.44  (exact match 0.37)
+  chance                                  0.25   0.17    0.50   0.02
+The generator draws the colour; size and shape of 16-px objects stay near chance at this
+budget (its blobs often split in two, and small ones fade out). Tried: guidance 3 with 25 DDIM
+steps (colour 0.59); a two-level U-Net of base width 16 for 1000 steps (colour 0.45).
 """
 
 import ml_collections
@@ -30,8 +44,8 @@ SHARED = ("seed", "parallelism", "fsdp", "compute_dtype", "progress_bar", "distr
 
 
 def stage(model: dict, **trainer) -> ml_collections.ConfigDict:
-  """A stage's section: the trainer keys of defaults() not in SHARED, `trainer` overrides
-  ("optimizer_lr=1e-3" style: section_key), and its `model`."""
+  """A stage's section: the trainer keys of defaults() not in SHARED with the `trainer`
+  overrides (a nested key as section__key, e.g. optimizer__lr=1e-3), and its `model`."""
   s = defaults()
   for key in SHARED:
     del s[key]
@@ -52,7 +66,7 @@ def get_config(arg: str = ""):
   for key in SHARED:
     c[key] = defaults()[key]
   c.eval_only = False
-  c.mode = "text_to_image"  # or "caption_route"
+  c.mode = "text_to_image"  # "caption_route", or "both" (every stage)
   c.data = ml_collections.ConfigDict(dict(
       source="shapes", seed=0, image_size=16, max_objects=1, noise=0.05,
       max_len=16))  # caption tokens incl. <eos>; the longest 2-object caption needs 14.
@@ -90,32 +104,25 @@ def get_config(arg: str = ""):
   c.captioner.workdir = ""  # an experiments/captioning.py workdir to score instead of training
   c.eval = ml_collections.ConfigDict(dict(
       num_examples=500, batch_size=100,  # real test images / captions
-      sample_examples=200, sample_steps=25, guidance_scale=3.0, eta=0.0,  # generated images
+      # Generated images: DDIM steps and classifier-free guidance (at step 600, guidance 6 and
+      # 50 steps gave colour accuracy 0.71 where guidance 3 and 25 steps gave 0.59).
+      sample_examples=200, sample_steps=50, guidance_scale=6.0, eta=0.0,
       grid_examples=24))  # generated images saved with their captions to generated.png
 
   arg = arg or ""
   if arg == "tiny":
     c.mode = "both"
-    c.image_classifier.update(batch_size=16, total_steps=4, log_every_steps=2)
-    c.image_classifier.checkpoint.every_steps = 4
-    c.image_classifier.schedule.warmup_steps = 1
+    for name in ("image_classifier", "generator", "text_classifier", "captioner"):
+      c[name].update(batch_size=16, total_steps=4, log_every_steps=2, ema_decay=0.0)
+      c[name].checkpoint.every_steps = 4
+      c[name].schedule.warmup_steps = 1
     c.image_classifier.model.encoder_options.channels = (4,)
     c.image_classifier.model.head_options.hidden = ()
-    c.generator.update(batch_size=16, total_steps=4, log_every_steps=2, ema_decay=0.0)
-    c.generator.checkpoint.every_steps = 4
-    c.generator.schedule.warmup_steps = 1
     c.generator.model.text.width = 8
-    c.generator.model.generator_options.update(base_channels=8, channel_mults=(1,),
-                                               num_groups=4, num_heads=2)
-    c.text_classifier.update(batch_size=16, total_steps=4, log_every_steps=2)
-    c.text_classifier.checkpoint.every_steps = 4
-    c.text_classifier.schedule.warmup_steps = 1
+    c.generator.model.generator_options.update(base_channels=8, num_groups=4, num_heads=2)
     c.text_classifier.model.encoder = "bag_of_words"
     c.text_classifier.model.encoder_options = ml_collections.ConfigDict(dict(width=8))
     c.text_classifier.model.head_options.hidden = ()
-    c.captioner.update(batch_size=16, total_steps=4, log_every_steps=2)
-    c.captioner.checkpoint.every_steps = 4
-    c.captioner.schedule.warmup_steps = 1
     # Show and Tell: the cheapest captioner to compile.
     c.captioner.model.update(image_encoder="cnn", caption_decoder="lstm", features="pooled")
     c.captioner.model.image = ml_collections.ConfigDict(dict(channels=(4,)))

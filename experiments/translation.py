@@ -76,6 +76,9 @@ def check_config(config, stages):
   for key in ("num_examples", "batch_size", "sample_examples", "sample_steps"):
     if not isinstance(e[key], int) or e[key] < 1:
       raise ConfigError(f"eval.{key}={e[key]!r}; it must be an integer >= 1.")
+  if e.eta < 0 or not isinstance(e.grid_examples, int) or e.grid_examples < 0:
+    raise ConfigError(f"eval.eta={e.eta}, eval.grid_examples={e.grid_examples!r}; valid: "
+                      "eta >= 0 (0 = deterministic DDIM), grid_examples an integer >= 0.")
   if not 1 <= e.sample_steps <= g.timesteps:
     raise ConfigError(f"eval.sample_steps={e.sample_steps}; valid: 1..generator.model."
                       f"timesteps ({g.timesteps}).")
@@ -386,6 +389,11 @@ def save_grid(path, images, captions, columns=6):
   plt.close(fig)
 
 
+def with_prefix(metrics, prefix):
+  """The metrics named prefix + x, as {x: value}."""
+  return {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
+
+
 def run(config, workdir) -> dict:
   """The whole experiment; returns (and writes) the results."""
   stages = MODES.get(config.mode, ())
@@ -406,8 +414,8 @@ def run(config, workdir) -> dict:
                                             test, see)
     results["generator"] = {
         "step": step, "num_test_captions": config.eval.sample_examples,
-        "generated_images": {k[10:]: v for k, v in metrics.items() if k.startswith("generated/")},
-        "real_images": {k[5:]: v for k, v in metrics.items() if k.startswith("real/")}}
+        "generated_images": with_prefix(metrics, "generated/"),
+        "real_images": with_prefix(metrics, "real/")}
     k = min(config.eval.grid_examples, len(images))
     if jax.process_index() == 0 and k:
       save_grid(os.path.join(workdir, "generated.png"), images[:k], test["captions"][:k])
@@ -419,8 +427,7 @@ def run(config, workdir) -> dict:
                                               train_batch, test, tokenizer, read)
     results["captioner"] = {
         "step": step, "caption_exact_match": metrics["caption_exact_match"],
-        "generated_captions": {k[10:]: v for k, v in metrics.items()
-                               if k.startswith("generated/")},
+        "generated_captions": with_prefix(metrics, "generated/"),
         "examples": [{"caption": c, "references": r} for c, r in
                      zip(captions[:config.eval.grid_examples], test["references"])]}
   if jax.process_index() == 0:

@@ -8,6 +8,7 @@ import os
 
 import jax
 import jax.numpy as jnp
+import matplotlib.image
 import numpy as np
 import pytest
 
@@ -118,7 +119,7 @@ def test_tiny_trains_every_stage_and_scores_the_translations(tiny_run, experimen
     assert 0 <= s["all"] <= min(s["shape"], s["colour"], s["size"]) <= 1
   # The generator's "real" row scores the same 16 test images as the image classifier's.
   assert results["generator"]["real_images"] == results["image_classifier"]["real_images"]
-  grid = __import__("matplotlib.image").image.imread(os.path.join(workdir, "generated.png"))
+  grid = matplotlib.image.imread(os.path.join(workdir, "generated.png"))
   assert grid.ndim == 3 and grid.shape[0] > 100 and grid.std() > 0
   assert len(results["captioner"]["examples"]) == 4
   experiment.report(results)
@@ -155,6 +156,7 @@ def test_bad_config_values_fail_before_compiling(experiment, tmp_path, changes, 
 def test_a_workdir_refuses_stages_of_other_data(experiment, tmp_path):
   # A run that stops at a bad model option has already recorded its data in the workdir.
   with pytest.raises(ConfigError, match="has no option"):
-    experiment.run(tiny_config(**{"generator.model.text": {"width": 8, "hidden": 8}}), str(tmp_path))
+    experiment.run(tiny_config(**{"generator.model.text": {"width": 8, "hidden": 8}}),
+                   str(tmp_path))
   with pytest.raises(ConfigError, match="holds stages trained on data"):
     experiment.run(tiny_config(**{"data.image_size": 8}), str(tmp_path))

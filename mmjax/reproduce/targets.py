@@ -14,6 +14,7 @@ ASR = "experiments/speech_recognition.py"
 FUSION = "experiments/fusion_classification.py"
 PRETRAIN = "experiments/pretrain_finetune.py"
 VQA = "experiments/vqa.py"
+TRANSLATION = "experiments/translation.py"
 SYNERGY_CHEAP = {"data.task": "synergy", "model.modalities": "image,text"}
 # The lstm preset's decoder options differ from tiny's, so its cheap run shrinks the preset.
 LSTM_CHEAP = {"batch_size": "16", "total_steps": "4", "log_every_steps": "2",
@@ -174,4 +175,41 @@ TARGETS = (
             shape=Metric("vqa", "per_type.shape", tol=0.1),
             size=Metric("vqa", "per_type.size", tol=0.06),
             prior=Metric("vqa", "prior_accuracy"))),
+    Row("translation", "translation text->image, 200 test captions (attribute accuracy "
+        "shape/colour/size/all; chance 0.25/0.17/0.50/0.02)",
+        "`python experiments/translation.py --config configs/translation.py --workdir runs/t2i`",
+        runs=(Run("translation", TRANSLATION, "configs/translation.py"),),
+        result="generated images {g_shape}/{g_colour}/{g_size}/{g_all}; the same classifier on "
+               "real images {r_shape}/{r_colour}/{r_size}/{r_all}",
+        metrics=dict(
+            g_shape=Metric("translation", "generator.generated_images.shape", ".2f", tol=0.08),
+            g_colour=Metric("translation", "generator.generated_images.colour", ".2f", tol=0.1),
+            g_size=Metric("translation", "generator.generated_images.size", ".2f", tol=0.08),
+            g_all=Metric("translation", "generator.generated_images.all", ".2f", tol=0.06),
+            r_shape=Metric("translation", "generator.real_images.shape", ".2f", tol=0.05),
+            r_colour=Metric("translation", "generator.real_images.colour", ".2f", tol=0.03),
+            r_size=Metric("translation", "generator.real_images.size", ".2f", tol=0.03),
+            r_all=Metric("translation", "generator.real_images.all", ".2f", tol=0.05))),
+    Row("caption_route", "translation image->caption->text classifier, 500 test images",
+        "`python experiments/translation.py --config configs/translation.py:caption_route "
+        "--workdir runs/caption_route`",
+        runs=(Run("caption_route", TRANSLATION, "configs/translation.py:caption_route",
+                  cheap_config="configs/translation.py:tiny",
+                  cheap_overrides={"mode": "caption_route"}),),
+        result="generated captions {c_shape}/{c_colour}/{c_size}/{c_all} (exact match {exact}); "
+               "real captions {t_all}; image classifier on the images {i_shape}/{i_colour}/"
+               "{i_size}/{i_all}",
+        metrics=dict(
+            c_shape=Metric("caption_route", "captioner.generated_captions.shape", ".2f", tol=0.08),
+            c_colour=Metric("caption_route", "captioner.generated_captions.colour", ".2f",
+                            tol=0.08),
+            c_size=Metric("caption_route", "captioner.generated_captions.size", ".2f", tol=0.08),
+            c_all=Metric("caption_route", "captioner.generated_captions.all", ".2f", tol=0.08),
+            exact=Metric("caption_route", "captioner.caption_exact_match", ".2f", tol=0.08),
+            t_all=Metric("caption_route", "text_classifier.real_captions.all", ".2f", tol=0.02),
+            i_shape=Metric("caption_route", "image_classifier.real_images.shape", ".2f", tol=0.05),
+            i_colour=Metric("caption_route", "image_classifier.real_images.colour", ".2f",
+                            tol=0.03),
+            i_size=Metric("caption_route", "image_classifier.real_images.size", ".2f", tol=0.03),
+            i_all=Metric("caption_route", "image_classifier.real_images.all", ".2f", tol=0.05))),
 )
