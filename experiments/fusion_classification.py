@@ -22,6 +22,7 @@ from mmjax import train
 from mmjax.data.pipeline import Batches
 from mmjax.data.synthetic import TASKS, SceneWorld, task_info
 from mmjax.data.tokenizer import WordTokenizer
+from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.classification import classification_metrics
 from mmjax.losses.classification import softmax_cross_entropy
 from mmjax.models import FUSIONS, HEADS
@@ -145,14 +146,7 @@ def make_predict(model, batch_size):
   apply = jax.jit(lambda variables, x: jax.nn.softmax(model.apply(variables, x), -1))
 
   def probabilities(variables, inputs):
-    n = len(next(iter(inputs.values())))
-    out = []
-    for i in range(0, n, batch_size):
-      # Pad the last batch to full size so that apply compiles once.
-      x = {k: v[i:i + batch_size] for k, v in inputs.items()}
-      x = {k: np.concatenate([v, np.repeat(v[-1:], batch_size - len(v), 0)]) for k, v in x.items()}
-      out.append(np.asarray(apply(variables, x))[:min(batch_size, n - i)])
-    return np.concatenate(out)
+    return apply_in_batches(lambda x, _: apply(variables, x), inputs, batch_size)
   return probabilities
 
 

@@ -30,6 +30,7 @@ from mmjax.data.pipeline import Batches
 from mmjax.data.synthetic import SceneWorld
 from mmjax.data.synthetic.scenes import COLOURS, SHAPES, SIZES
 from mmjax.data.tokenizer import WordTokenizer
+from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.classification import classification_metrics
 from mmjax.evaluate.linear_probe import linear_probe
 from mmjax.evaluate.retrieval import retrieval_metrics
@@ -156,18 +157,6 @@ def contrastive_test(config, world) -> dict:
           "keys": np.array([e["key"] for e in ex]), **first_object_labels(world, "test", range(n))}
 
 
-def batched(fn, x, batch_size) -> np.ndarray:
-  """fn over x [n, ...] in batches of exactly batch_size rows (the last one padded), so that fn
-  compiles once."""
-  out = []
-  for i in range(0, len(x), batch_size):
-    part = x[i:i + batch_size]
-    n = len(part)
-    part = np.concatenate([part, np.repeat(part[-1:], batch_size - n, 0)])
-    out.append(np.asarray(fn(part))[:n])
-  return np.concatenate(out)
-
-
 def eval_params(state):
   return state.ema_params if state.ema_params is not None else state.params
 
@@ -208,8 +197,9 @@ def contrastive_evaluator(config, model, text_input, test):
 
   def evaluate(state, step):
     params = eval_params(state)
-    texts = lambda strings: batched(lambda t: embed_texts(params, t), text_input(strings), bs)
-    zimg = batched(lambda x: embed_images(params, x), test["images"], bs)
+    texts = lambda strings: apply_in_batches(lambda t, _: embed_texts(params, t),
+                                             text_input(strings), bs)
+    zimg = apply_in_batches(lambda x, _: embed_images(params, x), test["images"], bs)
     metrics = retrieval_metrics(zimg, texts(test["captions"]), test["keys"], ks=(1, 5))
     if e.paraphrases:
       para = retrieval_metrics(zimg, texts(test["paraphrases"]), test["keys"], ks=(1, 5))
@@ -285,7 +275,8 @@ def train_classifier(config, workdir, model, predict, labelled, test, pretrained
 
   def evaluate(state, step):
     params = variables(eval_params(state), state.model_state)
-    preds = batched(lambda x: predict(params, x), test["image"], config.eval.batch_size)
+    preds = apply_in_batches(lambda x, _: predict(params, x), test["image"],
+                             config.eval.batch_size)
     out = classification_metrics(test["label"], preds.astype(np.int64), num_classes)
     return {k: v for k, v in out.items() if isinstance(v, float)}
 
@@ -299,7 +290,8 @@ def probe(config, tower_params, labelled, test, num_classes) -> dict:
   tower = IMAGE_ENCODERS.build(config.model.image_encoder, "model.image_encoder",
                                **dict(config.model.image), dtype=jnp.dtype(config.compute_dtype))
   pooled = jax.jit(lambda x: tower.apply({"params": tower_params}, x)[0])
-  features = lambda x: batched(pooled, x, config.eval.batch_size).astype(np.float32)
+  features = lambda x: apply_in_batches(lambda b, _: pooled(b), x,
+                                        config.eval.batch_size).astype(np.float32)
   return linear_probe(features(labelled["image"]), labelled["label"], features(test["image"]),
                       test["label"], num_classes)
 

@@ -27,6 +27,7 @@ from mmjax.data.pipeline import Batches
 from mmjax.data.synthetic import SceneWorld
 from mmjax.data.synthetic.scenes import COLOURS, SHAPES, SIZES
 from mmjax.data.tokenizer import WordTokenizer
+from mmjax.evaluate.batched import apply_in_batches
 from mmjax.losses.captioning import caption_loss, shift_right
 from mmjax.models import CAPTION_DECODERS, GENERATORS, HEADS, IMAGE_ENCODERS, TEXT_ENCODERS
 from mmjax.models.attribute_classifier import AttributeClassifier, attribute_loss
@@ -198,17 +199,6 @@ def make_data(config, workdir):
   return tokenizer, train_batch, test
 
 
-def batched(fn, inputs, batch_size):
-  """fn(batch, start) over `inputs` [n, ...] in batches (the rows start..start + batch_size - 1),
-  the last padded to full size so that fn compiles once -> fn's outputs, numpy [n, ...]."""
-  n, outs = len(inputs), []
-  for i in range(0, n, batch_size):
-    x = inputs[i:i + batch_size]
-    x = np.concatenate([x, np.repeat(x[-1:], batch_size - len(x), 0)])
-    outs.append(jax.tree.map(lambda y: np.asarray(y)[:min(batch_size, n - i)], fn(x, i)))
-  return jax.tree.map(lambda *ys: np.concatenate(ys), *outs)
-
-
 def accuracies(predictions, labels):
   """{attribute: accuracy, "all": all attributes right} as floats."""
   right = {a: predictions[a] == labels[a] for a in ATTRIBUTES}
@@ -271,8 +261,8 @@ def classifier_stage(config, name, workdir, model, make_batch, test):
 
   logits_fn = jax.jit(lambda v, x: {a: jnp.argmax(y, -1) for a, y in
                                     model.apply(v, prepare(x)).items()})
-  predict = lambda variables, x: batched(lambda b, _: logits_fn(variables, b), x,
-                                         config.eval.batch_size)
+  predict = lambda variables, x: apply_in_batches(lambda b, _: logits_fn(variables, b), x,
+                                                  config.eval.batch_size)
   n = config.eval.num_examples
   evaluate = lambda v: accuracies(predict(v, test[key][:n]), {a: test[a][:n] for a in ATTRIBUTES})
   step, metrics, variables = run_stage(config, name, workdir, init_fn=init_fn, loss_fn=loss_fn,
@@ -304,8 +294,8 @@ def generator_stage(config, workdir, model, make_batch, test, judge):
 
   def evaluate(variables):
     n, key = e.sample_examples, jax.random.key(config.seed)
-    images = batched(lambda t, i: draw(variables["params"], t, jax.random.fold_in(key, i)),
-                     test["tokens"][:n], e.batch_size)
+    sample = lambda t, i: draw(variables["params"], t, jax.random.fold_in(key, i))
+    images = apply_in_batches(sample, test["tokens"][:n], e.batch_size)
     generated["images"] = images = np.clip((images + 1.0) / 2.0, 0.0, 1.0)
     labels = {a: test[a][:n] for a in ATTRIBUTES}
     metrics = {f"generated/{k}": v for k, v in accuracies(judge(images), labels).items()}
@@ -342,8 +332,8 @@ def captioner_stage(config, workdir, model, make_batch, test, tokenizer, read_ca
 
   def evaluate(variables):
     n = config.eval.num_examples
-    tokens = batched(lambda x, _: greedy(variables, (x - MEAN) / STD)[0], test["images"][:n],
-                     config.eval.batch_size)
+    tokens = apply_in_batches(lambda x, _: greedy(variables, (x - MEAN) / STD)[0],
+                              test["images"][:n], config.eval.batch_size)
     captions["text"] = [tokenizer.decode(t) for t in tokens]
     labels = {a: test[a][:n] for a in ATTRIBUTES}
     metrics = {f"generated/{k}": v for k, v in accuracies(read_caption(tokens), labels).items()}

@@ -22,6 +22,7 @@ from mmjax.data.pipeline import Batches
 from mmjax.data.synthetic import ANSWERS, SceneWorld
 from mmjax.data.synthetic.questions import vqa_info
 from mmjax.data.tokenizer import WordTokenizer
+from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.vqa_accuracy import (accuracy_by_type, exact_match, majority_answers,
                                          prior_predictions)
 from mmjax.losses.classification import softmax_cross_entropy
@@ -173,14 +174,8 @@ def run(config, workdir) -> dict:
   def evaluate(state, step):
     params = state.ema_params if state.ema_params is not None else state.params
     variables = {"params": params, **state.model_state}
-    bs, n = config.eval.batch_size, len(test["answer"])
-    preds = []
-    for i in range(0, n, bs):
-      # Pad the last batch to full size so that predict compiles once.
-      x = {k: v[i:i + bs] for k, v in inputs(test).items()}
-      x = {k: np.concatenate([v, np.repeat(v[-1:], bs - len(v), 0)]) for k, v in x.items()}
-      preds.append(np.asarray(predict(variables, x))[:min(bs, n - i)])
-    latest["predictions"] = np.concatenate(preds)
+    latest["predictions"] = apply_in_batches(lambda x, _: predict(variables, x), inputs(test),
+                                             config.eval.batch_size)
     latest["model"] = accuracy_by_type(exact_match(latest["predictions"], test["answer"]),
                                        test["question_type"])
     return {"accuracy": latest["model"]["accuracy"],
