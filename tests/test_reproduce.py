@@ -8,6 +8,7 @@ import os
 import pytest
 
 from mmjax.reproduce import TARGETS, Metric, Row, Run, Sweep, cli, tables
+from mmjax.sweep.spec import load_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = open(os.path.join(ROOT, "README.md")).read()
@@ -51,7 +52,10 @@ def fake_row(script):
                           chance=Metric("main", "nested.chance", ".3g", tol=None)))
 
 
-@pytest.mark.parametrize("row", TARGETS, ids=lambda t: t.name)
+ROWS = [t for t in TARGETS if isinstance(t, Row)]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda t: t.name)
 def test_every_readme_results_row_is_a_target_and_renders_back_exactly(row):
   cells = tables.readme_cells(README, row.experiment)
   assert cells is not None and len(cells) == 4, row.experiment
@@ -64,7 +68,14 @@ def test_every_readme_results_row_is_a_target_and_renders_back_exactly(row):
 def test_targets_cover_every_row_of_the_readme_results_table():
   after = README.split("## Results")[1].split(tables.HEADER + "\n")[1].splitlines()
   rows = after[:next(i for i, line in enumerate(after) if not line.startswith("|"))]
-  assert sorted(r.split(" | ")[0][2:] for r in rows) == sorted(t.experiment for t in TARGETS)
+  assert sorted(r.split(" | ")[0][2:] for r in rows) == sorted(t.experiment for t in ROWS)
+
+
+@pytest.mark.parametrize("sweep", [t for t in TARGETS if isinstance(t, Sweep)],
+                         ids=lambda t: t.name)
+def test_sweep_targets_name_sweeps_that_load(sweep):
+  for config in (sweep.config, sweep.cheap_config):
+    assert load_sweep(os.path.join(ROOT, config)).trials, config
 
 
 def test_check_passes_within_tolerance_and_names_each_mismatch():

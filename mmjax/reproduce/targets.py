@@ -3,10 +3,10 @@
 Adding an experiment is one block: its run(s), the row's first two cells, the result template
 and one `Metric` per number (results.json field, format, tolerance). The expected numbers are
 read from README.md by the same template, so they are not repeated here. A sweep is
-`Sweep(name, title, config, cheap_config)`.
+`Sweep(name, title, config, cheap_config)`: its summary.md table goes under the results table.
 """
 
-from mmjax.reproduce.spec import Metric, Row, Run, Sweep  # noqa: F401 (Sweep: for new entries)
+from mmjax.reproduce.spec import Metric, Row, Run, Sweep
 
 CONTRASTIVE = "experiments/contrastive.py"
 CAPTIONING = "experiments/captioning.py"
@@ -212,4 +212,13 @@ TARGETS = (
                             tol=0.03),
             i_size=Metric("caption_route", "image_classifier.real_images.size", ".2f", tol=0.03),
             i_all=Metric("caption_route", "image_classifier.real_images.all", ".2f", tol=0.05))),
+    # The shipped ablation sweeps (get_sweep in each config), shown as their summary.md tables.
+    # The fusion sweep is one target per task so that each can be run (and resumed) alone.
+    Sweep("captioning_sweep", "Captioning decoder: LSTM vs Transformer, 3 seeds",
+          "configs/captioning.py", "configs/captioning.py:tiny"),
+    Sweep("contrastive_sweep", "Contrastive loss (softmax vs sigmoid) x batch size, 3 seeds",
+          "configs/contrastive.py", "configs/contrastive.py:tiny"),
+    *(Sweep(f"fusion_sweep_{task}", f"Every fusion on the `{task}` task, 3 seeds",
+            f"configs/fusion.py:{task}", "configs/fusion.py:tiny")
+      for task in ("redundant", "unique", "synergy")),
 )
