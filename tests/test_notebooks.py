@@ -13,6 +13,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
+# Run after a notebook's "parameters"-tagged cell (papermill's convention): shorter training,
+# the same code path.
+QUICK_PARAMETERS = {"quickstart.ipynb": "CONTRASTIVE_STEPS = 20\nCAPTIONER_STEPS = 10"}
 
 
 def kernel_env():
@@ -34,6 +37,11 @@ def test_notebook_executes(path):
   # Saved without outputs: diffs stay readable and the repository small.
   stale = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("outputs")]
   assert not stale, f"{os.path.basename(path)}: cells {stale} were saved with outputs"
+  quick = QUICK_PARAMETERS.get(os.path.basename(path))
+  if quick:
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", ())]
+    assert len(tagged) == 1, f"{os.path.basename(path)}: one cell must be tagged 'parameters'"
+    nb.cells.insert(tagged[0] + 1, nbformat.v4.new_code_cell(quick))
   client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                                    resources={"metadata": {"path": ROOT}})
   try:
