@@ -21,13 +21,27 @@ def _chance(match, ks):
   return {k: float(np.mean(1.0 - comb(n - m, k) / comb(n, k))) for k in ks}
 
 
-def retrieval_metrics(zimg, ztxt, keys=None, ks=(1, 5, 10)) -> dict:
+def retrieval_metrics(zimg, ztxt, keys=None, ks=(1, 5, 10), txt_keys=None) -> dict:
   """zimg, ztxt: [n, dim] paired embeddings; keys: [n] labels of what each pair shows (None:
-  only the paired item is correct). Returns i2t/R@k, t2i/R@k, and their chance levels."""
+  only the paired item is correct). Returns i2t/R@k, t2i/R@k, and their chance levels.
+
+  COCO-style (several captions per image): zimg [n_img, dim] with keys [n_img] (e.g. image
+  ids) and ztxt [n_txt, dim] with txt_keys [n_txt] (the id of each caption's image). I->T R@k
+  then counts an image as a hit when any of its captions is in the top k; T->I R@k is over
+  every caption (Karpathy & Fei-Fei 2015's protocol)."""
   zimg, ztxt = np.asarray(zimg, np.float32), np.asarray(ztxt, np.float32)
   n = zimg.shape[0]
   keys = np.arange(n) if keys is None else np.asarray(keys)
-  match = keys[:, None] == keys[None, :]
+  if txt_keys is None:
+    if ztxt.shape[0] != n:
+      raise ValueError(f"{n} images but {ztxt.shape[0]} texts: unpaired embeddings need "
+                       f"txt_keys (the image key of each text).")
+    txt_keys = keys
+  txt_keys = np.asarray(txt_keys)
+  if len(keys) != n or len(txt_keys) != ztxt.shape[0]:
+    raise ValueError(f"keys [{len(keys)}] / txt_keys [{len(txt_keys)}] must match the "
+                     f"{n} images / {ztxt.shape[0]} texts.")
+  match = keys[:, None] == txt_keys[None, :]
   sim = zimg @ ztxt.T
   out = {}
   for name, s, m in (("i2t", sim, match), ("t2i", sim.T, match.T)):

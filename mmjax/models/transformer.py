@@ -130,16 +130,20 @@ def gelu(x):
 
 
 class MlpBlock(nn.Module):
-  """Dense -> GELU (exact erf, as CLIP/BERT) -> Dense. [..., dim] -> [..., dim]."""
+  """Dense -> GELU (exact erf, as CLIP/BERT) -> Dense. [..., dim] -> [..., dim].
+
+  gelu_approximate: the tanh approximation instead (flax's nn.gelu default, which the original
+  ViT / big_vision checkpoints were trained with)."""
   mlp_dim: int
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  gelu_approximate: bool = False
 
   @nn.compact
   def __call__(self, x):
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     h = Dense(self.mlp_dim, name="fc1", **kw)(x)
-    h = gelu(h)
+    h = jax.nn.gelu(h, approximate=True) if self.gelu_approximate else gelu(h)
     return Dense(x.shape[-1], name="fc2", **kw)(h)
 
 
@@ -159,6 +163,7 @@ class EncoderBlock(nn.Module):
   param_dtype: Dtype = jnp.float32
   norm_position: str = "pre"
   ln_eps: float = 1e-5
+  gelu_approximate: bool = False  # tanh GELU (original ViT checkpoints); see MlpBlock.
 
   @nn.compact
   def __call__(self, x, bias=None):
@@ -166,7 +171,7 @@ class EncoderBlock(nn.Module):
     ln1 = layer_norm(name="ln1", eps=self.ln_eps, **kw)
     ln2 = layer_norm(name="ln2", eps=self.ln_eps, **kw)
     attn = MultiHeadAttention(self.num_heads, name="attn", **kw)
-    mlp = MlpBlock(self.mlp_dim, name="mlp", **kw)
+    mlp = MlpBlock(self.mlp_dim, name="mlp", gelu_approximate=self.gelu_approximate, **kw)
     if self.norm_position == "pre":
       x = x + attn(ln1(x), bias=bias)
       return x + mlp(ln2(x))
@@ -186,10 +191,12 @@ class Encoder(nn.Module):
   param_dtype: Dtype = jnp.float32
   norm_position: str = "pre"
   ln_eps: float = 1e-5
+  gelu_approximate: bool = False  # tanh GELU (original ViT checkpoints); see MlpBlock.
 
   @nn.compact
   def __call__(self, x, bias=None):
     for i in range(self.depth):
       x = EncoderBlock(self.num_heads, self.mlp_dim, self.dtype, self.param_dtype,
-                       self.norm_position, self.ln_eps, name=f"block{i}")(x, bias)
+                       self.norm_position, self.ln_eps, self.gelu_approximate,
+                       name=f"block{i}")(x, bias)
     return x

@@ -6,6 +6,7 @@ seconds with the key and the valid choices named, not after a long compile.
 """
 
 import difflib
+import re
 
 import jax
 import ml_collections
@@ -30,7 +31,10 @@ def defaults() -> ml_collections.ConfigDict:
 
   c.optimizer = ml_collections.ConfigDict(dict(
       name="adamw", lr=1e-3, weight_decay=1e-4, b1=0.9, b2=0.999, eps=1e-8,
-      momentum=0.9, nesterov=False, grad_clip_norm=1.0, decay_mask="matrices"))
+      momentum=0.9, nesterov=False, grad_clip_norm=1.0, decay_mask="matrices",
+      # Regexes over '/'-joined param paths (full match), e.g. ("img_tower/.*",): those params
+      # get exactly zero updates and no weight decay (LiT's locked tower). () freezes nothing.
+      frozen=()))
   c.schedule = ml_collections.ConfigDict(dict(name="cosine", warmup_steps=0, end_lr_fraction=0.0))
   c.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=2, async_save=True))
   c.log_every_steps = 50
@@ -93,6 +97,16 @@ def validate(config, experiment_sections=("model", "data", "eval", "eval_only"))
                       f"total_steps={config.total_steps}.")
   if not 0.0 <= config.ema_decay < 1.0:
     raise ConfigError(f"ema_decay={config.ema_decay} must be in [0, 1).")
+  frozen = config.optimizer.frozen
+  if not (isinstance(frozen, str) or (isinstance(frozen, (tuple, list))
+                                      and all(isinstance(p, str) for p in frozen))):
+    raise ConfigError(f"optimizer.frozen={frozen!r} must be a regex or a tuple of regexes over "
+                      f"'/'-joined param paths, e.g. ('img_tower/.*',).")
+  for p in optim.frozen_patterns(frozen):
+    try:
+      re.compile(p)
+    except re.error as e:
+      raise ConfigError(f"optimizer.frozen has an invalid regex {p!r}: {e}.") from None
   if config.optimizer.lr <= 0:
     raise ConfigError(f"optimizer.lr={config.optimizer.lr} must be > 0.")
   if config.fsdp and config.parallelism != "jit":

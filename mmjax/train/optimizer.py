@@ -1,5 +1,7 @@
 """optax optimizers and learning-rate schedules built from `config.optimizer` / `config.schedule`."""
 
+import re
+
 import jax
 import optax
 
@@ -39,6 +41,58 @@ def decay_mask(kind: str):
   raise ValueError(f"unknown decay mask {kind!r}; valid: {DECAY_MASKS}")
 
 
+def frozen_patterns(frozen) -> tuple:
+  """`optimizer.frozen` (one regex, a comma-separated string of them, or a sequence) -> tuple."""
+  if isinstance(frozen, str):
+    frozen = frozen.split(",")
+  return tuple(p.strip() for p in (frozen or ()) if p and p.strip())
+
+
+def param_paths(params) -> list:
+  """The '/'-joined paths of a param tree's leaves, e.g. 'img_tower/encoder/block0/ln1/scale'."""
+  return ["/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+          for path, _ in jax.tree_util.tree_leaves_with_path(params)]
+
+
+def frozen_mask(params, patterns):
+  """A bool tree like `params`: True where the leaf's path fully matches one of `patterns`.
+  A pattern that matches no parameter is a ValueError listing some of the paths."""
+  patterns = frozen_patterns(patterns)
+  try:
+    regexes = [re.compile(p) for p in patterns]
+  except re.error as e:
+    raise ValueError(f"optimizer.frozen has an invalid regex: {e}.") from None
+  paths = param_paths(params)
+  for p, r in zip(patterns, regexes):
+    if not any(r.fullmatch(path) for path in paths):
+      raise ValueError(
+          f"optimizer.frozen pattern {p!r} matches no parameter (patterns must match the whole "
+          f"'/'-joined path). Some parameter paths: {', '.join(paths[:8])}"
+          f"{' ...' if len(paths) > 8 else ''}.")
+  flags = [any(r.fullmatch(path) for r in regexes) for path in paths]
+  return jax.tree.unflatten(jax.tree.structure(params), flags)
+
+
+def stop_frozen_gradients(params, patterns):
+  """params with stop_gradient on the frozen leaves: their (zero) gradients and the backward
+  pass through a frozen tower are then never computed. Use inside the loss function."""
+  if not frozen_patterns(patterns):
+    return params
+  return jax.tree.map(lambda p, f: jax.lax.stop_gradient(p) if f else p, params,
+                      frozen_mask(params, patterns))
+
+
+def freeze(opt: optax.GradientTransformation, patterns) -> optax.GradientTransformation:
+  """`opt` for the trainable params; exactly zero updates (no weight decay, no optimizer state)
+  for the leaves whose path matches `patterns`, like big_vision's schedule `None`. Gradient
+  clipping inside `opt` sees only the trainable gradients, as in big_vision."""
+  if not frozen_patterns(patterns):
+    return opt
+  label = lambda params: jax.tree.map(lambda f: "frozen" if f else "trainable",
+                                      frozen_mask(params, patterns))
+  return optax.multi_transform({"trainable": opt, "frozen": optax.set_to_zero()}, label)
+
+
 def make_optimizer(config, total_steps: int):
   """Returns (optimizer, schedule) from `config.optimizer` and `config.schedule`."""
   o = config.optimizer
@@ -56,4 +110,4 @@ def make_optimizer(config, total_steps: int):
     raise ValueError(f"unknown optimizer {o.name!r}; valid: {OPTIMIZERS}")
   if o.grad_clip_norm:
     opt = optax.chain(optax.clip_by_global_norm(o.grad_clip_norm), opt)
-  return opt, schedule
+  return freeze(opt, o.get("frozen", ())), schedule

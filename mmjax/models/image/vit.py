@@ -24,6 +24,10 @@ class ViT(nn.Module):
 
   pool: "cls" (a learned class token, as CLIP) or "mean" (mean over patch tokens).
   posemb: "learned" or "sincos2d". `tokens` are the patch tokens after the final LayerNorm.
+
+  The original ViT / big_vision layout (Dosovitskiy et al. 2021; `vit_checkpoint.load_vit_npz`
+  loads those checkpoints) is ln_pre=False, ln_eps=1e-6, gelu_approximate=True, patch_bias=True;
+  the defaults are CLIP's.
   """
   patch_size: int = 8
   width: int = 256
@@ -33,6 +37,9 @@ class ViT(nn.Module):
   pool: str = "cls"
   posemb: str = "learned"
   patch_bias: bool = False  # CLIP's patch embedding has no bias.
+  ln_pre: bool = True  # CLIP normalises the embedded tokens; the original ViT does not.
+  ln_eps: float = 1e-5  # flax's nn.LayerNorm (original ViT): 1e-6.
+  gelu_approximate: bool = False  # tanh GELU, as flax's nn.gelu (original ViT checkpoints).
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -64,9 +71,11 @@ class ViT(nn.Module):
       x = jnp.concatenate([jnp.broadcast_to(cls.astype(x.dtype), (b, 1, self.width)), x], 1)
     elif self.pool != "mean":
       raise ValueError(f"pool={self.pool!r}; valid: cls, mean.")
-    x = layer_norm(name="ln_pre", **kw)(x)
-    x = Encoder(self.depth, self.num_heads, self.mlp_dim, name="encoder", **kw)(x)
-    x = layer_norm(name="ln_post", **kw)(x)
+    if self.ln_pre:
+      x = layer_norm(name="ln_pre", eps=self.ln_eps, **kw)(x)
+    x = Encoder(self.depth, self.num_heads, self.mlp_dim, name="encoder", ln_eps=self.ln_eps,
+                gelu_approximate=self.gelu_approximate, **kw)(x)
+    x = layer_norm(name="ln_post", eps=self.ln_eps, **kw)(x)
     if self.pool == "cls":
       return x[:, 0], x[:, 1:]
     return x.mean(axis=1), x

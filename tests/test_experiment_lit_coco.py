@@ -1,0 +1,150 @@
+"""The LiT-on-COCO recipe at toy scale on mock coco_captions (nothing is downloaded): the tiny
+preset's main in-process from a tiny ViT .npz (locked) and a tiny HuggingFace BERT folder,
+COCO-style retrieval with every caption, eval-only restore, and the paper preset failing before
+any work when the checkpoints are missing."""
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mmjax.data.tfds.mock import mock_coco_captions
+from mmjax.evaluate.retrieval import retrieval_metrics
+from mmjax.models.from_checkpoint import checkpoint_params
+from mmjax.models.image.vit_checkpoint import load_vit_npz
+from tests.test_pretrained_text import TINY, tiny_checkpoint, write_folder
+from tests.test_vit_checkpoint import tiny_npz
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUM = 16  # mock images per split, 5 captions each
+
+
+def load(path, name):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+experiment = load("experiments/lit_coco.py", "lit_coco_experiment")
+configs = load("configs/lit_coco.py", "lit_coco_config")
+
+
+def config(preset="tiny", **overrides):
+  c = configs.get_config(preset)
+  c.progress_bar = False
+  for key, value in overrides.items():
+    section, _, leaf = key.rpartition(".")
+    (c[section] if section else c)[leaf] = value
+  return c
+
+
+def write_bert(path):
+  """tests/test_pretrained_text's tiny random BERT (30 tokens, width 8) with a WordPiece
+  tokenizer.json covering the mock captions ("caption 3 of image 107")."""
+  from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+  vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "caption", "of", "image"]
+  vocab += [str(i) for i in range(10)] + [f"##{i}" for i in range(10)]
+  tok = Tokenizer(models.WordPiece({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
+  tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+  tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+  tok.post_processor = processors.TemplateProcessing(
+      single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+  cfg = {**TINY, "num_hidden_layers": 1}  # one layer: the test compiles less.
+  write_folder(path, cfg, tiny_checkpoint(cfg))
+  tok.save(str(path / "tokenizer.json"))
+  return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp("lit_coco")
+  npz = tmp / "vit.npz"
+  np.savez(npz, **tiny_npz(seed=3, depth=1))  # 8x8 images, 4x4 patches, width 16
+  bert = write_bert(tmp / "bert")
+  workdir = tmp / "work"
+  # 10 tokens hold "[CLS] caption 4 of image 1 ##1 ##5 [SEP]" whole.
+  c = {"model.image_init": str(npz), "model.text_init": str(bert), "model.embed_dim": 16,
+       "data.image_size": 8, "model.token_len": 10}
+  with mock_coco_captions(num_examples=NUM):
+    trained = experiment.run(config(**c), str(workdir))
+    again = experiment.run(config(eval_only=True, **c), str(workdir))
+  return workdir, npz, trained, again
+
+
+def test_tiny_trains_text_against_the_locked_image_tower(tiny_run):
+  workdir, npz, results, _ = tiny_run
+  assert results["step"] == 4
+  assert (results["num_images"], results["num_captions"]) == (NUM, 5 * NUM)
+  for d in ("i2t", "t2i"):
+    r = [results[f"{d}/R@{k}"] for k in (1, 5, 10)]
+    assert 0 <= r[0] <= r[1] <= r[2] <= 1
+  # 5 of the 80 captions are right for an image; 1 of the 16 images for a caption.
+  assert results["i2t/chance_R@5"] == pytest.approx(1 - np.prod(np.arange(71, 76) /
+                                                                np.arange(76, 81)))
+  assert results["t2i/chance_R@5"] == pytest.approx(5 / NUM)
+  assert json.load(open(workdir / "results.json")) == results
+  # The saved image tower is the checkpoint, bit for bit; the image head is still the identity;
+  # the text tower trained away from its BERT initialisation.
+  params = checkpoint_params(str(workdir / "checkpoints"))
+  _, vit = load_vit_npz(str(npz))
+  for a, b in zip(_leaves(params["img_tower"]), _leaves(vit), strict=True):
+    assert a.shape == b.shape and a.tobytes() == b.tobytes()
+  np.testing.assert_array_equal(params["img_proj"]["kernel"], np.eye(16))
+  from mmjax.models.text.pretrained import load_hf_bert
+  _, bert = load_hf_bert(str(workdir.parent / "bert"))
+  assert not np.allclose(params["txt_tower"]["encoder"]["block0"]["mlp"]["fc1"]["kernel"],
+                         bert["encoder"]["block0"]["mlp"]["fc1"]["kernel"])
+
+
+def _leaves(tree):
+  import jax
+  return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def test_eval_only_restores_the_same_model(tiny_run):
+  _, _, trained, again = tiny_run
+  assert {k: v for k, v in again.items()} == trained
+
+
+def test_tiny_preset_without_checkpoints_builds_a_word_vocabulary_and_random_towers(tmp_path):
+  c = config()
+  with mock_coco_captions(num_examples=NUM):
+    image, image_params, text, text_params, tok = experiment.load_towers(c, str(tmp_path))
+  assert image_params is None and text_params is None and image == dict(c.model.image)
+  ids = tok.encode_batch(["caption 3 of image 107", "an unseen word"], c.model.token_len)
+  words = json.load(open(tmp_path / "vocab.json"))["itos"]
+  assert [words[i] for i in ids[0]] == ["<bos>", "caption", "3", "of", "image", "107", "<eos>",
+                                        "<pad>"]  # <bos> stands in for [CLS] (pool "first").
+  assert [words[i] for i in ids[1][:5]] == ["<bos>", "<unk>", "<unk>", "<unk>", "<eos>"]
+  assert text["vocab_size"] == len(words) and text["max_len"] == c.model.token_len
+
+
+def test_coco_retrieval_counts_any_caption_of_the_image():
+  zimg = np.eye(3, dtype=np.float32)
+  # Captions 0-1 belong to image 0, 2-3 to image 1, 4 to image 2. Caption 1 is the best match
+  # of image 0 and caption 0 points at image 1; image 2's only caption points at image 1.
+  ztxt = np.array([[0, .9, 0], [1, 0, 0], [0, 1, 0], [0, .8, .1], [0, .7, .05]], np.float32)
+  m = retrieval_metrics(zimg, ztxt, keys=np.arange(3), txt_keys=[0, 0, 1, 1, 2], ks=(1, 2))
+  assert m["i2t/R@1"] == pytest.approx(2 / 3)  # image 2's top caption is caption 3 (image 1).
+  assert m["i2t/R@2"] == 1.0
+  assert m["t2i/R@1"] == pytest.approx(3 / 5)  # captions 0 and 4 rank image 1 first,
+  assert m["t2i/R@2"] == 1.0                    # and their own image second.
+  with pytest.raises(ValueError, match="unpaired embeddings need txt_keys"):
+    retrieval_metrics(zimg, ztxt)
+
+
+def test_paper_preset_without_checkpoints_says_what_to_download(tmp_path):
+  with pytest.raises(FileNotFoundError, match=r"(?s)model.image_init is empty.*"
+                     r"B_16-i21k-300ep.*model.text_init is empty.*bert-base-uncased"):
+    experiment.run(config(""), str(tmp_path))
+  with pytest.raises(FileNotFoundError, match="lacks config.json, model.safetensors"):
+    experiment.run(config("", **{"model.image_init": __file__,
+                                 "model.text_init": str(tmp_path)}), str(tmp_path))
+  assert not os.listdir(tmp_path)  # nothing was written: it failed before any work.
+  # Unprepared data: named, with the command that prepares it, before any checkpoint or compile.
+  with pytest.raises(FileNotFoundError, match="tfds build coco_captions --data_dir DIR"):
+    experiment.run(config(**{"data.data_dir": str(tmp_path / "tfds")}), str(tmp_path / "work"))
+  assert not os.path.exists(tmp_path / "work")
