@@ -61,7 +61,7 @@ def shapes(args, workdir):
   with config.unlocked():
     config.batch_size = args.batch
     config.eval.num_examples = 1  # make_data also builds the eval set; not what is timed.
-  train_data, _, _ = experiment.make_data(config, workdir)
+  train_data = experiment.make_data(config, workdir)[0]
   return train_data
 
 

@@ -28,10 +28,6 @@ from mmjax.models import CAPTION_DECODERS, IMAGE_ENCODERS
 from mmjax.models.captioner import FEATURES, Captioner, decode, max_caption_len
 from mmjax.registry import ConfigError
 
-config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/captioning.py:tiny.",
-                                lock_config=True)
-flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
-flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 
 MEAN, STD = 0.5, 0.25  # pixel normalisation of the synthetic world's [0, 1] images.
@@ -104,10 +100,10 @@ def score(hypotheses, references):
           "exact_match": float(np.mean([h in r for h, r in zip(hypotheses, references)]))}
 
 
-def main(argv):
-  del argv
+def run(config, workdir) -> dict:
+  """Trains (or with eval_only restores), captions the test images and scores them; writes
+  results.json and examples.json and returns the results."""
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO.
-  config, workdir = FLAGS.config, FLAGS.workdir
   train.validate(config)
   check_eval(config.eval)
   train_data, test, tokenizer = make_data(config, workdir)
@@ -159,9 +155,10 @@ def main(argv):
   examples = [{"index": i, "references": test["references"][i],
                **{name: caps[i] for name, caps in captions.items()}}
               for i in range(min(config.eval.num_examples_saved, len(test["references"])))]
+  results = {"step": step, **metrics}
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump({"step": step, **metrics}, f, indent=2)
+      json.dump(results, f, indent=2)
     with open(os.path.join(workdir, "examples.json"), "w") as f:
       json.dump(examples, f, indent=2)
   print(f"Captions of {len(test['references'])} test scenes at step {step}, against all "
@@ -172,7 +169,19 @@ def main(argv):
   for ex in examples:
     print(f"  [{ex['index']}] " + " | ".join(f"{n}: {ex[n]}" for n in generate) +
           f" | reference: {ex['references'][0]}")
+  return results
+
+
+def main(argv):
+  del argv
+  run(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
+  # Flags are defined only when run as a script, so tests can import `run` in-process without
+  # clashing with other experiments' flags of the same names.
+  config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/captioning.py:tiny.",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
+  flags.mark_flags_as_required(["config", "workdir"])
   app.run(main)

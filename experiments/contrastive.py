@@ -27,10 +27,6 @@ from mmjax.losses.contrastive import CONTRASTIVE_LOSSES
 from mmjax.models import TwoTower
 from mmjax.registry import ConfigError
 
-config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/contrastive.py:tiny.",
-                                lock_config=True)
-flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
-flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 
 MEAN, STD = 0.5, 0.25  # pixel normalisation of the synthetic world's [0, 1] images.
@@ -107,10 +103,9 @@ def make_model(config, vocab_size):
                   dtype=jnp.dtype(config.compute_dtype))
 
 
-def main(argv):
-  del argv
+def run(config, workdir) -> dict:
+  """Trains (or with eval_only restores) and evaluates; writes and returns the results."""
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO.
-  config, workdir = FLAGS.config, FLAGS.workdir
   train.validate(config)
   loss_impl = CONTRASTIVE_LOSSES.get(config.model.loss, "model.loss")
   train_data, test, probe, tokenizer = make_data(config, workdir)
@@ -161,9 +156,10 @@ def main(argv):
 
   step, metrics = train.train_or_restore(config, workdir, init_fn=init_fn, loss_fn=loss_fn,
                                          train_data=train_data, evaluate=evaluate)
+  results = {"step": step, **metrics}
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump({"step": step, **metrics}, f, indent=2)
+      json.dump(results, f, indent=2)
   print(f"Retrieval on {len(test['keys'])} test pairs at step {step}:")
   for k in ("i2t/R@1", "i2t/R@5", "i2t/R@10", "t2i/R@1", "t2i/R@5", "t2i/R@10"):
     print(f"  {k:9s} {metrics[k]:.3f}   (chance {metrics[k.replace('R@', 'chance_R@')]:.3f})")
@@ -171,7 +167,19 @@ def main(argv):
     if k.endswith("/top1") or k.endswith("/accuracy"):
       chance = k.replace("/top1", "/chance_top1").replace("/accuracy", "/chance")
       print(f"  {k:30s} {metrics[k]:.3f}   (chance {metrics[chance]:.3f})")
+  return results
+
+
+def main(argv):
+  del argv
+  run(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
+  # Flags are defined only when run as a script, so tests can import `run` in-process without
+  # clashing with other experiments' flags of the same names.
+  config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/contrastive.py:tiny.",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
+  flags.mark_flags_as_required(["config", "workdir"])
   app.run(main)

@@ -29,10 +29,6 @@ from mmjax.models.heads.ctc_decoding import greedy_decode, prefix_beam_search
 from mmjax.models.speech_recognizer import SpeechRecognizer
 from mmjax.registry import ConfigError
 
-config_flags.DEFINE_config_file("config", None, "Config file, e.g. "
-                                "configs/speech_recognition.py:tiny.", lock_config=True)
-flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
-flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 
 
@@ -78,10 +74,10 @@ def make_data(config, workdir):
   return train_data, test, tokenizer, baseline_wer
 
 
-def main(argv):
-  del argv
+def run(config, workdir) -> dict:
+  """Trains (or with eval_only restores) and transcribes the test clips; writes and returns the
+  results (metrics and example transcripts)."""
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO.
-  config, workdir = FLAGS.config, FLAGS.workdir
   train.validate(config)
   check_config(config)
   train_data, test, tokenizer, baseline_wer = make_data(config, workdir)
@@ -129,9 +125,10 @@ def main(argv):
                                          train_data=train_data, evaluate=evaluate)
   examples = [{"ref": r, "greedy": g, "beam": b} for r, g, b in
               zip(test["refs"], last["greedy"], last["beam"])][:config.eval.num_printed]
+  results = {"step": step, **metrics, "examples": examples}
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump({"step": step, **metrics, "examples": examples}, f, indent=2)
+      json.dump(results, f, indent=2)
   print(f"Speech recognition on {len(test['refs'])} test clips at step {step}:")
   for k in ("wer", "cer", "sentence_error"):
     print(f"  {k:15s} greedy {metrics['greedy/' + k]:.3f}   beam "
@@ -139,7 +136,19 @@ def main(argv):
   print(f"  (WER of always saying the commonest training caption: {baseline_wer:.3f})")
   for e in examples:
     print(f"  ref:    {e['ref']}\n  greedy: {e['greedy']}\n  beam:   {e['beam']}")
+  return results
+
+
+def main(argv):
+  del argv
+  run(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
+  # Flags are defined only when run as a script, so tests can import `run` in-process without
+  # clashing with other experiments' flags of the same names.
+  config_flags.DEFINE_config_file("config", None, "Config file, e.g. "
+                                  "configs/speech_recognition.py:tiny.", lock_config=True)
+  flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
+  flags.mark_flags_as_required(["config", "workdir"])
   app.run(main)

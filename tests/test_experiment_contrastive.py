@@ -1,6 +1,7 @@
-"""The contrastive experiment's main, run as a user runs it: tiny preset, eval-only, bad keys,
-and a SIGTERM in the middle of a run followed by a resume."""
+"""The contrastive experiment's main: tiny preset and eval-only run in-process, bad keys, and a
+SIGTERM in the middle of a command-line run followed by a resume."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -9,6 +10,8 @@ import sys
 import time
 
 import pytest
+
+from mmjax.registry import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CMD = [sys.executable, "experiments/contrastive.py", "--config", "configs/contrastive.py:tiny"]
@@ -19,39 +22,67 @@ def run(workdir, *extra, **kw):
                         text=True, timeout=600, **kw)
 
 
-def test_tiny_trains_evaluates_and_writes_everything(tmp_path):
-  p = run(tmp_path)
-  assert p.returncode == 0, p.stderr[-3000:]
-  assert "i2t/R@1" in p.stdout
-  results = json.load(open(tmp_path / "results.json"))
+def load(path):
+  spec = importlib.util.spec_from_file_location(path.replace("/", "_")[:-3],
+                                                os.path.join(ROOT, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def experiment_and_config(**overrides):
+  """The experiment module and its tiny config with `overrides` ({"a.b": value}) applied."""
+  config = load("configs/contrastive.py").get_config("tiny")
+  config.progress_bar = False
+  for key, value in overrides.items():
+    *parents, leaf = key.split(".")
+    section = config
+    for name in parents:
+      section = section[name]
+    section[leaf] = value
+  return load("experiments/contrastive.py"), config
+
+
+def test_tiny_trains_evaluates_and_writes_everything(tmp_path, capsys):
+  experiment, config = experiment_and_config()
+  results = experiment.run(config, str(tmp_path))
+  out = capsys.readouterr().out
+  assert "i2t/R@1" in out
+  assert json.load(open(tmp_path / "results.json")) == results
   assert results["step"] == 6 and 0.0 <= results["t2i/R@5"] <= 1.0
   for task, classes in (("shape", 4), ("colour", 6)):
     assert 0.0 <= results[f"zero_shot/{task}/top1"] <= 1.0
     assert results[f"zero_shot/{task}/chance_top1"] == pytest.approx(1 / classes)
     assert 0.0 <= results[f"linear_probe/{task}/accuracy"] <= 1.0
     assert 1 / classes <= results[f"linear_probe/{task}/chance"] <= 1.0
-  assert "zero_shot/shape/top1" in p.stdout and "linear_probe/colour/accuracy" in p.stdout
+  assert "zero_shot/shape/top1" in out and "linear_probe/colour/accuracy" in out
   for name in ("metrics.jsonl", "config.json", "vocab.json", "tensorboard", "checkpoints"):
     assert (tmp_path / name).exists(), name
-  again = run(tmp_path, "--config.eval_only=True")
-  assert again.returncode == 0, again.stderr[-3000:]
+  config.eval_only = True
+  assert experiment.run(config, str(tmp_path)) == results
   assert json.load(open(tmp_path / "results.json")) == results
 
 
 def test_bad_config_key_fails_with_suggestion(tmp_path):
-  p = run(tmp_path, "--config.optimizer.lrr=0.1")
+  p = run(tmp_path, "--config.optimizer.lrr=0.1")  # the command line's own check
   assert p.returncode != 0 and 'Did you mean "lr"' in p.stderr
-  p = run(tmp_path, "--config.model.loss=infonce")
-  assert p.returncode != 0 and "Valid choices: sigmoid, softmax" in p.stderr
-  p = run(tmp_path, "--config.eval.zero_shot_tasks=('shape','size')")
-  assert p.returncode != 0 and "valid choices: shape, colour" in p.stderr
+  for key, value, match in (("model.loss", "infonce", "Valid choices: sigmoid, softmax"),
+                            ("eval.zero_shot_tasks", ("shape", "size"),
+                             "valid choices: shape, colour")):
+    experiment, config = experiment_and_config(**{key: value})
+    with pytest.raises(ConfigError, match=match):
+      experiment.run(config, str(tmp_path / key))
+    assert not (tmp_path / key / "checkpoints").exists(), key
 
 
 def test_sigterm_saves_and_rerun_resumes_to_the_same_result(tmp_path):
   steps = ["--config.total_steps=40", "--config.checkpoint.every_steps=1000",
            "--config.log_every_steps=1", "--config.progress_bar=False"]
-  straight = run(tmp_path / "straight", *steps)
-  assert straight.returncode == 0, straight.stderr[-3000:]
+  # The uninterrupted reference run in-process (the same program as the command line's).
+  experiment, config = experiment_and_config(**{"total_steps": 40,
+                                                "checkpoint.every_steps": 1000,
+                                                "log_every_steps": 1})
+  straight = experiment.run(config, str(tmp_path / "straight"))
   work = tmp_path / "killed"
   proc = subprocess.Popen(CMD + ["--workdir", str(work), *steps], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -68,5 +99,4 @@ def test_sigterm_saves_and_rerun_resumes_to_the_same_result(tmp_path):
   assert os.listdir(work / "checkpoints")
   resumed = run(work, *steps)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert json.load(open(work / "results.json")) == json.load(open(tmp_path / "straight" /
-                                                                  "results.json"))
+  assert json.load(open(work / "results.json")) == straight

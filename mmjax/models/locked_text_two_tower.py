@@ -8,9 +8,8 @@ from typing import Any, Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mmjax import models
 from mmjax.models.transformer import Dense
-from mmjax.models.two_tower import l2_normalize
+from mmjax.models.two_tower import embed_images, l2_normalize, setup_image_side
 
 
 class LockedTextTwoTower(nn.Module):
@@ -32,24 +31,14 @@ class LockedTextTwoTower(nn.Module):
   param_dtype: Any = jnp.float32
 
   def setup(self):
-    kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    self.img_tower = models.IMAGE_ENCODERS.build(
-        self.image_encoder, "model.image_encoder", **dict(self.image or {}), **kw)
-    self.img_proj = Dense(self.embed_dim, use_bias=False, **kw)
+    setup_image_side(self)
     if self.project_text:
-      self.txt_proj = Dense(self.embed_dim, use_bias=False, **kw)
-    self.logit_scale = self.param("logit_scale", nn.initializers.constant(self.logit_scale_init),
-                                  (), jnp.float32)
-    self.logit_bias = self.param("logit_bias", nn.initializers.constant(self.logit_bias_init),
-                                 (), jnp.float32)
+      self.txt_proj = Dense(self.embed_dim, use_bias=False, dtype=self.dtype,
+                            param_dtype=self.param_dtype)
 
   def __call__(self, images=None, text_features=None, train: bool = False):
-    extras = {"logit_scale": self.logit_scale, "logit_bias": self.logit_bias}
-    zimg = ztxt = None
-    if images is not None:
-      pooled, toks = self.img_tower(images, train=train)
-      zimg = l2_normalize(self.img_proj(pooled))
-      extras.update({"img/pooled": pooled, "img/tokens": toks})
+    zimg, extras = embed_images(self, images, train)
+    ztxt = None
     if text_features is not None:
       if text_features.ndim != 2:
         raise ValueError(f"text_features must be [batch, text_dim]; got {text_features.shape}.")

@@ -16,6 +16,32 @@ def l2_normalize(x, eps=1e-6):
   return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
+def setup_image_side(module):
+  """Builds, from `module`'s setup, the image tower, its projection and the contrastive scalars
+  under the names every two-tower model shares (img_tower, img_proj, logit_scale, logit_bias),
+  so checkpoints graft across them. `module` has the fields image_encoder, image, embed_dim,
+  logit_scale_init, logit_bias_init, dtype and param_dtype."""
+  kw = dict(dtype=module.dtype, param_dtype=module.param_dtype)
+  module.img_tower = models.IMAGE_ENCODERS.build(
+      module.image_encoder, "model.image_encoder", **dict(module.image or {}), **kw)
+  module.img_proj = Dense(module.embed_dim, use_bias=False, **kw)
+  module.logit_scale = module.param(
+      "logit_scale", nn.initializers.constant(module.logit_scale_init), (), jnp.float32)
+  module.logit_bias = module.param(
+      "logit_bias", nn.initializers.constant(module.logit_bias_init), (), jnp.float32)
+
+
+def embed_images(module, images, train: bool):
+  """images [batch, h, w, c] or None -> (img_emb [batch, embed_dim] float32, L2-normalised, or
+  None; extras {logit_scale, logit_bias, and given images img/pooled, img/tokens})."""
+  extras = {"logit_scale": module.logit_scale, "logit_bias": module.logit_bias}
+  if images is None:
+    return None, extras
+  pooled, toks = module.img_tower(images, train=train)
+  extras.update({"img/pooled": pooled, "img/tokens": toks})
+  return l2_normalize(module.img_proj(pooled)), extras
+
+
 class TwoTower(nn.Module):
   """images [batch, h, w, c] and/or tokens [batch, length] ->
   (img_emb [batch, embed_dim] or None, txt_emb [batch, embed_dim] or None, extras).
@@ -35,25 +61,15 @@ class TwoTower(nn.Module):
   param_dtype: Any = jnp.float32
 
   def setup(self):
+    setup_image_side(self)
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    self.img_tower = models.IMAGE_ENCODERS.build(
-        self.image_encoder, "model.image_encoder", **dict(self.image or {}), **kw)
     self.txt_tower = models.TEXT_ENCODERS.build(
         self.text_encoder, "model.text_encoder", **dict(self.text or {}), **kw)
-    self.img_proj = Dense(self.embed_dim, use_bias=False, **kw)
     self.txt_proj = Dense(self.embed_dim, use_bias=False, **kw)
-    self.logit_scale = self.param("logit_scale", nn.initializers.constant(self.logit_scale_init),
-                                  (), jnp.float32)
-    self.logit_bias = self.param("logit_bias", nn.initializers.constant(self.logit_bias_init),
-                                 (), jnp.float32)
 
   def __call__(self, images=None, tokens=None, train: bool = False):
-    extras = {"logit_scale": self.logit_scale, "logit_bias": self.logit_bias}
-    zimg = ztxt = None
-    if images is not None:
-      pooled, toks = self.img_tower(images, train=train)
-      zimg = l2_normalize(self.img_proj(pooled))
-      extras.update({"img/pooled": pooled, "img/tokens": toks})
+    zimg, extras = embed_images(self, images, train)
+    ztxt = None
     if tokens is not None:
       pooled, toks = self.txt_tower(tokens, train=train)
       ztxt = l2_normalize(self.txt_proj(pooled))

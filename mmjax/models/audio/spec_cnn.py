@@ -7,6 +7,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmjax.models.audio.log_mel import LogMel
+from mmjax.models.pooling import max_pool
 from mmjax.models.transformer import layer_norm
 
 FREQ_POOLS = ("mean", "max")
@@ -50,7 +51,7 @@ class SpectrogramCNN(nn.Module):
       for j in range(n):
         x = nn.Conv(c, (3, 3), padding="SAME", name=f"conv{i}_{j}", **kw)(x)
         x = nn.relu(layer_norm(name=f"norm{i}_{j}", **kw)(x))
-      x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+      x = max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
     if self.freq_pool == "mean":
       tokens = x.astype(jnp.float32).mean(axis=2).astype(self.dtype)
     else:

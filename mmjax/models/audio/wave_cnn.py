@@ -6,6 +6,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mmjax.models.pooling import max_pool
 from mmjax.models.transformer import layer_norm
 
 
@@ -59,6 +60,6 @@ class WaveCNN(nn.Module):
       x = nn.Conv(c, (k,), strides=(s,), padding="VALID", name=f"conv{i}", **kw)(x)
       x = nn.relu(layer_norm(name=f"norm{i}", **kw)(x))
       if self.pool_size > 1:
-        x = nn.max_pool(x, (self.pool_size,), strides=(self.pool_size,))
+        x = max_pool(x, (self.pool_size,), strides=(self.pool_size,))
     pooled = x.astype(jnp.float32).mean(axis=1).astype(self.dtype)
     return pooled, x

@@ -7,6 +7,7 @@ from typing import Any, Optional, Sequence, Union
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mmjax.models.pooling import max_pool
 from mmjax.models.transformer import Dense
 
 POOLS = ("max", "avg", "none")
@@ -78,7 +79,7 @@ class ConvNet(nn.Module):
                            **kw)(x)
         x = nn.relu(x)
       if self.pool == "max":
-        x = nn.max_pool(x, (2, 2), (2, 2))
+        x = max_pool(x, (2, 2), (2, 2))
       elif self.pool == "avg":
         x = nn.avg_pool(x, (2, 2), (2, 2))
     b, h, w, c = x.shape

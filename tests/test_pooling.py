@@ -1,0 +1,81 @@
+"""The reshape max pool matches nn.max_pool bitwise (outputs and gradients) on odd and even
+sizes, with ties, in 1-D and 2-D, VALID / SAME / explicit padding; it is the path taken when
+windows tile the input, and the CNN encoders using it match their nn.max_pool versions."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mmjax.models.audio import spec_cnn, wave_cnn
+from mmjax.models.image import cnn
+from mmjax.models.pooling import max_pool
+
+CASES = [  # (shape, window, padding): window == strides, the reshape path.
+    ((2, 8, 6, 3), (2, 2), "VALID"), ((2, 7, 5, 3), (2, 2), "VALID"),
+    ((2, 8, 6, 3), (2, 2), "SAME"), ((2, 7, 5, 3), (2, 2), "SAME"),
+    ((2, 9, 11, 2), (3, 3), "SAME"),  # SAME pads both ends here: 1 before, 1 after (11 -> 12)
+    ((2, 9, 11, 2), (3, 2), ((1, 2), (0, 1))),
+    ((2, 16, 3), (4,), "VALID"), ((2, 13, 3), (4,), "VALID"), ((2, 13, 3), (4,), "SAME"),
+]
+
+
+def primitives(fn, x):
+  return {e.primitive.name for e in jax.make_jaxpr(fn)(x).jaxpr.eqns}
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_outputs_and_gradients_match_nn_max_pool_bitwise(dtype):
+  rng = np.random.default_rng(0)
+
+  def both(x, ct, window, padding):
+    out = []
+    for pool in (max_pool, nn.max_pool):
+      y, vjp = jax.vjp(lambda x: pool(x, window, window, padding), x)
+      out.append((y, vjp(ct)[0]))
+    return out
+
+  for shape, window, padding in CASES:
+    # Integers in [-2, 2]: most windows hold ties, where the gradient must go to the first
+    # maximum only (reduce_window's rule), not be split as jnp.max's would be.
+    x = jnp.asarray(rng.integers(-2, 3, shape), dtype)
+    y_shape = jax.eval_shape(lambda x: nn.max_pool(x, window, window, padding), x).shape
+    ct = jnp.asarray(rng.normal(size=y_shape), dtype)
+    new, old = jax.jit(both, static_argnums=(2, 3))(x, ct, window, padding)
+    for name, a, b in zip(("output", "gradient"), new, old):
+      assert a.shape == b.shape and a.dtype == b.dtype, (shape, padding, name)
+      np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32),
+                                    err_msg=f"{shape} {window} {padding}: {name}")
+    grad = np.asarray(new[1], np.float32)
+    assert np.count_nonzero(grad) == int(np.prod(y_shape)), (shape, padding)  # one per window
+
+
+def test_tiling_windows_take_the_reshape_path_and_others_fall_back():
+  x = jnp.zeros((2, 7, 5, 3))
+  assert "reduce_window_max" not in primitives(lambda x: max_pool(x, (2, 2), (2, 2), "SAME"), x)
+  overlapping = lambda x: max_pool(x, (3, 3), (2, 2), "SAME")
+  assert "reduce_window_max" in primitives(overlapping, x)
+  np.testing.assert_array_equal(overlapping(x + jnp.arange(5.0)[:, None]),
+                                nn.max_pool(x + jnp.arange(5.0)[:, None], (3, 3), (2, 2), "SAME"))
+
+
+@pytest.mark.parametrize("module,model,shape", [
+    (cnn, cnn.ConvNet(channels=(4, 8)), (2, 13, 10, 3)),
+    (wave_cnn, wave_cnn.WaveCNN(channels=(4, 8), kernel_sizes=(16, 3), strides=(4, 1)),
+     (2, 1001)),
+    (spec_cnn, spec_cnn.SpectrogramCNN(channels=(4, 8), convs_per_block=(1, 1), num_mel_bins=18,
+                                       sample_rate=8000.0, fmin=50.0, fmax=2000.0), (2, 2345)),
+], ids=["cnn", "wave_cnn", "spec_cnn"])
+def test_encoders_match_their_nn_max_pool_versions(module, model, shape, monkeypatch):
+  # Op by op, not jitted: under jit XLA fuses the ops around either pool differently, which can
+  # move other sums by an ulp; the pool itself is exact either way (test above).
+  x = jax.random.normal(jax.random.key(0), shape)
+  params = jax.jit(model.init)(jax.random.key(1), x)["params"]
+  loss = lambda p: sum(jnp.sum(jnp.sin(t)) for t in model.apply({"params": p}, x))
+  new = jax.value_and_grad(loss)(params)
+  monkeypatch.setattr(module, "max_pool", nn.max_pool)
+  old = jax.value_and_grad(loss)(params)
+  for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old)):
+    np.testing.assert_array_equal(a, b)
+  assert all(np.abs(g).max() > 0 for g in jax.tree.leaves(new[1]))
