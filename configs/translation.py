@@ -24,7 +24,7 @@ Measured (seed 0, 2 shared CPU cores; attribute accuracy of the first object):
                                           shape  colour  size   all
   text_to_image (default; 362 s CPU, 10.2 min wall at load ~6; 200 test captions, step 600)
     image classifier, real test images    0.89   1.00    1.00   0.89
-    images generated from the captions    0.30   0.71    0.57   0.14
+    images generated from the captions    0.30   0.71    0.57   0.14  (shape 0.29 in a rerun)
   caption_route (223 s CPU, 21 min wall at load ~15; 500 test images of 1-2 objects)
     image classifier, real test images    0.91   0.99    1.00   0.91
     text classifier, real captions        1.00   1.00    1.00   1.00
