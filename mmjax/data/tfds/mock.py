@@ -8,8 +8,33 @@ captions per image that name it ("caption 2 of image 107").
 """
 
 import contextlib
+import os
+import threading
+from unittest import mock
 
 import numpy as np
+
+_DATA_DIR_LOCK = threading.Lock()
+
+
+class _DataDirExists:
+  """Stands in for tfds' `test_utils.MockFs` inside `mock_data`. MockFs reroots every gfile path
+  of the whole process while a dataset opens, only so that the (fake) data_dir exists; a file
+  write of another thread at that moment (an async orbax checkpoint save, say) then lands in the
+  wrong place. This creates the data_dir's marker file for real instead and patches nothing."""
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    return False
+
+  def add_file(self, path, content=""):
+    with _DATA_DIR_LOCK:
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      if not os.path.exists(path):
+        with open(path, "w") as f:
+          f.write(content or "")
 
 
 def _plain(x):
@@ -62,5 +87,7 @@ def mock_coco_captions(num_examples: int = 10, sides=(16, 40), num_distinct=None
     ds = ds.apply(tf.data.experimental.assert_cardinality(num_examples))
     return ds.map(lambda ex: feats.decode_example(ex, decoders=decoders))
 
-  with tfds.testing.mock_data(as_dataset_fn=as_dataset, policy=tfds.testing.MockPolicy.USE_CODE):
+  from tensorflow_datasets.testing import test_utils  # pylint: disable=g-import-not-at-top
+  with tfds.testing.mock_data(as_dataset_fn=as_dataset, policy=tfds.testing.MockPolicy.USE_CODE), \
+      mock.patch.object(test_utils, "MockFs", _DataDirExists):
     yield
