@@ -2,9 +2,7 @@
 in-process (train, validation-best selection, test, eval-only), every preset's model at
 MultiBench's widths, and bad data / config values failing fast with the fix named."""
 
-import importlib.util
 import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -13,30 +11,18 @@ import pytest
 import tensorflow_datasets as tfds
 
 from mmjax.registry import ConfigError
+from tests.scripts import load, preset
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_MOCK = 84  # mock examples per tfds split: AV-MNIST train 77, val 7, test 84.
 PRESETS = ("late", "tensor", "low_rank_tensor", "multiplicative", "image_only", "audio_only")
-
-
-def load(path, name):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 experiment = load("experiments/av_mnist.py", "av_mnist_experiment")
 configs = load("configs/av_mnist.py", "av_mnist_config")
 
 
-def config(preset="tiny", **overrides):
-  c = configs.get_config(preset)
-  c.progress_bar = False
-  for key, value in overrides.items():
-    section, _, leaf = key.rpartition(".")
-    (c[section] if section else c)[leaf] = value
-  return c
+def config(name="tiny", **overrides):
+  return preset(configs, name, **overrides)
 
 
 def random_variables(shapes, seed=0):

@@ -3,7 +3,6 @@ encoders) and the captioning experiment's main: the tiny preset and eval-only in
 key on the command line as a user runs it."""
 
 import functools
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 from mmjax.losses.captioning import caption_loss, shift_right
 from mmjax.models.captioner import Captioner, decode
 from tests.test_heads import random_variables
+from tests.scripts import load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CMD = [sys.executable, "experiments/captioning.py", "--config", "configs/captioning.py:tiny"]
@@ -89,14 +89,6 @@ def test_decode_rejects_bad_arguments():
 def run(workdir, *extra):
   return subprocess.run(CMD + ["--workdir", str(workdir), "--config.progress_bar=False", *extra],
                         cwd=ROOT, capture_output=True, text=True, timeout=600)
-
-
-def load(path):
-  spec = importlib.util.spec_from_file_location(path.replace("/", "_")[:-3],
-                                                os.path.join(ROOT, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def test_tiny_trains_captions_scores_and_evaluates_again(tmp_path, capsys):

@@ -1,7 +1,6 @@
 """The contrastive experiment's main: tiny preset and eval-only run in-process, bad keys, and a
 SIGTERM in the middle of a command-line run followed by a resume."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -12,6 +11,7 @@ import time
 import pytest
 
 from mmjax.registry import ConfigError
+from tests.scripts import load, preset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CMD = [sys.executable, "experiments/contrastive.py", "--config", "configs/contrastive.py:tiny"]
@@ -22,25 +22,9 @@ def run(workdir, *extra, **kw):
                         text=True, timeout=600, **kw)
 
 
-def load(path):
-  spec = importlib.util.spec_from_file_location(path.replace("/", "_")[:-3],
-                                                os.path.join(ROOT, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def experiment_and_config(**overrides):
   """The experiment module and its tiny config with `overrides` ({"a.b": value}) applied."""
-  config = load("configs/contrastive.py").get_config("tiny")
-  config.progress_bar = False
-  for key, value in overrides.items():
-    *parents, leaf = key.split(".")
-    section = config
-    for name in parents:
-      section = section[name]
-    section[leaf] = value
-  return load("experiments/contrastive.py"), config
+  return load("experiments/contrastive.py"), preset(load("configs/contrastive.py"), **overrides)
 
 
 def test_tiny_trains_evaluates_and_writes_everything(tmp_path, capsys):

@@ -3,7 +3,6 @@ preset's main in-process from a tiny ViT .npz (locked) and a tiny HuggingFace BE
 COCO-style retrieval with every caption, eval-only restore, and the paper preset failing before
 any work when the checkpoints are missing."""
 
-import importlib.util
 import json
 import os
 
@@ -16,29 +15,17 @@ from mmjax.models.from_checkpoint import checkpoint_params
 from mmjax.models.image.vit_checkpoint import load_vit_npz
 from tests.test_pretrained_text import TINY, tiny_checkpoint, write_folder
 from tests.test_vit_checkpoint import tiny_npz
+from tests.scripts import load, preset
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM = 16  # mock images per split, 5 captions each
-
-
-def load(path, name):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 experiment = load("experiments/lit_coco.py", "lit_coco_experiment")
 configs = load("configs/lit_coco.py", "lit_coco_config")
 
 
-def config(preset="tiny", **overrides):
-  c = configs.get_config(preset)
-  c.progress_bar = False
-  for key, value in overrides.items():
-    section, _, leaf = key.rpartition(".")
-    (c[section] if section else c)[leaf] = value
-  return c
+def config(name="tiny", **overrides):
+  return preset(configs, name, **overrides)
 
 
 def write_bert(path):

@@ -18,19 +18,12 @@ from mmjax.models.multimodal_classifier import MultimodalClassifier
 from mmjax.models.text import pretrained
 from mmjax.models.text.cached_embeddings import CachedTextEmbedder
 from mmjax.registry import ConfigError
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _load(relpath, name):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, relpath))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from tests.scripts import load
 
 
-experiment = _load("experiments/pretrain_finetune.py", "pretrain_finetune_experiment")
-configs = _load("configs/pretrain_finetune.py", "pretrain_finetune_config")
+
+experiment = load("experiments/pretrain_finetune.py", "pretrain_finetune_experiment")
+configs = load("configs/pretrain_finetune.py", "pretrain_finetune_config")
 
 
 def config(preset="tiny", **flat):

@@ -2,7 +2,6 @@
 speech recognition experiment's main: tiny preset and eval-only in-process, a clip too short for
 its labels on the command line as a user runs it."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,6 +18,7 @@ from mmjax.data.tokenizer import WordTokenizer
 from mmjax.losses.ctc import ctc_loss
 from mmjax.models.speech_recognizer import SpeechRecognizer
 from mmjax.registry import ConfigError
+from tests.scripts import load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CMD = [sys.executable, "experiments/speech_recognition.py", "--config",
@@ -33,14 +33,6 @@ VOCAB = TOKENIZER.vocab_size - 1  # class ids = token ids; the blank is <pad> = 
 def run(workdir, *extra):
   return subprocess.run(CMD + ["--workdir", str(workdir), *extra], cwd=ROOT, capture_output=True,
                         text=True, timeout=600)
-
-
-def load(path):
-  spec = importlib.util.spec_from_file_location(path.replace("/", "_")[:-3],
-                                                os.path.join(ROOT, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 @pytest.fixture(scope="module")

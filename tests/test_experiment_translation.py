@@ -2,7 +2,6 @@
 in-process: the tiny preset through all four stages, eval-only with a captioner loaded from
 another workdir, and bad config values failing before any compile."""
 
-import importlib.util
 import json
 import os
 
@@ -15,32 +14,14 @@ import pytest
 from mmjax.models.attribute_classifier import AttributeClassifier, attribute_loss
 from mmjax.models.text_to_image import TextToImage
 from mmjax.registry import ConfigError
+from tests.scripts import load
+from tests.scripts import preset
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHANCE = {"shape": 1 / 4, "colour": 1 / 6, "size": 1 / 2, "all": 1 / 48}
 
 
-def load(path):
-  spec = importlib.util.spec_from_file_location(path.replace("/", "_")[:-3],
-                                                os.path.join(ROOT, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def tiny_config(**changes):
-  config = load("configs/translation.py").get_config("tiny")
-  config.progress_bar = False
-  for key, value in changes.items():
-    section, _, name = key.rpartition(".")
-    (config if not section else _get(config, section))[name] = value
-  return config
-
-
-def _get(config, dotted):
-  for part in dotted.split("."):
-    config = config[part]
-  return config
+  return preset(load("configs/translation.py"), **changes)
 
 
 def test_attribute_classifier_has_a_head_per_attribute_and_its_loss_sums_them():

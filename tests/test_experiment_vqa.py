@@ -1,9 +1,7 @@
 """VQAModel (the question steers film / cross_attention, one input = a baseline, gradients,
 bfloat16) and the VQA experiment's main run in-process: tiny preset, eval-only, bad config."""
 
-import importlib.util
 import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -13,19 +11,11 @@ import pytest
 from mmjax.data.synthetic import ANSWERS
 from mmjax.models.vqa import VQAModel
 from mmjax.registry import ConfigError
+from tests.scripts import load
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENCODERS = {"question": dict(name="bag_of_words", vocab_size=12, width=8),
             "image": dict(name="cnn", channels=(4,)),
             "audio": dict(name="wave_cnn", channels=(4,), kernel_sizes=(16,), strides=(8,))}
-
-
-def load(path):
-  spec = importlib.util.spec_from_file_location(path.replace("/", "_")[:-3],
-                                                os.path.join(ROOT, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def batch(n=3):
