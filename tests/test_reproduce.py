@@ -116,6 +116,32 @@ def test_readme_block_replacement():
       tables.replace_block(broken, "x")
 
 
+def test_block_merge_replaces_only_the_selected_targets_parts():
+  row = fake_row("fake.py")
+  other = Row("other", "other experiment", "`x`", runs=(Run("o", "x.py", "x.py"),),
+              result="{v}", metrics=dict(v=Metric("o", "v")))
+  s1, s2 = (Sweep(f"s{i}", f"Sweep {i}", "c.py", "c.py:tiny") for i in (1, 2))
+  targets = (row, other, s1, s2)
+  section = lambda s, text: f"**{s.title}** (`cmd`; 1 s):\n\n{text}\n\n| a |\n|---|\n| 1 |"
+  old = "\n\n".join([f"{tables.HEADER}\n| fake experiment | a | old | 1 s |\n"
+                      "| other experiment | b | old | 2 s |", section(s2, "old s2")])
+  new = "\n\n".join([f"{tables.HEADER}\n| other experiment | b | new | 3 s |",
+                      section(s1, "new s1"), section(s2, "new s2")])
+  assert tables.block_parts(old, targets) == {
+      "fake": "| fake experiment | a | old | 1 s |", "other": "| other experiment | b | old | 2 s |",
+      "s2": section(s2, "old s2")}
+  merged = tables.merge_block(old, new, targets, selected=(other, s1))
+  assert merged == "\n\n".join([f"{tables.HEADER}\n| fake experiment | a | old | 1 s |\n"
+                                 "| other experiment | b | new | 3 s |",
+                                 section(s1, "new s1"), section(s2, "old s2")])
+  # Every target selected: the new block, less the row that only the old one had.
+  assert tables.merge_block(old, new, targets, selected=(other, s1, s2)) == new.replace(
+      "\n| other", "\n| fake experiment | a | old | 1 s |\n| other")
+  assert tables.merge_block(old, new, targets, selected=targets) == new
+  assert tables.block_parts(README.split(tables.BEGIN)[1].split(tables.END)[0], TARGETS).keys() \
+      >= {t.name for t in ROWS}
+
+
 def test_durations():
   assert [tables.duration(s) for s in (95.4, 197, 3900)] == ["95 s", "3 min 17 s", "1 h 05 min"]
 
@@ -164,6 +190,11 @@ def test_fake_targets_run_resume_skip_check_and_update_the_readme(tmp_path, caps
   assert readme.read_text() == f"intro\n{tables.BEGIN}\n{md.strip()}\n{tables.END}\nend\n"
   assert main("--check", "--readme", str(readme)) == 0
   assert main("--check", "--readme", str(readme), "--only", "fake") == 0
+  # --only with --update_readme: the sweep's section is replaced, the row is kept as it was.
+  kept = readme.read_text().replace("acc 0.900 / 0.500", "acc 0.910 / 0.500")
+  readme.write_text(kept.replace("(config s.py)", "(an older sweep table)"))
+  assert main("--update_readme", "--readme", str(readme), "--only", "sw") == 0
+  assert readme.read_text() == kept
 
   capsys.readouterr()
   assert main("--cheap") == 2  # the same workdir holds the full runs

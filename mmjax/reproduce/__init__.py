@@ -3,6 +3,7 @@ r"""One command that reruns every experiment behind the README's results tables.
   python -m mmjax.reproduce --workdir runs/reproduce                  # all targets
   python -m mmjax.reproduce --workdir runs/reproduce --check          # ... and compare
   python -m mmjax.reproduce --workdir runs/reproduce --update_readme  # ... and rewrite README
+  python -m mmjax.reproduce --workdir runs/reproduce --only fusion_sweep_unique --update_readme
   python -m mmjax.reproduce --workdir runs/smoke --cheap --only fusion_unique,captioning
 
 Each target in `targets.TARGETS` (a README row: its runs, the result-cell template, one
@@ -12,14 +13,15 @@ Each target in `targets.TARGETS` (a README row: its runs, the result-cell templa
 `<workdir>/results.md` gets exactly the block between README.md's
 `<!-- reproduce:results:begin -->` / `<!-- reproduce:results:end -->` markers. `--check` reads
 the expected numbers out of README.md with each row's template and exits 1 naming every metric
-outside its tolerance, and any missing one. `--cheap` runs each target's tiny variant: every cell
+outside its tolerance, and any missing one. `--update_readme` writes the regenerated rows and
+sweep tables between the markers; with `--only`, just those targets' parts are replaced and the
+others kept, so a long reproduction can land in pieces (each part names its own wall time). `--cheap` runs each target's tiny variant: every cell
 filled, nothing checked (what CI runs). `--list` prints the commands.
 
-Expected wall time of the full reproduction on 2 CPU cores, from the README's recorded times
-(12 runs: the 7 rows' main runs plus 5 extra runs for baselines and the low-rank fusion):
-about 22 min for the main runs (contrastive 6 min quiet, captioning 3.3 min, LSTM 2.7 min, speech
-4.5 min, fusion 1.6 + 1.7 + 2.5 min), about 30 min with the extra fusion runs on quiet cores;
-on a machine shared with ~8 jobs, 3-5 times that (the contrastive run alone took 29 min there).
+Expected wall time on 2 CPU cores, from the README's recorded times: the 17 runs of the results
+rows about 1 h 05 min (on a machine shared with other jobs; roughly half that on quiet cores);
+the sweeps: captioning 14 min, contrastive (18 trials) about 1 h, the fusion sweep (117 trials)
+about 1-1.5 h per task.
 """
 
 from mmjax.reproduce.spec import Metric, Row, Run, Sweep

@@ -22,16 +22,14 @@ def parse_args(argv):
   p.add_argument("--check", action="store_true",
                  help="Exit 1 naming every metric outside its tolerance of README.md's number.")
   p.add_argument("--update_readme", action="store_true",
-                 help="Replace README.md's results block with the regenerated one.")
+                 help="Write the regenerated rows and sweep tables into README.md's results "
+                      "block (with --only: just those targets'; the others are kept).")
   p.add_argument("--readme", default=os.path.join(ROOT, "README.md"))
   p.add_argument("--list", action="store_true", help="Print the targets' commands and exit.")
   args = p.parse_args(argv)
   if args.cheap and (args.check or args.update_readme):
     p.error("--cheap runs do not reach the README's numbers: use --check / --update_readme "
             "with full runs.")
-  if args.update_readme and args.only:
-    p.error("--update_readme rewrites the whole results block: run every target (no --only); "
-            "finished ones are skipped.")
   return args
 
 
@@ -128,7 +126,8 @@ def main(argv=None, targets=TARGETS, cwd=ROOT) -> int:
     with open(args.readme) as f:
       text = f.read()
     try:
-      new = tables.replace_block(text, block)
+      merged = tables.merge_block(tables.current_block(text), block, targets, selected)
+      new = tables.replace_block(text, merged)
     except ValueError as e:
       print(f"error: {args.readme}: {e}")
       return 2

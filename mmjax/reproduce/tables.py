@@ -3,6 +3,7 @@ block replacement. Pure functions of the targets, the results and the run record
 
 import math
 import os
+import re
 
 from mmjax.reproduce.spec import Row, Sweep
 
@@ -113,6 +114,39 @@ def check(rows, results: dict, readme: str) -> list:
         problems.append(f"{row.name}: {key} ({m.run} {m.field}): expected {expected[key]} "
                         f"(README), got {got:{m.fmt}} ({got:.6g}), tolerance {m.tol}")
   return problems
+
+
+def block_parts(block: str, targets) -> dict:
+  """{target name: its text} of a results block: a row's table line, a sweep's section (its
+  bold title line up to the next sweep's or the end)."""
+  parts = {}
+  for row in (t for t in targets if isinstance(t, Row)):
+    line = next((x for x in block.splitlines() if x.startswith(f"| {row.experiment} | ")), None)
+    if line is not None:
+      parts[row.name] = line
+  starts = sorted((m.start(), s.name) for s in targets if isinstance(s, Sweep)
+                  for m in [re.search(rf"^\*\*{re.escape(s.title)}\*\* \(", block, re.M)] if m)
+  for (start, name), end in zip(starts, [s for s, _ in starts[1:]] + [len(block)]):
+    parts[name] = block[start:end].strip()
+  return parts
+
+
+def merge_block(old: str, new: str, targets, selected) -> str:
+  """The results block of every target, in the targets' order: the `selected` targets' parts
+  from `new` (just regenerated), the others' kept from `old` (README's), so that a reproduction
+  run of some targets (--only) updates just their rows and sweep tables. A target that neither
+  block shows is left out."""
+  old_parts, new_parts = block_parts(old, targets), block_parts(new, targets)
+  chosen = {t.name for t in selected}
+  parts = {t.name: (new_parts if t.name in chosen else old_parts).get(t.name) for t in targets}
+  rows = [parts[t.name] for t in targets if isinstance(t, Row) and parts[t.name]]
+  sweeps = [parts[t.name] for t in targets if isinstance(t, Sweep) and parts[t.name]]
+  return "\n\n".join(([HEADER + "".join("\n" + r for r in rows)] if rows else []) + sweeps)
+
+
+def current_block(readme: str) -> str:
+  """The text between README's markers (replace_block has checked they are there)."""
+  return readme.split(BEGIN)[1].split(END)[0].strip()
 
 
 def replace_block(readme: str, block: str) -> str:
