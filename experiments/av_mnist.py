@@ -151,7 +151,7 @@ def run(config, workdir, splits=None) -> dict:
   def evaluate(state, step):
     # MultiBench keeps the parameters of the epoch with the best validation accuracy and tests
     # those. The record lives in the workdir, so a resumed run keeps comparing against it.
-    params = state.ema_params if state.ema_params is not None else state.params
+    params = state.eval_params
     variables = jax.device_get({"params": params, **state.model_state})
     val_acc = float(np.mean(predictions(variables, val) == val.labels))
     record = {"step": None, "val_accuracy": -1.0, "val_curve": {}}

@@ -24,8 +24,7 @@ from mmjax.data.tokenizer import WordTokenizer
 from mmjax.evaluate.bleu import corpus_bleu
 from mmjax.evaluate.cider import cider_d
 from mmjax.losses.captioning import caption_loss, shift_right
-from mmjax.models import CAPTION_DECODERS, IMAGE_ENCODERS
-from mmjax.models.captioner import FEATURES, Captioner, decode, max_caption_len
+from mmjax.models.captioner import build_captioner, decode
 from mmjax.registry import ConfigError
 
 FLAGS = flags.FLAGS
@@ -64,25 +63,8 @@ def make_data(config, workdir):
 
 
 def make_model(config, vocab_size):
-  m = config.model
-  decoder = dict(m.decoder)
-  decoder.setdefault("vocab_size", vocab_size)
-  if max_caption_len(m.caption_decoder, decoder) is not None:
-    decoder.setdefault("max_len", config.data.max_len)
-  # Construct each part once now, so a bad name or option fails before any compile.
-  IMAGE_ENCODERS.build(m.image_encoder, "model.image_encoder", **dict(m.image))
-  CAPTION_DECODERS.build(m.caption_decoder, "model.caption_decoder", **decoder)
-  if m.features not in FEATURES:
-    raise ConfigError(f"model.features={m.features!r}; valid choices: {', '.join(FEATURES)}.")
-  if decoder["vocab_size"] < vocab_size:
-    raise ConfigError(f"model.decoder.vocab_size={decoder['vocab_size']} is smaller than the "
-                      f"tokenizer's vocabulary ({vocab_size}).")
-  limit = max_caption_len(m.caption_decoder, decoder)
-  if limit is not None and limit < config.data.max_len:
-    raise ConfigError(f"model.decoder.max_len={limit} < data.max_len={config.data.max_len}.")
-  return Captioner(image_encoder=m.image_encoder, image=dict(m.image),
-                   caption_decoder=m.caption_decoder, decoder=decoder, features=m.features,
-                   dtype=jnp.dtype(config.compute_dtype))
+  return build_captioner(config.model, vocab_size, config.data.max_len,
+                         jnp.dtype(config.compute_dtype))
 
 
 def check_eval(e):
@@ -136,7 +118,7 @@ def run(config, workdir) -> dict:
   captions = {}  # the latest evaluation's captions, for examples.json
 
   def evaluate(state, step):
-    params = state.ema_params if state.ema_params is not None else state.params
+    params = state.eval_params
     variables = {"params": params, **state.model_state}
     images, refs, bs = test["images"], test["references"], config.eval.batch_size
     metrics = {}

@@ -19,7 +19,7 @@ from mmjax import train
 from mmjax.data.pipeline import Batches
 from mmjax.data.synthetic import SceneWorld
 from mmjax.data.tokenizer import WordTokenizer
-from mmjax.data.synthetic.scenes import COLOURS, SHAPES
+from mmjax.data.synthetic.scenes import ATTRIBUTES, first_object_labels
 from mmjax.evaluate.linear_probe import linear_probe
 from mmjax.evaluate.retrieval import retrieval_metrics
 from mmjax.evaluate.zero_shot import class_embeddings, zero_shot_accuracy
@@ -31,7 +31,7 @@ FLAGS = flags.FLAGS
 
 MEAN, STD = 0.5, 0.25  # pixel normalisation of the synthetic world's [0, 1] images.
 # Attribute classification tasks: the class names of the first object (in reading order).
-CLASSES = {"shape": SHAPES, "colour": tuple(COLOURS)}
+CLASSES = {a: ATTRIBUTES[a] for a in ("shape", "colour")}
 
 
 def check_eval_config(config, tokenizer):
@@ -50,9 +50,7 @@ def check_eval_config(config, tokenizer):
 def attribute_labels(world, split, indices):
   """{"shape", "colour": int [n] class ids of the first object; "n_objects": int [n]}."""
   scenes = [world.scene(split, int(i)) for i in indices]
-  first = [s.objects[s.reading_order()[0]] for s in scenes]
-  return {"shape": np.array([SHAPES.index(o.shape) for o in first]),
-          "colour": np.array([CLASSES["colour"].index(o.colour) for o in first]),
+  return {**first_object_labels(scenes, CLASSES),
           "n_objects": np.array([len(s.objects) for s in scenes])}
 
 
@@ -132,7 +130,7 @@ def run(config, workdir) -> dict:
   embed_text = jax.jit(lambda p, t: model.apply({"params": p}, None, t)[1])
 
   def evaluate(state, step):
-    params = state.ema_params if state.ema_params is not None else state.params
+    params = state.eval_params
     bs, n = config.eval.batch_size, len(test["keys"])
     outs = [embed(params, test["images"][i:i + bs], test["tokens"][i:i + bs])
             for i in range(0, n, bs)]

@@ -109,14 +109,9 @@ def make_model(config, mods, vocab_size, num_classes):
   encoders = {}
   for mod in mods:
     name = m.encoders[mod].name
-    enc = {"name": name, **chosen(m.encoders[mod], name)}
-    accepted = getattr(encoder_registry(mod).get(name), "__dataclass_fields__", {})
-    # Filled from the data so that they can never disagree with it.
-    for field, value in (("vocab_size", vocab_size), ("max_len", config.data.text_len),
-                         ("sample_rate", float(config.data.sample_rate))):
-      if field in accepted:
-        enc.setdefault(field, value)
-    encoders[mod] = enc
+    encoders[mod] = {"name": name, **encoder_registry(mod).with_data_fields(
+        name, chosen(m.encoders[mod], name), vocab_size=vocab_size,
+        max_len=config.data.text_len, sample_rate=float(config.data.sample_rate))}
   return MultimodalClassifier(
       num_classes=num_classes, modalities=mods, encoders=encoders, fusion=m.fusion,
       fusion_options=chosen(m.fusion_options, m.fusion),
@@ -136,7 +131,7 @@ def make_init_fn(model, example):
 
 def variables_of(state):
   """The variables to evaluate: the EMA of the params when kept, and the model state."""
-  params = state.ema_params if state.ema_params is not None else state.params
+  params = state.eval_params
   return {"params": params, **state.model_state}
 
 

@@ -233,7 +233,7 @@ def run(config, workdir) -> dict:
   embed_text = jax.jit(lambda p, t: model.apply({"params": p}, None, t)[1])
 
   def evaluate(state, step):
-    params = state.ema_params if state.ema_params is not None else state.params
+    params = state.eval_params
     bs = config.eval.batch_size
     zimg = apply_in_batches(lambda x, _: embed_images(params, x), test["images"], bs)
     ztxt = apply_in_batches(lambda t, _: embed_text(params, t), test["tokens"], bs)

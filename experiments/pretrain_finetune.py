@@ -28,7 +28,7 @@ from ml_collections import config_flags
 from mmjax import train
 from mmjax.data.pipeline import Batches
 from mmjax.data.synthetic import SceneWorld
-from mmjax.data.synthetic.scenes import COLOURS, SHAPES, SIZES
+from mmjax.data.synthetic import scenes as scene_lib
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.classification import classification_metrics
@@ -46,7 +46,7 @@ from mmjax.registry import ConfigError
 
 FLAGS = flags.FLAGS
 MEAN, STD = 0.5, 0.25  # pixel normalisation of the synthetic world's [0, 1] images.
-CLASSES = {"shape": SHAPES, "colour": tuple(COLOURS), "size": tuple(SIZES)}  # of the 1st object
+CLASSES = scene_lib.ATTRIBUTES  # of the first object
 EXPERIMENTS = ("finetune", "lit")
 OWN_SECTIONS = ("experiment", "finetune", "lit")  # not trainer keys: dropped from stage configs
 
@@ -130,13 +130,10 @@ def images(world, split, indices) -> np.ndarray:
 
 
 def first_object_labels(world, split, indices) -> dict:
-  """{"shape", "colour", "size": int [n] classes of the first object (reading order);
-  "n_objects": int [n]}."""
+  """{"shape", "colour", "size": int [n] first-object classes; "n_objects": int [n]}."""
   scenes = [world.scene(split, int(i)) for i in indices]
-  first = [s.objects[s.reading_order()[0]] for s in scenes]
-  out = {task: np.array([names.index(getattr(o, task)) for o in first], np.int32)
-         for task, names in CLASSES.items()}
-  return dict(out, n_objects=np.array([len(s.objects) for s in scenes]))
+  labels = scene_lib.first_object_labels(scenes)
+  return dict(labels, n_objects=np.array([len(s.objects) for s in scenes]))
 
 
 def paraphrase(text: str, pairs) -> str:
@@ -157,10 +154,6 @@ def contrastive_test(config, world) -> dict:
           "keys": np.array([e["key"] for e in ex]), **first_object_labels(world, "test", range(n))}
 
 
-def eval_params(state):
-  return state.ema_params if state.ema_params is not None else state.params
-
-
 # ------------------------------------------------------------------ contrastive stages ----
 
 def logit_inits(config) -> dict:
@@ -172,12 +165,9 @@ def logit_inits(config) -> dict:
 
 def two_tower(config, vocab_size) -> TwoTower:
   """The two-tower model of experiments/contrastive.py, its text tower trained from scratch."""
-  text = dict(config.model.text)
-  accepted = TEXT_ENCODERS.get(config.model.text_encoder, "model.text_encoder").__dataclass_fields__
-  # Filled from the tokenizer and the data, so that they can never disagree with them.
-  for field, value in (("vocab_size", vocab_size), ("max_len", config.data.text_len)):
-    if field in accepted:
-      text.setdefault(field, value)
+  text = TEXT_ENCODERS.with_data_fields(config.model.text_encoder, config.model.text,
+                                        "model.text_encoder", vocab_size=vocab_size,
+                                        max_len=config.data.text_len)
   if text.get("vocab_size", vocab_size) < vocab_size:
     raise ConfigError(f"model.text.vocab_size={text['vocab_size']} is smaller than the "
                       f"tokenizer's vocabulary ({vocab_size}).")
@@ -196,7 +186,7 @@ def contrastive_evaluator(config, model, text_input, test):
   embed_texts = jax.jit(lambda p, t: model.apply({"params": p}, None, t)[1])
 
   def evaluate(state, step):
-    params = eval_params(state)
+    params = state.eval_params
     texts = lambda strings: apply_in_batches(lambda t, _: embed_texts(params, t),
                                              text_input(strings), bs)
     zimg = apply_in_batches(lambda x, _: embed_images(params, x), test["images"], bs)
@@ -274,7 +264,7 @@ def train_classifier(config, workdir, model, predict, labelled, test, pretrained
     return softmax_cross_entropy(logits, batch["label"]), ({"accuracy": accuracy}, model_state)
 
   def evaluate(state, step):
-    params = variables(eval_params(state), state.model_state)
+    params = variables(state.eval_params, state.model_state)
     preds = apply_in_batches(lambda x, _: predict(params, x), test["image"],
                              config.eval.batch_size)
     out = classification_metrics(test["label"], preds.astype(np.int64), num_classes)

@@ -107,7 +107,7 @@ def run(config, workdir) -> dict:
   last = {}  # the latest evaluation's transcripts, for printing and results.json
 
   def evaluate(state, step):
-    params = state.ema_params if state.ema_params is not None else state.params
+    params = state.eval_params
     bs, n = config.eval.batch_size, len(test["refs"])
     logits = np.concatenate([np.asarray(logits_fn(params, test["audio"][i:i + bs]))
                              for i in range(0, n, bs)])

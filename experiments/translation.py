@@ -14,7 +14,6 @@ generated.png (generated images with their captions).
 import functools
 import json
 import os
-import textwrap
 
 from absl import app, flags, logging
 import jax
@@ -25,22 +24,21 @@ from ml_collections import config_flags
 from mmjax import train
 from mmjax.data.pipeline import Batches
 from mmjax.data.synthetic import SceneWorld
-from mmjax.data.synthetic.scenes import COLOURS, SHAPES, SIZES
+from mmjax.data.synthetic.scenes import ATTRIBUTES, first_object_labels
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.evaluate.batched import apply_in_batches
+from mmjax.evaluate.image_grid import save_image_grid
 from mmjax.losses.captioning import caption_loss, shift_right
-from mmjax.models import CAPTION_DECODERS, GENERATORS, HEADS, IMAGE_ENCODERS, TEXT_ENCODERS
+from mmjax.models import HEADS, IMAGE_ENCODERS, TEXT_ENCODERS
 from mmjax.models.attribute_classifier import AttributeClassifier, attribute_loss
-from mmjax.models.captioner import FEATURES, Captioner, decode, max_caption_len
+from mmjax.models.captioner import build_captioner, decode
 from mmjax.models.heads import diffusion
-from mmjax.models.text_to_image import CONDITIONS, TextToImage
+from mmjax.models.text_to_image import build_text_to_image
 from mmjax.registry import ConfigError
 
 FLAGS = flags.FLAGS
 
 MEAN, STD = 0.5, 0.25  # pixel normalisation of the synthetic world's [0, 1] images.
-# The first object's (in reading order) attributes and their class names.
-ATTRIBUTES = {"shape": SHAPES, "colour": tuple(COLOURS), "size": tuple(SIZES)}
 MODES = {"text_to_image": ("image_classifier", "generator"),
          "caption_route": ("image_classifier", "text_classifier", "captioner"),
          "both": ("image_classifier", "generator", "text_classifier", "captioner")}
@@ -83,24 +81,9 @@ def check_config(config, stages):
   if not 1 <= e.sample_steps <= g.timesteps:
     raise ConfigError(f"eval.sample_steps={e.sample_steps}; valid: 1..generator.model."
                       f"timesteps ({g.timesteps}).")
-  if g.condition not in CONDITIONS:
-    raise ConfigError(f"generator.model.condition={g.condition!r}; valid choices: "
-                      f"{', '.join(CONDITIONS)}.")
   diffusion.noise_schedule(g.noise_schedule, g.timesteps)  # names the valid kinds
   if "captioner" in stages and config.captioner.workdir:
     check_captioning_workdir(config)
-
-
-def with_data_fields(registry, name, key, options, vocab_size, max_len) -> dict:
-  """`options` plus vocab_size / max_len when the encoder takes them, filled from the data so
-  that they can never disagree with it; the encoder is built once to check them."""
-  options = dict(options)
-  fields = getattr(registry.get(name, key), "__dataclass_fields__", {})
-  for field, value in (("vocab_size", vocab_size), ("max_len", max_len)):
-    if field in fields:
-      options.setdefault(field, value)
-  registry.build(name, key, **options)
-  return options
 
 
 def make_models(config, stages, vocab_size) -> dict:
@@ -113,8 +96,9 @@ def make_models(config, stages, vocab_size) -> dict:
     if name not in stages:
       continue
     m = config[name].model
-    options = with_data_fields(registry, m.encoder, f"{name}.model.encoder",
-                               m.encoder_options, vocab_size, max_len)
+    options = registry.with_data_fields(m.encoder, m.encoder_options, f"{name}.model.encoder",
+                                        vocab_size=vocab_size, max_len=max_len)
+    registry.build(m.encoder, f"{name}.model.encoder", **options)
     HEADS.build("classification", f"{name}.model.head_options", num_classes=2,
                 **m.head_options)
     out[name] = AttributeClassifier(
@@ -122,46 +106,16 @@ def make_models(config, stages, vocab_size) -> dict:
         encoder=m.encoder, encoder_options=options, head_options=dict(m.head_options),
         dtype=dtype)
   if "generator" in stages:
-    out["generator"] = make_generator(config.generator.model, dtype, vocab_size, max_len)
+    out["generator"] = build_text_to_image(config.generator.model, vocab_size, max_len, dtype,
+                                           "generator.model")
   if "captioner" in stages:
-    out["captioner"] = make_captioner(config.captioner.model, dtype, vocab_size, max_len)
+    out["captioner"] = build_captioner(config.captioner.model, vocab_size, max_len, dtype,
+                                       "captioner.model")
   return out
 
 
-def make_generator(g, dtype, vocab_size, max_len):
-  text = with_data_fields(TEXT_ENCODERS, g.text_encoder, "generator.model.text_encoder", g.text,
-                          vocab_size, max_len)
-  GENERATORS.build(g.generator, "generator.model.generator", **g.generator_options)
-  return TextToImage(text_encoder=g.text_encoder, text=text, generator=g.generator,
-                     generator_options=dict(g.generator_options), condition=g.condition,
-                     dtype=dtype)
-
-
-def make_captioner(m, dtype, vocab_size, max_len):
-  IMAGE_ENCODERS.build(m.image_encoder, "captioner.model.image_encoder", **m.image)
-  decoder = dict(m.decoder)
-  decoder.setdefault("vocab_size", vocab_size)
-  limit = max_caption_len(m.caption_decoder, decoder)
-  if limit is not None:
-    decoder.setdefault("max_len", max_len)
-    if decoder["max_len"] < max_len:
-      raise ConfigError(f"captioner.model.decoder.max_len={decoder['max_len']} < "
-                        f"data.max_len={max_len}.")
-  CAPTION_DECODERS.build(m.caption_decoder, "captioner.model.caption_decoder", **decoder)
-  if m.features not in FEATURES:
-    raise ConfigError(f"captioner.model.features={m.features!r}; valid choices: "
-                      f"{', '.join(FEATURES)}.")
-  return Captioner(image_encoder=m.image_encoder, image=dict(m.image),
-                   caption_decoder=m.caption_decoder, decoder=decoder, features=m.features,
-                   dtype=dtype)
-
-
 def attribute_labels(world, split, indices):
-  """{attribute: int [n]}: class ids of the first object (in reading order) of each example."""
-  scenes = [world.scene(split, int(i)) for i in indices]
-  first = [s.objects[s.reading_order()[0]] for s in scenes]
-  return {a: np.array([names.index(getattr(o, a)) for o in first], np.int32)
-          for a, names in ATTRIBUTES.items()}
+  return first_object_labels([world.scene(split, int(i)) for i in indices])
 
 
 def make_data(config, workdir):
@@ -220,7 +174,7 @@ def run_stage(config, name, workdir, *, init_fn, loss_fn, make_batch, evaluate):
   final = {}
 
   def evaluate_state(state, step):
-    params = state.ema_params if state.ema_params is not None else state.params
+    params = state.eval_params
     final["variables"] = {"params": params, **state.model_state}
     return evaluate(final["variables"])
 
@@ -362,23 +316,6 @@ def check_captioning_workdir(config):
                       f"{theirs}; this run has {ours}: set captioner.model and data to match.")
 
 
-def save_grid(path, images, captions, columns=6):
-  """images [n, h, w, 3] in [0, 1] with their captions as titles -> a PNG."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  rows = -(-len(images) // columns)
-  fig, axes = plt.subplots(rows, columns, figsize=(1.8 * columns, 2.1 * rows), squeeze=False)
-  for ax in axes.flat:
-    ax.axis("off")
-  for ax, image, caption in zip(axes.flat, images, captions):
-    ax.imshow(image, interpolation="nearest")
-    ax.set_title("\n".join(textwrap.wrap(caption, 18)), fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-
-
 def with_prefix(metrics, prefix):
   """The metrics named prefix + x, as {x: value}."""
   return {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
@@ -408,7 +345,8 @@ def run(config, workdir) -> dict:
         "real_images": with_prefix(metrics, "real/")}
     k = min(config.eval.grid_examples, len(images))
     if jax.process_index() == 0 and k:
-      save_grid(os.path.join(workdir, "generated.png"), images[:k], test["captions"][:k])
+      save_image_grid(os.path.join(workdir, "generated.png"), images[:k], test["captions"][:k],
+                      wrap_width=18)
   if "text_classifier" in stages:
     step, metrics, read = classifier_stage(config, "text_classifier", workdir,
                                            models["text_classifier"], train_batch, test)

@@ -23,6 +23,7 @@ from mmjax.data.synthetic import ANSWERS, SceneWorld
 from mmjax.data.synthetic.questions import vqa_info
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.evaluate.batched import apply_in_batches
+from mmjax.evaluate.image_grid import save_image_grid
 from mmjax.evaluate.vqa_accuracy import (accuracy_by_type, exact_match, majority_answers,
                                          prior_predictions)
 from mmjax.losses.classification import softmax_cross_entropy
@@ -125,21 +126,12 @@ def save_examples(workdir, test, predictions, prior, n):
   with open(os.path.join(workdir, "examples.json"), "w") as f:
     json.dump(rows, f, indent=2)
   if "image" in test and n:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    cols = min(n, 4)
-    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(3 * cols, 3.2 * -(-n // cols)),
-                             squeeze=False)
-    for ax in axes.flat:
-      ax.axis("off")
-    for ax, r in zip(axes.flat, rows):
-      ax.imshow(np.clip(test["image"][r["index"]] * STD + MEAN, 0, 1))
-      ax.set_title(f"{r['question']}\nanswer {r['answer']}, predicted {r['prediction']}",
-                   fontsize=7, color="green" if r["answer"] == r["prediction"] else "red")
-    fig.tight_layout()
-    fig.savefig(os.path.join(workdir, "examples.png"), dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    save_image_grid(os.path.join(workdir, "examples.png"),
+                    [test["image"][r["index"]] * STD + MEAN for r in rows],
+                    [f"{r['question']}\nanswer {r['answer']}, predicted {r['prediction']}"
+                     for r in rows], columns=4, panel_size=(3.0, 3.2),
+                    title_colours=["green" if r["answer"] == r["prediction"] else "red"
+                                   for r in rows])
   return rows
 
 
@@ -172,7 +164,7 @@ def run(config, workdir) -> dict:
   latest = {}  # the latest evaluation's predictions and per-type accuracies.
 
   def evaluate(state, step):
-    params = state.ema_params if state.ema_params is not None else state.params
+    params = state.eval_params
     variables = {"params": params, **state.model_state}
     latest["predictions"] = apply_in_batches(lambda x, _: predict(variables, x), inputs(test),
                                              config.eval.batch_size)

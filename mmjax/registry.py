@@ -2,7 +2,7 @@
 
 import dataclasses
 import difflib
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 
 class ConfigError(ValueError):
@@ -57,6 +57,20 @@ class Registry:
               f"{key or self.kind} {name!r} has no option {k!r}. Valid options: "
               f"{', '.join(sorted(valid))}.{_suggest(k, valid)}")
     return ctor(**kwargs)
+
+  def with_data_fields(self, name: str, options: Mapping[str, Any], key: str = "",
+                       **values) -> dict:
+    """`options` plus each of `values` (vocab_size, max_len, sample_rate, ...: what the data
+    decides) that component `name` takes and `options` does not set, so that the model can
+    never disagree with the data."""
+    ctor = self.get(name, key)
+    accepted = {f.name for f in dataclasses.fields(ctor)} if dataclasses.is_dataclass(ctor) \
+        else set()
+    out = dict(options)
+    for k, v in values.items():
+      if k in accepted:
+        out.setdefault(k, v)
+    return out
 
   def __contains__(self, name):
     return name in self._items

@@ -70,3 +70,15 @@ def test_unknown_component_and_option_names():
   from mmjax.losses.contrastive import CONTRASTIVE_LOSSES
   with pytest.raises(ConfigError, match="Valid choices: sigmoid, softmax"):
     CONTRASTIVE_LOSSES.get("infonce", "model.loss")
+
+
+def test_with_data_fields_fills_only_what_the_component_takes_and_the_config_leaves_unset():
+  from mmjax.models import AUDIO_ENCODERS, TEXT_ENCODERS
+  filled = TEXT_ENCODERS.with_data_fields("transformer", {"width": 32, "max_len": 8},
+                                          vocab_size=100, max_len=16, sample_rate=8000.0)
+  assert filled == {"width": 32, "max_len": 8, "vocab_size": 100}  # the config's max_len wins
+  assert TEXT_ENCODERS.with_data_fields("bag_of_words", {}, vocab_size=100, max_len=16) == {
+      "vocab_size": 100}  # a bag of words has no max_len
+  assert "sample_rate" in AUDIO_ENCODERS.with_data_fields("ast", {}, sample_rate=8000.0)
+  with pytest.raises(ConfigError, match="Unknown text encoder model.text_encoder='bow'"):
+    TEXT_ENCODERS.with_data_fields("bow", {}, "model.text_encoder", vocab_size=100)

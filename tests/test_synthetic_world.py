@@ -355,3 +355,18 @@ def test_bad_options_name_the_valid_choices():
     task_info("redundant", corruption="flip")
   with pytest.raises(ValueError, match="question_type='why'; valid: count"):
     task_info("vqa", question_type="why")
+
+
+def test_first_object_labels_name_the_first_object_in_reading_order():
+  from mmjax.data.synthetic.scenes import ATTRIBUTES, first_object_labels
+  world = SceneWorld(seed=0, image_size=32, max_objects=3)
+  scenes = [world.scene("test", i) for i in range(40)]
+  labels = first_object_labels(scenes)
+  assert set(labels) == set(ATTRIBUTES) and all(v.dtype == np.int32 for v in labels.values())
+  for i, s in enumerate(scenes):
+    first = s.objects[s.reading_order()[0]]
+    assert [ATTRIBUTES[a][labels[a][i]] for a in ATTRIBUTES] == [first.shape, first.colour,
+                                                                  first.size]
+  assert list(first_object_labels(scenes, ("colour",))) == ["colour"]
+  with pytest.raises(ValueError, match="attributes \\['hue'\\]; valid: shape, colour, size"):
+    first_object_labels(scenes, ("hue",))

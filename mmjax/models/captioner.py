@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from mmjax import models
 from mmjax.models.heads import decoding
+from mmjax.registry import ConfigError
 
 FEATURES = ("tokens", "pooled")
 DECODE_METHODS = ("greedy", "beam")
@@ -66,6 +67,31 @@ def max_caption_len(caption_decoder: str, decoder: Optional[dict] = None) -> Opt
   if "max_len" not in {f.name for f in dataclasses.fields(ctor)}:
     return None
   return dict(decoder or {}).get("max_len", ctor.max_len)
+
+
+def build_captioner(m, vocab_size: int, max_len: int, dtype=jnp.float32, key: str = "model"
+                    ) -> Captioner:
+  """The Captioner that config section `m` (image_encoder, image, caption_decoder, decoder,
+  features; at config key `key`) describes, for a tokenizer of `vocab_size` words and captions
+  of up to `max_len` tokens, which fill the decoder's vocab_size / max_len unless `m.decoder`
+  sets them. Each part is built once here, so a bad name or option fails before any compile."""
+  decoder = dict(m.decoder)
+  decoder.setdefault("vocab_size", vocab_size)
+  if max_caption_len(m.caption_decoder, decoder) is not None:
+    decoder.setdefault("max_len", max_len)
+  models.IMAGE_ENCODERS.build(m.image_encoder, f"{key}.image_encoder", **dict(m.image))
+  models.CAPTION_DECODERS.build(m.caption_decoder, f"{key}.caption_decoder", **decoder)
+  if m.features not in FEATURES:
+    raise ConfigError(f"{key}.features={m.features!r}; valid choices: {', '.join(FEATURES)}.")
+  if decoder["vocab_size"] < vocab_size:
+    raise ConfigError(f"{key}.decoder.vocab_size={decoder['vocab_size']} is smaller than the "
+                      f"tokenizer's vocabulary ({vocab_size}).")
+  limit = max_caption_len(m.caption_decoder, decoder)
+  if limit is not None and limit < max_len:
+    raise ConfigError(f"{key}.decoder.max_len={limit} < data.max_len={max_len}.")
+  return Captioner(image_encoder=m.image_encoder, image=dict(m.image),
+                   caption_decoder=m.caption_decoder, decoder=decoder, features=m.features,
+                   dtype=dtype)
 
 
 def decode(model: Captioner, variables, images, *, max_len: int, bos_id: int, eos_id: int,

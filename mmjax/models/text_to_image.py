@@ -9,6 +9,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmjax import models
+from mmjax.registry import ConfigError
 
 CONDITIONS = ("pooled", "tokens")
 
@@ -47,3 +48,20 @@ class TextToImage(nn.Module):
     if self.condition == "tokens":
       cond.update(tokens=token_features, mask=tokens != self.pad_id)
     return self.denoiser(x, t, cond, drop=drop, train=train)
+
+
+def build_text_to_image(m, vocab_size: int, max_len: int, dtype=jnp.float32,
+                        key: str = "model") -> TextToImage:
+  """The TextToImage that config section `m` (text_encoder, text, generator, generator_options,
+  condition; at config key `key`) describes; the text encoder's vocab_size / max_len come from
+  the data unless `m.text` sets them. Each part is built once here, so a bad name or option
+  fails before any compile."""
+  if m.condition not in CONDITIONS:
+    raise ConfigError(f"{key}.condition={m.condition!r}; valid choices: {', '.join(CONDITIONS)}.")
+  text = models.TEXT_ENCODERS.with_data_fields(m.text_encoder, m.text, f"{key}.text_encoder",
+                                               vocab_size=vocab_size, max_len=max_len)
+  models.TEXT_ENCODERS.build(m.text_encoder, f"{key}.text_encoder", **text)
+  models.GENERATORS.build(m.generator, f"{key}.generator", **m.generator_options)
+  return TextToImage(text_encoder=m.text_encoder, text=text, generator=m.generator,
+                     generator_options=dict(m.generator_options), condition=m.condition,
+                     dtype=dtype)

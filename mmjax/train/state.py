@@ -27,6 +27,11 @@ class TrainState:
                rng=jax.random.key_data(rng), model_state=model_state,
                ema_params=jax.tree.map(jnp.copy, params) if use_ema else None)
 
+  @property
+  def eval_params(self):
+    """The parameters to evaluate: the moving average when the run keeps one."""
+    return self.ema_params if self.ema_params is not None else self.params
+
   def step_rng(self, *fold_ins) -> jax.Array:
     """A fresh PRNG key for this step: the run's base key folded with the step (and
     e.g. the device index), so a resumed run draws exactly the same randomness."""

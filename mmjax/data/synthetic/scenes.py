@@ -104,6 +104,22 @@ class Scene:
     return dataclasses.replace(self, objects=tuple(objects))
 
 
+# Each attribute of an object and its class names: class id = index into the tuple.
+ATTRIBUTES = {"shape": SHAPES, "colour": tuple(COLOURS), "size": tuple(SIZES)}
+
+
+def first_object_labels(scenes: Sequence[Scene], attributes: Sequence[str] = tuple(ATTRIBUTES)
+                        ) -> dict:
+  """{attribute: int32 [n]}: the class id of each scene's first object (in reading order), the
+  labels of zero-shot, probe and attribute-classifier evaluations."""
+  first = [s.objects[s.reading_order()[0]] for s in scenes]
+  unknown = [a for a in attributes if a not in ATTRIBUTES]
+  if unknown:
+    raise ValueError(f"attributes {unknown}; valid: {', '.join(ATTRIBUTES)}.")
+  return {a: np.array([ATTRIBUTES[a].index(getattr(o, a)) for o in first], np.int32)
+          for a in attributes}
+
+
 def all_pairs() -> list:
   return list(itertools.product(SHAPES, COLOURS))
 
