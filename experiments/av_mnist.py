@@ -58,7 +58,7 @@ def load_splits(config) -> dict:
             audio_snr_db=None if d.audio_snr_db == float("inf") else d.audio_snr_db,
             sample_rate=d.sample_rate, audio_length=d.audio_length)
   try:
-    splits = {s: AVMnist(split=s, **kw) for s in ("train", "val", "test")}
+    splits = AVMnist.splits(("train", "val", "test"), **kw)
   except FileNotFoundError as e:
     where = d.data_dir or "tfds' default data_dir (~/tensorflow_datasets or $TFDS_DATA_DIR)"
     raise FileNotFoundError(

@@ -100,7 +100,8 @@ def test_image_classification_materialises_split_with_prompts(mock_tfds):
 def av():
   """AV-MNIST splits, built once (the mock is active only while they load)."""
   with tfds.testing.mock_data(num_examples=NUM_MOCK, policy=tfds.testing.MockPolicy.USE_CODE):
-    out = {s: AVMnist(split=s, seed=4, audio_length=64) for s in ("train", "val", "test")}
+    out = AVMnist.splits(seed=4, audio_length=64)
+    out["alone"] = AVMnist(split="val", seed=4, audio_length=64)  # reads its own sources
     out["degraded"] = AVMnist(split="test", seed=4, audio_length=64, image_energy=0.3,
                               audio_snr_db=5.0)
     out["speech_labels"] = np.asarray(load.as_lists("spoken_digit", "train", ("label",))["label"])
@@ -120,6 +121,14 @@ def test_av_mnist_pairs_by_label_with_disjoint_audio(av):
   np.testing.assert_array_equal(b["labels"], av["train"].labels[:6])
   pools4, pools5 = (split_audio_pools(av["speech_labels"], seed) for seed in (4, 5))
   assert any(set(pools4["test"][d]) != set(pools5["test"][d]) for d in range(10))  # seeded
+
+
+def test_av_mnist_splits_share_one_read_of_the_sources(av):
+  assert av["train"].sources is av["val"].sources is av["test"].sources
+  alone, shared = (av[s].make_batch(np.arange(len(av["val"]))) for s in ("alone", "val"))
+  assert all(alone[k].tobytes() == shared[k].tobytes() for k in alone)
+  with pytest.raises(ValueError, match="image_energy=0.5, but the sources' PCA keeps 1.0"):
+    AVMnist(split="test", image_energy=0.5, sources=av["test"].sources)
 
 
 def test_av_mnist_resumes_exactly_through_batches(av):

@@ -69,10 +69,26 @@ def split_audio_pools(labels: np.ndarray, seed: int) -> dict:
   return pools
 
 
+def load_sources(data_dir: Optional[str] = None, image_energy: float = 1.0) -> dict:
+  """What every split is built from, read once: mnist train and test, spoken_digit, and the PCA
+  of the train split's images ((mean, components), or None for image_energy 1.0)."""
+  train = load.as_arrays("mnist", "train", ("image", "label"), data_dir)
+  n_train = len(train["label"]) - len(train["label"]) // 12  # val: 5,000 of 60,000
+  pca = None
+  if image_energy < 1.0:  # always fitted on train, whatever split reads it.
+    pca = fit_pca(train["image"][:n_train].reshape(n_train, -1) / 255.0, image_energy)
+  return {"mnist_train": train, "n_train": n_train, "pca": pca, "image_energy": image_energy,
+          "mnist_test": load.as_arrays("mnist", "test", ("image", "label"), data_dir),
+          "speech": load.as_lists("spoken_digit", "train", ("audio", "label"), data_dir)}
+
+
 @dataclasses.dataclass
 class AVMnist:
   """make_batch(indices) -> {"images": float32 [n, 28, 28, 1] in [0, 1] (then image_ops),
-  "audio": float32 [n, audio_length] at sample_rate (then audio_ops), "labels": int32 [n]}."""
+  "audio": float32 [n, audio_length] at sample_rate (then audio_ops), "labels": int32 [n]}.
+
+  sources: `load_sources(data_dir, image_energy)`, shared by the splits of one run
+  (`AVMnist.splits` does that); None reads them for this split alone."""
   split: str = "train"
   data_dir: Optional[str] = None
   seed: int = 0
@@ -82,26 +98,30 @@ class AVMnist:
   audio_length: int = SPOKEN_DIGIT_RATE  # 1 s; clips are 0.1-2.3 s, most under 1 s.
   image_ops: Sequence[Any] = ()
   audio_ops: Sequence[Any] = ()
+  sources: Optional[dict] = dataclasses.field(default=None, repr=False)
+
+  @classmethod
+  def splits(cls, splits: Sequence[str] = tuple(SPLITS), **kwargs) -> dict:
+    """{split: AVMnist} with the datasets read and the PCA fitted once for all of them."""
+    sources = load_sources(kwargs.get("data_dir"), kwargs.get("image_energy", 1.0))
+    return {s: cls(split=s, sources=sources, **kwargs) for s in splits}
 
   def __post_init__(self):
     if self.split not in SPLITS:
       raise ValueError(f"split={self.split!r}; valid: {', '.join(SPLITS)}.")
     self._image_ops, self._audio_ops = ImageOps(self.image_ops), AudioOps(self.audio_ops)
-    train = load.as_arrays("mnist", "train", ("image", "label"), self.data_dir)
-    n_val = len(train["label"]) // 12  # 5,000 of 60,000
-    n_train = len(train["label"]) - n_val
+    src = self.sources or load_sources(self.data_dir, self.image_energy)
+    if src["image_energy"] != self.image_energy:
+      raise ValueError(f"image_energy={self.image_energy}, but the sources' PCA keeps "
+                       f"{src['image_energy']}: load_sources with the same image_energy.")
     if self.split == "test":
-      data = load.as_arrays("mnist", "test", ("image", "label"), self.data_dir)
+      data = src["mnist_test"]
     else:
+      n_train = src["n_train"]
       part = slice(0, n_train) if self.split == "train" else slice(n_train, None)
-      data = {k: v[part] for k, v in train.items()}
+      data = {k: v[part] for k, v in src["mnist_train"].items()}
     self.images, self.labels = data["image"], data["label"].astype(np.int32)
-    self.pca = None
-    if self.image_energy < 1.0:  # always fitted on train, whatever split this is.
-      flat = train["image"][:n_train].reshape(n_train, -1) / 255.0
-      self.pca = fit_pca(flat, self.image_energy)
-
-    speech = load.as_lists("spoken_digit", "train", ("audio", "label"), self.data_dir)
+    self.pca, speech = src["pca"], src["speech"]
     pools = split_audio_pools(np.asarray(speech["label"]), self.seed)[self.split]
     used = np.unique(np.concatenate(list(pools.values())))
     # int64 storage of 16-bit PCM: cast down so pcm_to_float scales by 2**15.
