@@ -15,8 +15,9 @@ Each target in `targets.TARGETS` (a README row: its runs, the result-cell templa
 the expected numbers out of README.md with each row's template and exits 1 naming every metric
 outside its tolerance, and any missing one. `--update_readme` writes the regenerated rows and
 sweep tables between the markers; with `--only`, just those targets' parts are replaced and the
-others kept, so a long reproduction can land in pieces (each part names its own wall time). `--cheap` runs each target's tiny variant: every cell
-filled, nothing checked (what CI runs). `--list` prints the commands.
+others kept, so a long reproduction can land in pieces (each part names its own wall time).
+`--cheap` runs each target's tiny variant: every cell filled, nothing checked (what CI runs).
+`--list` prints the commands.
 
 Expected wall time on 2 CPU cores, from the README's recorded times: the 17 runs of the results
 rows about 1 h 05 min (on a machine shared with other jobs; roughly half that on quiet cores);

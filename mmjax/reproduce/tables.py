@@ -144,16 +144,21 @@ def merge_block(old: str, new: str, targets, selected) -> str:
   return "\n\n".join(([HEADER + "".join("\n" + r for r in rows)] if rows else []) + sweeps)
 
 
+def _check_markers(readme: str):
+  if readme.count(BEGIN) != 1 or readme.count(END) != 1 or readme.index(BEGIN) > readme.index(END):
+    raise ValueError(f"README.md needs exactly one {BEGIN} line before one {END} line around "
+                     f"the results table (found {readme.count(BEGIN)} and {readme.count(END)}).")
+
+
 def current_block(readme: str) -> str:
-  """The text between README's markers (replace_block has checked they are there)."""
+  """The text between README's markers."""
+  _check_markers(readme)
   return readme.split(BEGIN)[1].split(END)[0].strip()
 
 
 def replace_block(readme: str, block: str) -> str:
   """README with the text between the markers replaced by `block`."""
-  if readme.count(BEGIN) != 1 or readme.count(END) != 1 or readme.index(BEGIN) > readme.index(END):
-    raise ValueError(f"README.md needs exactly one {BEGIN} line before one {END} line around "
-                     f"the results table (found {readme.count(BEGIN)} and {readme.count(END)}).")
+  _check_markers(readme)
   head, rest = readme.split(BEGIN)
   tail = rest.split(END)[1]
   return f"{head}{BEGIN}\n{block}\n{END}{tail}"
