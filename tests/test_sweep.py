@@ -277,3 +277,14 @@ def test_summary_numerics_on_hand_made_results(tmp_path):
   assert sorted(os.path.basename(p) for p in paths["plots"]) == [
       "accuracy_vs_preset.png", "accuracy_vs_width.png", "loss_vs_preset.png",
       "loss_vs_width.png"]
+
+
+def test_trials_share_a_bounded_compilation_cache_in_the_sweep_workdir(tmp_path, monkeypatch):
+  monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+  monkeypatch.delenv("JAX_COMPILATION_CACHE_MAX_SIZE", raising=False)
+  env = runner.child_env(str(tmp_path))
+  assert env["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "xla_cache")
+  assert int(env["JAX_COMPILATION_CACHE_MAX_SIZE"]) == runner.CACHE_MAX_BYTES  # lock on
+  monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/elsewhere")  # the user's choice stays
+  assert runner.child_env(str(tmp_path))["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere"
+  assert "JAX_COMPILATION_CACHE_MAX_SIZE" not in runner.child_env(str(tmp_path))

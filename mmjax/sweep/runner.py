@@ -183,11 +183,21 @@ def _now() -> str:
   return datetime.datetime.now().isoformat(timespec="seconds")
 
 
-def child_env() -> dict:
-  """The sweep's environment, with this mmjax first on the trials' import path."""
+CACHE_MAX_BYTES = 4 << 30
+
+
+def child_env(workdir: str) -> dict:
+  """The sweep's environment, with this mmjax first on the trials' import path and JAX's
+  persistent compilation cache in <workdir>/xla_cache unless the environment names one: trials
+  that differ only in seed (or in a value that is an input, not a shape) compile the same
+  programs, which are then compiled once. A size bound turns on the cache's file lock, so trials
+  running at once (--parallel, a SLURM array on a shared workdir) can share it."""
   env = dict(os.environ)
   here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
+  if "JAX_COMPILATION_CACHE_DIR" not in env:
+    env["JAX_COMPILATION_CACHE_DIR"] = os.path.join(os.path.abspath(workdir), "xla_cache")
+    env.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(CACHE_MAX_BYTES))
   return env
 
 
@@ -207,7 +217,7 @@ def run(sweep: Sweep, trials, workdir: str, cli_overrides: dict, parallel: int =
       queue.append(t)
   if outcome:
     log(f"{len(outcome)} trial(s) already done (results.json): skipped.")
-  env, total, started = child_env(), len(queue), 0
+  env, total, started = child_env(workdir), len(queue), 0
   with _Forward(running) as stop:
     while running or (queue and stop.signum is None):
       while queue and len(running) < parallel and stop.signum is None:
