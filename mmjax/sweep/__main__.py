@@ -17,8 +17,9 @@ as a subprocess; then <workdir>/summary.csv, summary.md and plots/ are written. 
 Re-running the same command resumes: trials with results.json are skipped, interrupted ones
 resume from their checkpoint. A failing trial leaves <trial>/error.txt (exit code, stderr tail)
 and a line in trials.jsonl, and the others go on. Trials share JAX's compilation cache in
-<workdir>/xla_cache (unless JAX_COMPILATION_CACHE_DIR is set), so each program compiles once. Exit status: 0 when every trial run is done,
-1 when some failed, 128 + signal when stopped by SIGTERM / SIGINT, 2 for a bad sweep or flag.
+<workdir>/xla_cache (unless JAX_COMPILATION_CACHE_DIR is set), so each program compiles once.
+Exit status: 0 when every trial run is done, 1 when some failed, 128 + signal when stopped by
+SIGTERM / SIGINT, 2 for a bad sweep or flag.
 
 On a SLURM cluster, one array task per trial (save as sweep.sbatch; `--list | wc -l` gives N):
   #!/bin/bash
