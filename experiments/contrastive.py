@@ -19,7 +19,7 @@ from mmjax import train
 from mmjax.data.pipeline import Batches
 from mmjax.data.synthetic import SceneWorld
 from mmjax.data.tokenizer import WordTokenizer
-from mmjax.data.synthetic.scenes import ATTRIBUTES, first_object_labels
+from mmjax.data.synthetic.scenes import ATTRIBUTES
 from mmjax.evaluate.linear_probe import linear_probe
 from mmjax.evaluate.retrieval import retrieval_metrics
 from mmjax.evaluate.zero_shot import class_embeddings, zero_shot_accuracy
@@ -47,13 +47,6 @@ def check_eval_config(config, tokenizer):
                         f"caption words (unknown: {unknown}); e.g. 'a picture of a {{c}}'.")
 
 
-def attribute_labels(world, split, indices):
-  """{"shape", "colour": int [n] class ids of the first object; "n_objects": int [n]}."""
-  scenes = [world.scene(split, int(i)) for i in indices]
-  return {**first_object_labels(scenes, CLASSES),
-          "n_objects": np.array([len(s.objects) for s in scenes])}
-
-
 def make_data(config, workdir):
   if config.data.source != "shapes":
     raise ConfigError(f"data.source={config.data.source!r}; valid choices: shapes.")
@@ -74,14 +67,14 @@ def make_data(config, workdir):
   train_data = Batches(lambda idx: {k: v for k, v in train_make(idx).items() if k != "keys"},
                        config.batch_size, seed=config.data.seed)
   test = batch_fn("test")(np.arange(config.eval.num_examples))
-  test.update(attribute_labels(world, "test", np.arange(config.eval.num_examples)))
+  test.update(world.first_object_labels("test", range(config.eval.num_examples), CLASSES))
   # The probe fits on train-split images and is scored on the test images.
   probe = None
   if config.eval.probe_tasks:
     idx = np.arange(config.eval.probe_examples)
     probe = {"images": (np.stack([world.example("train", int(i), ("image",))["image"]
                                   for i in idx]) - MEAN) / STD,
-             **attribute_labels(world, "train", idx)}
+             **world.first_object_labels("train", idx, CLASSES)}
   return train_data, test, probe, tokenizer
 
 

@@ -28,7 +28,7 @@ from ml_collections import config_flags
 from mmjax import train
 from mmjax.data.pipeline import Batches
 from mmjax.data.synthetic import SceneWorld
-from mmjax.data.synthetic import scenes as scene_lib
+from mmjax.data.synthetic.scenes import ATTRIBUTES
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.classification import classification_metrics
@@ -46,7 +46,7 @@ from mmjax.registry import ConfigError
 
 FLAGS = flags.FLAGS
 MEAN, STD = 0.5, 0.25  # pixel normalisation of the synthetic world's [0, 1] images.
-CLASSES = scene_lib.ATTRIBUTES  # of the first object
+CLASSES = ATTRIBUTES  # of the first object
 EXPERIMENTS = ("finetune", "lit")
 OWN_SECTIONS = ("experiment", "finetune", "lit")  # not trainer keys: dropped from stage configs
 
@@ -129,13 +129,6 @@ def images(world, split, indices) -> np.ndarray:
   return ((x - MEAN) / STD).astype(np.float32)
 
 
-def first_object_labels(world, split, indices) -> dict:
-  """{"shape", "colour", "size": int [n] first-object classes; "n_objects": int [n]}."""
-  scenes = [world.scene(split, int(i)) for i in indices]
-  labels = scene_lib.first_object_labels(scenes)
-  return dict(labels, n_objects=np.array([len(s.objects) for s in scenes]))
-
-
 def paraphrase(text: str, pairs) -> str:
   """`text` with each (phrase, replacement) of `pairs` swapped in, whole words, longest first."""
   table = dict(pairs)
@@ -151,7 +144,7 @@ def contrastive_test(config, world) -> dict:
   captions = [e["caption"] for e in ex]
   return {"images": images(world, "test", range(n)), "captions": captions,
           "paraphrases": [paraphrase(c, config.eval.paraphrases) for c in captions],
-          "keys": np.array([e["key"] for e in ex]), **first_object_labels(world, "test", range(n))}
+          "keys": np.array([e["key"] for e in ex]), **world.first_object_labels("test", range(n))}
 
 
 # ------------------------------------------------------------------ contrastive stages ----
@@ -307,9 +300,9 @@ def run_finetune(config, workdir) -> dict:
   # train images 0 .. num_labels - 1 (pretraining saw them with captions, never with labels).
   n, m = f.num_labels, config.eval.num_examples
   labelled = {"image": images(world, "train", range(n)),
-              "label": first_object_labels(world, "train", range(n))[f.task]}
+              "label": world.first_object_labels("train", range(n))[f.task]}
   test = {"image": images(world, "test", range(m)),
-          "label": first_object_labels(world, "test", range(m))[f.task]}
+          "label": world.first_object_labels("test", range(m))[f.task]}
   model = MultimodalClassifier(
       num_classes=len(CLASSES[f.task]), modalities=("image",),
       encoders={"image": {"name": config.model.image_encoder, **dict(config.model.image)}},

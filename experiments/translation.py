@@ -24,7 +24,7 @@ from ml_collections import config_flags
 from mmjax import train
 from mmjax.data.pipeline import Batches
 from mmjax.data.synthetic import SceneWorld
-from mmjax.data.synthetic.scenes import ATTRIBUTES, first_object_labels
+from mmjax.data.synthetic.scenes import ATTRIBUTES
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.image_grid import save_image_grid
@@ -114,10 +114,6 @@ def make_models(config, stages, vocab_size) -> dict:
   return out
 
 
-def attribute_labels(world, split, indices):
-  return first_object_labels([world.scene(split, int(i)) for i in indices])
-
-
 def make_data(config, workdir):
   """The tokenizer, a train-batch maker and the test set (images in [0, 1]); the workdir records
   the data options, and refuses stages trained on other data."""
@@ -141,14 +137,15 @@ def make_data(config, workdir):
 
   def train_batch(indices):  # a fresh scene per example, one of its paraphrases at random.
     ex = [world.example("train", int(i), ("image", "caption")) for i in indices]
-    labels = attribute_labels(world, "train", indices)
+    labels = world.first_object_labels("train", indices)
     return {"images": np.stack([e["image"] for e in ex]),
             "tokens": encode([e["caption"] for e in ex]), **labels}
 
   n = max(config.eval.num_examples, config.eval.sample_examples)
   ex = [world.example("test", i, ("image", "caption")) for i in range(n)]
   test = {"images": np.stack([e["image"] for e in ex]), "captions": [e["caption"] for e in ex],
-          "tokens": encode([e["caption"] for e in ex]), **attribute_labels(world, "test", range(n)),
+          "tokens": encode([e["caption"] for e in ex]),
+          **world.first_object_labels("test", range(n)),
           "references": [world.scene("test", i).captions() for i in range(n)]}
   return tokenizer, train_batch, test
 

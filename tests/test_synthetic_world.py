@@ -370,3 +370,14 @@ def test_first_object_labels_name_the_first_object_in_reading_order():
   assert list(first_object_labels(scenes, ("colour",))) == ["colour"]
   with pytest.raises(ValueError, match="attributes \\['hue'\\]; valid: shape, colour, size"):
     first_object_labels(scenes, ("hue",))
+
+
+def test_world_first_object_labels_add_object_counts_to_the_scenes_labels():
+  from mmjax.data.synthetic.scenes import first_object_labels
+  world = SceneWorld(seed=0, image_size=32, max_objects=3)
+  labels = world.first_object_labels("train", range(5, 25), ("shape",))
+  scenes = [world.scene("train", i) for i in range(5, 25)]
+  assert set(labels) == {"shape", "n_objects"}
+  np.testing.assert_array_equal(labels["shape"], first_object_labels(scenes, ("shape",))["shape"])
+  assert labels["n_objects"].tolist() == [len(s.objects) for s in scenes]
+  assert len(set(labels["n_objects"].tolist())) > 1  # max_objects=3 gives several counts

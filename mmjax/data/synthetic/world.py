@@ -103,6 +103,15 @@ class SceneWorld:
     return scenes.sample_scene(self._rng(split, index), self.max_objects, self.pairs,
                                self.held_out, split == "test_compositional")
 
+  def first_object_labels(self, split: str, indices,
+                          attributes: Sequence[str] = tuple(scenes.ATTRIBUTES)) -> dict:
+    """{attribute: int32 [n] class id of each scene's first object (reading order), "n_objects":
+    int32 [n]} for examples `indices` of `split`: the labels of zero-shot, probe and
+    attribute-classifier evaluations."""
+    chosen = [self.scene(split, int(i)) for i in indices]
+    return {**scenes.first_object_labels(chosen, attributes),
+            "n_objects": np.array([len(s.objects) for s in chosen], np.int32)}
+
   def views(self, split: str, index: int) -> tasks.Views:
     """The true scene, what the image shows, what the caption says, and the task's label."""
     scene = self.scene(split, index)
