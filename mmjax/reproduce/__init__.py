@@ -21,8 +21,8 @@ others kept, so a long reproduction can land in pieces (each part names its own 
 
 Expected wall time on 2 CPU cores, from the README's recorded times: the 17 runs of the results
 rows about 1 h 05 min (on a machine shared with other jobs; roughly half that on quiet cores);
-the sweeps: captioning 14 min, contrastive (18 trials) about 1 h, the fusion sweep (117 trials)
-about 1-1.5 h per task.
+the sweeps: captioning 14 min, contrastive (18 trials) about 1.5 h, the fusion sweep (117 trials)
+25-45 min per task (43 min redundant, 24 min unique, 18 min synergy).
 """
 
 from mmjax.reproduce.spec import Metric, Row, Run, Sweep
