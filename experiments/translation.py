@@ -137,9 +137,9 @@ def make_data(config, workdir):
 
   def train_batch(indices):  # a fresh scene per example, one of its paraphrases at random.
     ex = [world.example("train", int(i), ("image", "caption")) for i in indices]
-    labels = world.first_object_labels("train", indices)
+    labels = world.first_object_labels("train", indices)  # minus n_objects: no stage uses it
     return {"images": np.stack([e["image"] for e in ex]),
-            "tokens": encode([e["caption"] for e in ex]), **labels}
+            "tokens": encode([e["caption"] for e in ex]), **{a: labels[a] for a in ATTRIBUTES}}
 
   n = max(config.eval.num_examples, config.eval.sample_examples)
   ex = [world.example("test", i, ("image", "caption")) for i in range(n)]
