@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from mmjax.evaluate.bleu import corpus_bleu, tokenize_13a
+from mmjax.evaluate.bleu import corpus_bleu
 from mmjax.evaluate.cider import cider_d
 
 WORDS = ("a b c d the cat sat on mat , . ! ? 3.5 1,000 x-ray 12-3 &amp; &quot;hi&quot; (ok) "
@@ -40,11 +40,13 @@ def test_bleu_equals_sacrebleu_on_random_corpora(smooth):
           _sacrebleu(hyps, refs, k, smooth, lowercase), abs=1e-12), (k, hyps, refs)
 
 
-def test_13a_tokenisation_equals_sacrebleu():
-  tok = sacrebleu.tokenizers.tokenizer_13a.Tokenizer13a()
-  for line in ["Hello, world!", "3.5 and 1,000 x-ray 12-3 (ok)", "a.b,c", "&quot;hi&quot; &amp;",
-               "<skipped> end-\nof line  ", "e.g. U.S.A. $5.00 -- 'quoted' [x]{y}"]:
-    assert tokenize_13a(line) == tok(line.rstrip()).split(), line
+def test_bleu_tokenises_as_mteval_13a_unless_told_not_to():
+  # 13a splits punctuation off words (not inside numbers), so these pairs match token for token.
+  for hyp, ref in [("Hello, world!", "Hello , world !"),
+                   ("3.5 and 1,000 (ok)", "3.5 and 1,000 ( ok )"),
+                   ("&quot;hi&quot; &amp;", '" hi " &')]:
+    assert corpus_bleu([hyp], [[ref]])["BLEU-4"] == pytest.approx(1.0), hyp
+    assert corpus_bleu([hyp], [[ref]], tokenize="none")["BLEU-1"] < 1.0, hyp
 
 
 def test_bleu_by_hand():
@@ -73,6 +75,8 @@ def test_bleu_rejects_bad_input():
     corpus_bleu(["a"], ["a"])
   with pytest.raises(ValueError, match="smooth='add-k'; valid: exp, none"):
     corpus_bleu(["a"], [["a"]], smooth="add-k")
+  with pytest.raises(ValueError, match="no hypotheses"):
+    corpus_bleu([], [])
 
 
 L2 = math.log(2.0)  # idf of an n-gram found in the references of 1 of the 2 images

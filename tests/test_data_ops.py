@@ -1,11 +1,15 @@
-"""Host-side image and audio preprocessing ops: shapes, values, seeded determinism, errors."""
+"""Host-side image and audio preprocessing ops: shapes, values, seeded determinism, errors;
+image decoding."""
+
+import io
 
 import jax
 import numpy as np
 import pytest
+from PIL import Image
 
 from mmjax.data.audio_ops import AUDIO_OPS, AudioOps, pcm_to_float
-from mmjax.data.image_ops import IMAGE_OPS, ImageOps, resize
+from mmjax.data.image_ops import IMAGE_OPS, ImageOps, decode_image, resize
 from mmjax.registry import ConfigError
 
 
@@ -18,6 +22,15 @@ def test_resize_matches_jax_antialiased_linear(size):
   x = np.random.default_rng(1).random((37, 23, 3)).astype(np.float32)
   expected = jax.image.resize(x, (*size, 3), "linear", antialias=True)
   np.testing.assert_allclose(resize(x, size), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(10, 7), (48, 40)])
+def test_resize_op_equals_pillow_bilinear_on_the_uint8_image(size):
+  x = image(37, 23)
+  ours = ImageOps([{"op": "resize", "size": list(size)}])(x, 0)
+  theirs = np.asarray(Image.fromarray(x).resize(size[::-1], Image.Resampling.BILINEAR)) / 255
+  # Pillow resizes 8-bit images in two passes, rounding to 8 bits after each.
+  np.testing.assert_allclose(ours, theirs, atol=1 / 255)
 
 
 def test_resize_keeps_constants_and_identity():
@@ -71,6 +84,46 @@ def test_same_seeds_give_byte_identical_batches():
   a, b = ops.batch(images, seeds), ops.batch(images, seeds)
   assert a.shape == (6, 8, 8, 3) and a.tobytes() == b.tobytes()
   assert ops.batch(images, [(4, i) for i in range(6)]).tobytes() != a.tobytes()
+
+
+def encoded(pixels, fmt="PNG", **save):
+  out = io.BytesIO()
+  Image.fromarray(pixels).save(out, format=fmt, **save)
+  return out.getvalue()
+
+
+def test_decode_image_gives_rgb_for_every_mode():
+  rgb = image(6, 9)
+  grey = rgb[..., 0]
+  as_rgb = lambda g: np.repeat(g[..., None], 3, axis=-1)
+  cases = [(encoded(rgb), rgb), (encoded(grey), as_rgb(grey)),
+           (encoded(np.dstack([rgb, grey])), rgb),  # RGBA: alpha dropped
+           (encoded(grey.astype(np.uint16) * 256 + 200), as_rgb(grey)),  # 16-bit: the high byte
+           (encoded(rgb, "BMP"), rgb),
+           (encoded(rgb, "GIF"), None)]  # palette: 256 colours, so only the shape is exact
+  for data, want in cases:
+    got = decode_image(data)
+    assert got.dtype == np.uint8 and got.shape == (6, 9, 3)
+    if want is not None:
+      np.testing.assert_array_equal(got, want)
+
+
+def test_decode_image_turns_by_exif_orientation_and_reads_paths(tmp_path):
+  rgb = image(6, 9)
+  exif = Image.Exif()
+  exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+  (tmp_path / "a.png").write_bytes(encoded(rgb, exif=exif.tobytes()))
+  np.testing.assert_array_equal(decode_image(str(tmp_path / "a.png")), np.rot90(rgb, k=-1))
+  with pytest.raises(ValueError, match="cannot decode 11 bytes as an image"):
+    decode_image(b"not a file!")
+
+
+def test_jpeg_decodes_downscaled_but_not_below_min_side():
+  data = encoded(image(100, 140), "JPEG")
+  assert decode_image(data).shape == (100, 140, 3)
+  assert decode_image(data, min_side=30).shape == (50, 70, 3)  # 1/2: 1/4 would give 25 < 30
+  assert decode_image(data, min_side=12).shape == (13, 18, 3)  # 1/8 at most
+  assert decode_image(encoded(image(100, 140)), min_side=12).shape == (100, 140, 3)  # PNG
 
 
 def test_op_config_errors_name_the_choices():

@@ -1,4 +1,5 @@
-"""Host-side image preprocessing ops, chosen by name from the config.
+"""Host-side image decoding (`decode_image`) and preprocessing ops, chosen by name from the
+config.
 
   ops = ImageOps([{"op": "random_resized_crop", "size": 64}, "random_flip",
                   {"op": "normalize", "mean": [0.5], "std": [0.25]}])
@@ -6,17 +7,18 @@
 
 Each op maps one image [h, w, c] float32 to another; random ops draw only from the
 `np.random.Generator` made from the example's seed, so the same seeds give byte-identical
-batches on any machine, thread or process. Resizing is a separable linear filter written in
-numpy (antialiased when shrinking, like PIL and `jax.image.resize(antialias=True)`), so no
-image library is needed.
+batches on any machine, thread or process. Resizing is Pillow's bilinear filter (antialiased
+when shrinking, as `jax.image.resize(antialias=True)`) on float32 planes: nothing is rounded to
+8 bits, and any value range resizes (after normalize, too).
 """
 
 import dataclasses
-import functools
+import io
 from collections.abc import Mapping
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
+from PIL import Image, ImageOps as PILImageOps
 
 from mmjax.registry import ConfigError, Registry
 
@@ -32,35 +34,46 @@ def _hw(size: Size) -> tuple:
   return int(h), int(w)
 
 
-@functools.lru_cache(maxsize=256)
-def _resize_taps(n_in: int, n_out: int, antialias: bool):
-  """Output pixel i = sum_k weights[i, k] * input[index[i, k]]: a triangle (linear) filter,
-  widened by the scale when shrinking so every input pixel contributes (no aliasing)."""
-  scale = n_in / n_out
-  support = max(scale, 1.0) if antialias else 1.0
-  centres = (np.arange(n_out) + 0.5) * scale - 0.5
-  w = np.maximum(0.0, 1.0 - np.abs(np.arange(n_in)[None, :] - centres[:, None]) / support)
-  w /= w.sum(axis=1, keepdims=True)
-  taps = int((w > 0).sum(axis=1).max())
-  index = np.argsort(w <= 0, axis=1, kind="stable")[:, :taps]  # the non-zero taps first
-  return index, np.take_along_axis(w, index, axis=1).astype(np.float32)
+def decode_image(source: Union[str, bytes], min_side: Optional[int] = None) -> np.ndarray:
+  """An encoded image (a file path, or the file's bytes) -> uint8 [h, w, 3] RGB, upright.
+
+  Whatever Pillow reads (JPEG, PNG, GIF's first frame, BMP, WebP, TIFF, ...; grey, palette,
+  alpha, CMYK, 16-bit) becomes RGB (alpha dropped, 16-bit to its high byte), turned as its EXIF
+  orientation says (cameras store portraits sideways). min_side: a JPEG decodes downscaled by 2,
+  4 or 8 inside the decoder (DCT scaling: several times faster, and an area average) while its
+  shorter side stays >= min_side; other formats decode at full size. A file Pillow cannot read
+  raises ValueError. JPEG pixels equal TF's decode_jpeg(dct_method="INTEGER_ACCURATE"); TF's
+  default fast DCT differs by up to 5 of 255.
+  """
+  name = source if isinstance(source, str) else f"{len(source)} bytes"
+  try:
+    with Image.open(source if isinstance(source, str) else io.BytesIO(source)) as image:
+      if min_side:
+        image.draft(None, (min_side, min_side))  # a no-op for formats other than JPEG
+      image = PILImageOps.exif_transpose(image)
+      if image.mode.startswith("I;16"):  # convert("RGB") would clip 16-bit grey at 255
+        grey = (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+      return np.asarray(image.convert("RGB"))
+  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    raise ValueError(f"cannot decode {name} as an image: {e}") from None
 
 
-def resize(image: np.ndarray, size: Size, antialias: bool = True) -> np.ndarray:
-  """image [h, w, c] -> float32 [size_h, size_w, c], linear interpolation.
+def resize(image: np.ndarray, size: Size) -> np.ndarray:
+  """image [h, w, c] -> float32 [size_h, size_w, c]: a triangle (linear) filter, widened by the
+  scale when shrinking so every input pixel contributes (no aliasing).
 
-  Gathers each output pixel's few taps instead of multiplying by dense resize matrices: no BLAS
-  call, whose threads would fight the train step for the cores (and are 20x slower for these
-  small products on a busy 2-core machine)."""
+  Pillow's BILINEAR resampling does exactly this, in float64 sums, on one float32 ("F") plane
+  per channel; measured against the numpy filter it replaced, outputs agree to 2e-7, and at
+  640x480 -> 85x64 it takes 1.4x as long (4.2 vs 3.1 ms), at 320x240 0.9x, at 32 -> 224 0.13x.
+  No `reducing_gap`: its box pre-shrink would change the filter."""
   h, w = _hw(size)
   x = np.asarray(image, np.float32)
   if x.shape[:2] == (h, w):
     return x
-  rows, row_w = _resize_taps(x.shape[0], h, antialias)
-  cols, col_w = _resize_taps(x.shape[1], w, antialias)
-  # Rows first: gathering whole rows is contiguous, so it is the cheap pass to do at full size.
-  x = np.einsum("hkwc,hk->hwc", np.take(x, rows, axis=0), row_w)
-  return np.einsum("hwkc,wk->hwc", np.take(x, cols, axis=1), col_w)
+  planes = [Image.fromarray(np.ascontiguousarray(x[..., c])).resize(
+      (w, h), Image.Resampling.BILINEAR) for c in range(x.shape[2])]
+  return np.stack([np.asarray(p, np.float32) for p in planes], axis=-1)
 
 
 def _crop(x, top, left, h, w):
@@ -78,10 +91,9 @@ def _check_fits(x, h, w, op):
 class Resize:
   """To exactly `size` (an int is a square); the aspect ratio may change."""
   size: Size
-  antialias: bool = True
 
   def __call__(self, x, rng):
-    return resize(x, self.size, self.antialias)
+    return resize(x, self.size)
 
 
 @IMAGE_OPS.register("resize_shorter")
@@ -89,12 +101,11 @@ class Resize:
 class ResizeShorter:
   """Shorter side to `size`, keeping the aspect ratio (then e.g. center_crop for a square)."""
   size: int
-  antialias: bool = True
 
   def __call__(self, x, rng):
     h, w = x.shape[:2]
     s = self.size / min(h, w)
-    return resize(x, (max(self.size, round(h * s)), max(self.size, round(w * s))), self.antialias)
+    return resize(x, (max(self.size, round(h * s)), max(self.size, round(w * s))))
 
 
 @IMAGE_OPS.register("center_crop")

@@ -30,7 +30,7 @@ from absl import logging
 import numpy as np
 
 from mmjax.data.audio_ops import AudioOps
-from mmjax.data.image_ops import ImageOps
+from mmjax.data.image_ops import ImageOps, decode_image
 
 FIELDS = ("image", "text", "audio", "label")
 ON_BAD = ("error", "skip")
@@ -44,20 +44,6 @@ class BadExample(ValueError):
     self.line, self.field, self.reason = line, field, reason
     where = f"line {line}" + (f", field {field!r}" if field else "")
     super().__init__(f"{where}: {detail}")
-
-
-def decode_image(path: str) -> np.ndarray:
-  """-> uint8 [h, w, 3]. Pillow is not in the venv, so TensorFlow's decoders (JPEG, PNG, GIF,
-  BMP) do the work; TensorFlow is imported only when a manifest has images."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  with open(path, "rb") as f:
-    data = f.read()
-  try:
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-  except (tf.errors.InvalidArgumentError, ValueError) as e:
-    raise ValueError(f"cannot decode {path} as an image (JPEG, PNG, GIF or BMP): "
-                     f"{str(e).splitlines()[0]}") from None
-  return image.numpy()
 
 
 class MissingDependency(RuntimeError):

@@ -17,12 +17,17 @@ split on whitespace; normalise case and punctuation first (coco-caption's PTB to
 lower-cases and drops punctuation).
 """
 
+import collections
 import math
 from typing import Sequence
 
 import numpy as np
 
-from mmjax.evaluate.bleu import ngram_counts
+
+def ngram_counts(tokens, max_order: int) -> collections.Counter:
+  """Counts of every 1..max_order-gram (a tuple of tokens) of `tokens`."""
+  return collections.Counter(tuple(tokens[i:i + n]) for n in range(1, max_order + 1)
+                             for i in range(len(tokens) - n + 1))
 
 
 def _tfidf(tokens, max_order, idf):
