@@ -4,7 +4,7 @@ prefetch thread), one JSON line per source, against what the clip_tiny train ste
   python benchmarks/data_throughput.py                                   # all, offline mock data
   python benchmarks/data_throughput.py --sources coco_captions --data_dir ~/tensorflow_datasets
 
-Sources: shapes (the synthetic world exactly as experiments/contrastive.py's make_data builds it
+Sources: shapes (the synthetic world's batches exactly as experiments/contrastive.py reads them
 for configs/contrastive.py:clip_tiny), coco_captions (64x64 crops of JPEGs), av_mnist (PCA
 degradation and noise on), image_classification (cifar10 with random crops and flips), manifest
 (PNG images + text + WAV clips written to a temporary folder). Without --data_dir the tfds
@@ -19,7 +19,6 @@ train step's consumption (--step_examples_per_s, ~30/s for clip_tiny at batch 12
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import sys
@@ -30,8 +29,11 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from mmjax import experiment  # noqa: E402
+from mmjax.data import sources  # noqa: E402
 from mmjax.data.pipeline import Batches  # noqa: E402
 from mmjax.data.tokenizer import WordTokenizer  # noqa: E402
+from mmjax.tasks import image_text  # noqa: E402
 
 SOURCES = ("shapes", "coco_captions", "av_mnist", "image_classification", "manifest")
 IMAGE_SIZE = 64  # clip_tiny's
@@ -48,21 +50,13 @@ def parse():
   return p.parse_args()
 
 
-def load_module(path, name):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def shapes(args, workdir):
-  config = load_module("configs/contrastive.py", "contrastive_config").get_config("clip_tiny")
-  experiment = load_module("experiments/contrastive.py", "contrastive_experiment")
-  with config.unlocked():
-    config.batch_size = args.batch
-    config.eval.num_examples = 1  # make_data also builds the eval set; not what is timed.
-  train_data = experiment.make_data(config, workdir)[0]
-  return train_data
+  """The train batches experiments/contrastive.py reads with configs/contrastive.py:clip_tiny."""
+  config = experiment.get_config(os.path.join(ROOT, "configs/contrastive.py:clip_tiny"))
+  world = sources.build(config.data)
+  tokenizer = image_text.word_tokenizer(world, workdir)
+  tokens = lambda captions: tokenizer.encode_batch(captions, config.data.text_len)
+  return image_text.caption_batches(world, tokens, args.batch, config.data.seed)
 
 
 def mock(args, **kwargs):

@@ -9,10 +9,10 @@ layers, 4 heads, MLP 1024, exact GELU, LayerNorm eps 1e-5; text context 32, voca
 decay 0.01 on all parameters, no clipping or schedule); CLIP softmax loss.
 
 fusion is configs/fusion.py's default model and optimizer on its default task (redundant): image
-CNN (8, 16, 32 channels) + audio AST over 1.5 s at 8 kHz, concat_late, an MLP head; batch 64.
+CNN (8, 16, 32 channels) + audio AST over 1.5 s at 8 kHz, concat_late, an MLP head; batch 64;
+built, fed and trained by mmjax.tasks.classification, as experiments/fusion_classification.py is.
 """
 
-import importlib.util
 import json
 import os
 import resource
@@ -27,12 +27,11 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from mmjax import train  # noqa: E402
+from mmjax import experiment, train  # noqa: E402
 from mmjax.data.pipeline import Batches  # noqa: E402
-from mmjax.losses.classification import softmax_cross_entropy  # noqa: E402
 from mmjax.losses.contrastive import clip_softmax_loss  # noqa: E402
 from mmjax.models import TwoTower  # noqa: E402
-from mmjax.models.multimodal_classifier import auxiliary_loss  # noqa: E402
+from mmjax.tasks import classification  # noqa: E402
 from mmjax.train import parallel  # noqa: E402
 from mmjax.train.optimizer import make_optimizer  # noqa: E402
 from mmjax.train.state import TrainState  # noqa: E402
@@ -40,15 +39,6 @@ from mmjax.train.step import make_train_step  # noqa: E402
 
 CLIP_TINY = dict(image=64, patch=8, width=256, depth=6, heads=4, mlp=1024, ctx=32, vocab=8192,
                  embed=256, batch=128)
-
-
-def load_module(path, name):
-  """A config or experiment file as a module (they are scripts, not a package)."""
-  if name not in sys.modules:  # experiments define absl flags: load each once per process.
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
-    sys.modules[name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sys.modules[name])
-  return sys.modules[name]
 
 
 def clip_config(dtype, parallelism):
@@ -104,33 +94,19 @@ def analytic_flops(w):
 
 
 def fusion_workload(dtype, parallelism):
-  """(config, init_fn, loss_fn, 4 batches, None) of configs/fusion.py's default model, built and
-  fed by the experiment's own make_model / make_data."""
-  config = load_module("configs/fusion.py", "fusion_config").get_config()
-  exp = load_module("experiments/fusion_classification.py", "fusion_experiment")
+  """(config, init_fn, loss_fn, 4 batches, None) of configs/fusion.py's default model: the
+  experiment's own model, training batches and loss (mmjax.tasks.classification)."""
+  config = experiment.get_config(os.path.join(ROOT, "configs/fusion.py"))
   config.compute_dtype, config.parallelism, config.progress_bar = dtype, parallelism, False
-  config.eval.num_examples = 8  # make_data also builds the test set; not what is timed.
-  mods = exp.modalities_of(config)
   with tempfile.TemporaryDirectory() as workdir:
-    train_data, test, tokenizer, info = exp.make_data(config, workdir, mods)
-    batches = [next(train_data) for _ in range(4)]
-    train_data.close()
-  model = exp.make_model(config, mods, tokenizer.vocab_size, info["num_classes"])
-
-  def init_fn(rng):
-    variables = model.init(rng, {k: test[k][:1] for k in mods})
-    return variables["params"], {k: v for k, v in variables.items()
-                                 if k not in ("params", "losses")}
-
-  def loss_fn(params, model_state, batch, rng, axis_name):  # the experiment's loss.
-    logits, mutated = model.apply({"params": params, **model_state}, {k: batch[k] for k in mods},
-                                  train=True, rngs={"dropout": rng},
-                                  mutable=["losses", *model_state])
-    loss = softmax_cross_entropy(logits, batch["label"], config.model.label_smoothing)
-    loss = loss + config.model.aux_loss_weight * auxiliary_loss(mutated)
-    return loss, ({}, {k: mutated[k] for k in model_state})
-
-  return config, init_fn, loss_fn, batches, None
+    mods, world, _, _, tokenizer, model = classification.setup(
+        config, os.path.join(workdir, "vocab.json"))
+  make = classification.batch_maker(world, "train", mods, tokenizer, config.data.text_len)
+  train_data = Batches(make, config.batch_size, seed=config.data.seed)
+  batches = [next(train_data) for _ in range(4)]
+  train_data.close()
+  init_fn = classification.init_fn(model, {m: batches[0][m] for m in mods})
+  return config, init_fn, classification.loss_fn(model, mods, config.model), batches, None
 
 
 WORKLOADS = {"clip_tiny": (clip_workload, "float32"), "clip_tiny_bf16": (clip_workload, "bfloat16"),

@@ -3,9 +3,9 @@ Multiscale Benchmarks for Multimodal Representation Learning", NeurIPS Datasets 
 
 Needs the tfds datasets mnist and spoken_digit, prepared once where downloading is allowed:
   tfds build mnist spoken_digit --data_dir DIR
-Run (the default preset, `late`; not run on this repository's 2-core CI machine):
+Run (the default preset, `late`; CI runs only `tiny`, on tfds mock data):
   python experiments/av_mnist.py --config configs/av_mnist.py --workdir runs/av_mnist \
-      --config.data.data_dir=DIR
+      --config.data.source.av_mnist.data_dir=DIR
 Presets, chosen after the colon; `,tiny` shrinks any of them to a seconds-long smoke run
 (`:tiny` alone is `late,tiny`, what CI runs on tfds mock data):
   late             (default) image LeNet + audio LeNet, concatenated, MLP head.
@@ -31,16 +31,12 @@ spectrogram (c ... 32c); head MLP(in, 100, 10).
   audio_only       unimodal_1               6  (192 features)         0.1   1e-4   20
   tensor           (MultiBench has no AV-MNIST TFN script: its avmnist_tensor_matrix.py is an
                    MI-matrix) TFN -> 120 with the low_rank_tensor settings.
-Published accuracies: MultiBench's AV-MNIST results table (Liang et al. 2021) could not be read
-from this machine, so it is not quoted here; cite it from the paper. Reruns of these scripts on
-MultiBench's data report about 65% image-only and 42-43% audio-only test accuracy
-(github.com/jperezrua/mfas/issues/17), fusion a few points above the image alone.
-
 Differences from MultiBench, all forced by the data being rebuilt here from tfds (see
-mmjax/data/tfds/av_mnist.py): the audio noise is white noise at data.audio_snr_db (MultiBench
-mixes ESC-50 sounds; `inf` turns it off); the spectrogram is this repository's log-mel front end
-(107 frames x 64 mels at 8 kHz, not a 112x112 image); the audio encoder is `spec_cnn` (3x3 convs
-with LayerNorm rather than a 5x5 first conv with BatchNorm); the MLP head uses GELU, not ReLU.
+mmjax/data/tfds/av_mnist.py): the audio noise is white noise at
+data.source.av_mnist.audio_snr_db (MultiBench mixes ESC-50 sounds; `inf` turns it off); the
+spectrogram is this repository's log-mel front end (107 frames x 64 mels at 8 kHz, not a 112x112
+image); the audio encoder is `spec_cnn` (3x3 convs with LayerNorm rather than a 5x5 first conv
+with BatchNorm); the MLP head uses GELU, not ReLU.
 """
 
 import ml_collections
@@ -85,23 +81,22 @@ def get_config(arg: str = ""):
               channels=lenet(6, 6, 3)["channels"], convs_per_block=(1,) * 6, num_mel_bins=64,
               frame_length_ms=64.0, frame_step_ms=8.75, fmin=60.0, fmax=4000.0)),
       ),
-      fusion="concat_late",
-      fusion_options=dict(
+      fusion=dict(
+          name="concat_late",
           concat_late={},  # MultiBench's Concat: no projection, 48 + 192 = 240 features.
           tensor=dict(dim=120),
           low_rank_tensor=dict(dim=120, rank=40),
           multiplicative=dict(mode="matrix", dim=240, context_index=0),
       ),
-      head="classification",
-      head_options=dict(hidden=(100,), dropout=0.0),
+      head=dict(name="classification", classification=dict(hidden=(100,), dropout=0.0)),
       label_smoothing=0.0,
   ))
   c.data = ml_collections.ConfigDict(dict(
-      data_dir="",  # "" = tfds' default (~/tensorflow_datasets or $TFDS_DATA_DIR).
-      seed=0,
-      image_energy=0.25,  # MultiBench removes 75% of the images' PCA energy.
-      audio_snr_db=0.0,   # white noise at 0 dB SNR; inf = clean audio.
-      sample_rate=8000, audio_length=8000))  # 1 s clips at spoken_digit's rate.
+      seed=0, sample_rate=8000, audio_seconds=1.0,  # 1 s clips at spoken_digit's rate.
+      source=dict(name="av_mnist", av_mnist=dict(
+          data_dir="",  # "" = tfds' default (~/tensorflow_datasets or $TFDS_DATA_DIR).
+          image_energy=0.25,  # MultiBench removes 75% of the images' PCA energy.
+          audio_snr_db=0.0))))  # white noise at 0 dB SNR; inf = clean audio.
   c.eval = ml_collections.ConfigDict(dict(batch_size=500))
   c.eval_only = False
 
@@ -114,13 +109,13 @@ def get_config(arg: str = ""):
   preset = names[0]
   m = c.model
   if preset == "tensor":
-    m.fusion = "tensor"
+    m.fusion.name = "tensor"
     recipe(c, epochs=30, lr=0.05, weight_decay=2e-4)
   elif preset == "low_rank_tensor":
-    m.fusion = "low_rank_tensor"
+    m.fusion.name = "low_rank_tensor"
     recipe(c, epochs=30, lr=0.05, weight_decay=2e-4)
   elif preset == "multiplicative":
-    m.fusion = "multiplicative"
+    m.fusion.name = "multiplicative"
     recipe(c, epochs=20, lr=0.05, weight_decay=1e-4)
   elif preset == "image_only":
     m.modalities = ("image",)
@@ -140,11 +135,11 @@ def get_config(arg: str = ""):
     # Mock clips are 5-50 samples long: 64-sample windows, 4 ms frames, 4 mel bands.
     m.encoders.audio.spec_cnn.update(channels=(2, 4), convs_per_block=(1, 1), num_mel_bins=4,
                                      frame_length_ms=4.0, frame_step_ms=2.0)
-    m.fusion_options.tensor.dim = 8
-    m.fusion_options.low_rank_tensor.update(dim=8, rank=2)
-    m.fusion_options.multiplicative.dim = 8
-    m.head_options.hidden = (8,)
-    c.data.audio_length = 64
+    m.fusion.tensor.dim = 8
+    m.fusion.low_rank_tensor.update(dim=8, rank=2)
+    m.fusion.multiplicative.dim = 8
+    m.head.classification.hidden = (8,)
+    c.data.audio_seconds = 0.008  # 64 samples
     c.eval.batch_size = 8
   c.lock()  # from here on, a misspelt key is an error that names the valid ones.
   return c

@@ -29,7 +29,7 @@ Checkpoints (not downloaded by mmjax; fetch them where the network allows):
 Run (GPU/TPU host):
   python experiments/lit_coco.py --config configs/lit_coco.py --workdir runs/lit_coco \
     --config.model.image_init=B_16-i21k-300ep-lr_0.001-aug_medium1-wd_0.1-do_0.0-sd_0.0.npz \
-    --config.model.text_init=bert-base-uncased --config.data.data_dir=DIR
+    --config.model.text_init=bert-base-uncased --config.data.source.coco_captions.data_dir=DIR
   Add --config.compute_dtype=bfloat16 on GPUs (TPUs compute float32 matmuls in bfloat16 anyway).
 Cost (estimated, not measured): 20.5M image-text pairs; a locked ViT-B/16 forward (17.6
 GFLOPs/image) plus BERT-base forward and backward on 16 tokens (~10 GFLOPs/pair) is ~6e17 FLOPs,
@@ -49,63 +49,61 @@ Presets, chosen after the colon:
 
 import ml_collections
 
-from mmjax.train import defaults
+from mmjax import train
 
 STEPS = 5000
 
 
 def get_config(arg: str = ""):
-  c = defaults()
-  c.batch_size = 4096
-  c.total_steps = STEPS
-  c.log_every_steps = 50
-  c.eval_every_steps = 0
-  c.checkpoint.every_steps = 1000
-  c.optimizer.update(name="adamw", lr=1e-3, weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-8,
+  c = train.defaults(
+      batch_size=4096, total_steps=STEPS, log_every_steps=50, eval_every_steps=0,
+      checkpoint=dict(every_steps=1000),
+      optimizer=dict(name="adamw", lr=1e-3, weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-8,
                      grad_clip_norm=1.0, decay_mask="matrices",
                      # LiT's locked image tower, and the identity image head (no img head).
-                     frozen=("img_tower/.*", "img_proj/.*"))
-  c.schedule.update(name="cosine", warmup_steps=max(int(0.03 * STEPS), 100), end_lr_fraction=0.0)
+                     frozen=("img_tower/.*", "img_proj/.*")),
+      schedule=dict(name="cosine", warmup_steps=max(int(0.03 * STEPS), 100), end_lr_fraction=0.0))
 
   c.model = ml_collections.ConfigDict(dict(
       pretrained=True,  # both towers must come from checkpoints (image_init, text_init).
       image_init="",    # ViT .npz (vision_transformer / big_vision naming).
       text_init="",     # HuggingFace BERT folder.
-      # Random towers, used only when the matching *_init is "" and pretrained=False.
-      image=dict(patch_size=16, width=768, depth=12, num_heads=12, mlp_dim=3072, pool="cls",
-                 posemb="learned", patch_bias=True, ln_pre=False, ln_eps=1e-6,
-                 gelu_approximate=True),
-      text=dict(vocab_size=30522, width=768, depth=12, num_heads=12, mlp_dim=3072, causal=False,
-                pool="first", norm_position="post", ln_eps=1e-12, type_vocab_size=2,
-                embed_norm=True),
-      token_len=16,
+      # Random towers, used only when the matching *_init is "" and pretrained=False; a
+      # checkpoint needs image.name vit and text.name transformer.
+      image=dict(name="vit",
+                 vit=dict(patch_size=16, width=768, depth=12, num_heads=12, mlp_dim=3072,
+                          pool="cls", posemb="learned", patch_bias=True, ln_pre=False,
+                          ln_eps=1e-6, gelu_approximate=True)),
+      # vocab_size, max_len and pad_id come from the word tokenizer and data.text_len.
+      text=dict(name="transformer",
+                transformer=dict(width=768, depth=12, num_heads=12, mlp_dim=3072, causal=False,
+                                 pool="first", norm_position="post", ln_eps=1e-12,
+                                 type_vocab_size=2, embed_norm=True)),
       embed_dim=768,
       image_head=False,  # False: the locked tower's output is the embedding (frozen identity).
-      temperature_init=10.0,
+      temperature_init=10.0,  # big_vision's t = exp(t'): the initial logit scale.
       loss="softmax",    # big_vision's global-batch softmax; "sigmoid" for SigLIP.
   ))
   c.data = ml_collections.ConfigDict(dict(
-      dataset="coco_captions", data_dir="", train_split="train", eval_split="test",
-      image_size=224, shuffle_buffer=20_000, seed=0,
-      vocab_examples=1000))  # train captions a word vocabulary is built from (no text_init).
+      seed=0, image_size=224, text_len=16,  # text_len: tokens per caption ([CLS] ... [SEP]).
+      source=dict(name="coco_captions",
+                  coco_captions=dict(data_dir="", dataset="coco_captions", train_split="train",
+                                     eval_split="test", shuffle_buffer=20_000,
+                                     # train captions a word vocabulary is built from (no
+                                     # text_init).
+                                     vocab_examples=1000))))
   c.eval = ml_collections.ConfigDict(dict(batch_size=256, num_images=0))  # 0: the whole split.
   c.eval_only = False
 
   arg = arg or ""
   if arg == "tiny":
-    c.batch_size = 16
-    c.total_steps = 4
-    c.log_every_steps = 2
-    c.checkpoint.every_steps = 4
-    c.schedule.warmup_steps = 1
+    c.update(train.smoke(16, 4))
     c.model.pretrained = False
-    c.model.image.update(patch_size=8, width=32, depth=1, num_heads=2, mlp_dim=64)
-    c.model.text.update(width=32, depth=1, num_heads=2, mlp_dim=64)
-    c.model.token_len = 8
+    c.model.image.vit.update(patch_size=8, width=32, depth=1, num_heads=2, mlp_dim=64)
+    c.model.text.transformer.update(width=32, depth=1, num_heads=2, mlp_dim=64)
     c.model.embed_dim = 32
-    c.data.image_size = 16
-    c.data.shuffle_buffer = 8
-    c.data.vocab_examples = 16
+    c.data.update(image_size=16, text_len=8)
+    c.data.source.coco_captions.update(shuffle_buffer=8, vocab_examples=16)
     c.eval.batch_size = 16
   elif arg:
     raise ValueError(f"Unknown preset {arg!r}; valid: '' (default, the paper recipe), tiny.")

@@ -10,9 +10,9 @@ writes <workdir>/evaluation/report.json, report.md and one PNG per curve:
                  2021), with their relative robustness (area under the curve).
   contribution   the metric drop when a modality is zeroed, or shuffled across examples.
   compositional  accuracy on test_compositional (scenes with a held-out (shape, colour) pair)
-                 against test; needs a run whose config.data.held_out lists the pairs kept
-                 out of training: train with
-                 --config.data.held_out='(("circle","red"),("triangle","blue"))'.
+                 against test; needs a run whose data.source.shapes.held_out lists the
+                 pairs kept out of training: train with
+                 --config.data.source.shapes.held_out='(("circle","red"),("triangle","blue"))'.
   calibration    ECE with 15 equal-width confidence bins and the reliability diagram (Guo et al.
                  2017, "On Calibration of Modern Neural Networks").
 
@@ -20,36 +20,29 @@ The battery (`battery`) sees a run only through a `Subject`: a probabilities fun
 inputs {modality: array} and labels, per-modality corruptions and drops, and optionally the
 compositional split. To evaluate another classification experiment (vqa, av_mnist), write one
 adapter `workdir, num_examples -> Subject` and register it in EXPERIMENTS: read the run's config
-with `load_config`, rebuild its model and test data with that experiment's own builders
-(import them as `fusion_classification` is imported here), restore the weights with
+with `experiment.load_run_config`, rebuild its model and test data with the library's builders
+(mmjax.tasks.classification, as `fusion_subject` does), restore the weights with
 `train.restore_latest`, and pick its modalities' corruptions from mmjax/evaluate/robustness.py.
 Then `--experiment=<name>` evaluates its runs.
 """
 
 import dataclasses
 import functools
-import json
 import os
-import sys
 from typing import Callable, Optional
 
 from absl import app, flags, logging
-import ml_collections
 import numpy as np
 
-# experiments/ is not a package: put the repository root on the path to import the sibling
-# mains' builders, as tests do.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import fusion_classification as fusion  # noqa: E402
-from mmjax import train  # noqa: E402
-from mmjax.data.synthetic import task_info  # noqa: E402
-from mmjax.data.tokenizer import WordTokenizer  # noqa: E402
-from mmjax.evaluate import robustness  # noqa: E402
-from mmjax.evaluate.calibration import reliability_diagram  # noqa: E402
-from mmjax.evaluate.classification import classification_metrics  # noqa: E402
-from mmjax.evaluate.modality_contribution import modality_contribution  # noqa: E402
-from mmjax.evaluate.report import write_report  # noqa: E402
-from mmjax.registry import ConfigError, Registry  # noqa: E402
+from mmjax import experiment as experiment_lib, train
+from mmjax.data import sources
+from mmjax.evaluate import robustness
+from mmjax.evaluate.calibration import reliability_diagram
+from mmjax.evaluate.classification import classification_metrics
+from mmjax.evaluate.modality_contribution import modality_contribution
+from mmjax.evaluate.report import write_report
+from mmjax.registry import ConfigError, Registry
+from mmjax.tasks import classification
 
 EXPERIMENTS = Registry("experiment")
 # Corruption levels, mildest first. Image noise is in pixel units of the [0, 1] images (the
@@ -106,43 +99,27 @@ def battery(subject: Subject, seed: int = 0, num_bins: int = 15) -> dict:
   return report
 
 
-def _tuples(x):
-  # config.json stores tuples as lists; modules and SceneWorld expect tuples.
-  if isinstance(x, dict):
-    return {k: _tuples(v) for k, v in x.items()}
-  return tuple(_tuples(v) for v in x) if isinstance(x, list) else x
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a run was trained with: <workdir>/config.json, written by the trainer."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} does not exist: --workdir must be the workdir of a run "
-                            "that trained (the trainer writes config.json there).")
-  with open(path) as f:
-    return ml_collections.ConfigDict(_tuples(json.load(f)))
-
-
 @EXPERIMENTS.register("fusion_classification")
 def fusion_subject(workdir: str, num_examples: Optional[int] = None) -> Subject:
   """A fusion_classification.py run: its config, vocabulary and newest checkpoint."""
-  config = load_config(workdir)
-  mods = fusion.modalities_of(config)
-  fusion.check_choices(config, mods)
-  world, options = fusion.make_world(config)
-  tokenizer = WordTokenizer.load(os.path.join(workdir, "vocab.json"))
+  config = experiment_lib.load_run_config(workdir)
+  mods, world, task, info, tokenizer, model = classification.setup(
+      config, os.path.join(workdir, "vocab.json"))
   n = num_examples or config.eval.num_examples
-  test = fusion.batch_maker(config, world, tokenizer, mods, "test")(np.arange(n))
-  info = task_info(config.data.task, **options)
-  model = fusion.make_model(config, mods, tokenizer.vocab_size, info["num_classes"])
+  batches = lambda split: classification.batch_maker(world, split, mods, tokenizer,
+                                                     config.data.text_len)(np.arange(n))
+  test = batches("test")
   inputs = {m: test[m] for m in mods}
-  state, step = train.restore_latest(config, workdir, fusion.make_init_fn(model, inputs))
-  variables = fusion.variables_of(state)
-  predict = fusion.make_predict(model, config.eval.batch_size)
+  state, step = train.restore_latest(config, workdir, classification.init_fn(model, inputs))
+  variables = classification.variables_of(state)
+  predict = classification.predictor(model, probabilities=True)
+  probabilities = lambda x: classification.in_batches(predict, variables, x,
+                                                      config.eval.batch_size)
 
-  lo, hi = (0 - fusion.MEAN) / fusion.STD, (1 - fusion.MEAN) / fusion.STD
+  lo, hi = sources.normalize(0.0), sources.normalize(1.0)
   # Noise in pixel units on the normalised images, clipped to the valid pixel range.
-  image_noise = lambda x, std, rng: robustness.gaussian_noise(x, std / fusion.STD, rng, (lo, hi))
+  image_noise = lambda x, std, rng: robustness.gaussian_noise(x, std / sources.PIXEL_STD, rng,
+                                                              (lo, hi))
   text = dict(pad_id=tokenizer.pad_id, protected=(tokenizer.bos_id, tokenizer.eos_id))
   corruptions = {
       "image": [robustness.Corruption("gaussian_noise", image_noise, IMAGE_NOISE_STD,
@@ -161,16 +138,17 @@ def fusion_subject(workdir: str, num_examples: Optional[int] = None) -> Subject:
            for m in mods}
   compositional, held_out = None, [list(p) for p in world.held_out]
   if held_out:
-    comp = fusion.batch_maker(config, world, tokenizer, mods, "test_compositional")(np.arange(n))
+    comp = batches("test_compositional")
     compositional = ({m: comp[m] for m in mods}, comp["label"])
   run = {"experiment": "fusion_classification", "workdir": os.path.abspath(workdir),
-         "step": step, "task": config.data.task, "modalities": list(mods),
-         "fusion": config.model.fusion if len(mods) > 1 else None,
+         "step": step, "task": task, "modalities": list(mods),
+         "fusion": config.model.fusion.name if len(mods) > 1 else None,
          "num_test_examples": n, "chance": info["chance"],
-         "bayes_optimal": fusion.bayes_for(info, mods), "held_out": held_out}
-  return Subject(functools.partial(predict, variables), inputs, test["label"],
-                 info["num_classes"], {m: corruptions[m] for m in mods}, drops, compositional,
-                 "the run held out no (shape, colour) pairs: train with data.held_out set.", run)
+         "bayes_optimal": classification.bayes_for(info, mods), "held_out": held_out}
+  return Subject(probabilities, inputs, test["label"], info["num_classes"],
+                 {m: corruptions[m] for m in mods}, drops, compositional,
+                 "the run held out no (shape, colour) pairs: train with "
+                 "data.source.shapes.held_out set.", run)
 
 
 def evaluate(workdir: str, experiment: str = "fusion_classification",

@@ -8,31 +8,28 @@ config -> checkpoints -> data -> model -> train -> evaluate -> results.json (con
 has the recipe, the published figures and where the checkpoints come from).
 """
 
-import json
 import math
 import os
 import re
 
-from absl import app, flags, logging
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ml_collections import config_flags
 
-from mmjax import train
-from mmjax.data.pipeline import Batches
-from mmjax.data.tfds import CocoCaptions
+from mmjax import experiment, train
+from mmjax.data import sources
 from mmjax.data.image_ops import ImageOps
-from mmjax.data.tokenizer import WordTokenizer
+from mmjax.data.pipeline import Batches
 from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.retrieval import retrieval_metrics
 from mmjax.losses.contrastive import CONTRASTIVE_LOSSES
-from mmjax.models import TwoTower
+from mmjax.models import IMAGE_ENCODERS, TEXT_ENCODERS, TwoTower
 from mmjax.models.from_checkpoint import graft
 from mmjax.models.image.vit_checkpoint import load_vit_npz
 from mmjax.models.text.pretrained import HFTokenizer, load_hf_bert
 from mmjax.registry import ConfigError
-from mmjax.train.optimizer import frozen_patterns, stop_frozen_gradients
+from mmjax.tasks import image_text
+from mmjax.train.optimizer import frozen_patterns
 
 PUBLISHED = {"source": "big_vision configs/proj/image_text/README_lit.md, row coco_B16B",
              "i2t/R@1": 0.472, "t2i/R@1": 0.321, "imagenet_0shot_top1 (not evaluated)": 0.207}
@@ -44,7 +41,8 @@ KS = (1, 5, 10)
 
 def check_config(config):
   """Everything that can be checked before reading data or compiling: checkpoint paths (with
-  what to download), the loss, and that the identity image head is locked."""
+  what to download), the towers they need, the loss, and that the identity image head is
+  locked."""
   m = config.model
   problems = []
   if m.image_init and not os.path.isfile(m.image_init):
@@ -65,13 +63,17 @@ def check_config(config):
     raise FileNotFoundError("LiT on COCO cannot start:\n  " + "\n  ".join(problems) +
                             "\n(configs/lit_coco.py lists the commands; the tiny preset runs "
                             "without checkpoints.)")
+  for init, key, name in ((m.image_init, "image", "vit"), (m.text_init, "text", "transformer")):
+    if init and m[key].name != name:
+      raise ConfigError(f"model.{key}.name={m[key].name!r}: model.{key}_init loads a {name} "
+                        f"checkpoint, so model.{key}.name must be {name!r}.")
   CONTRASTIVE_LOSSES.get(m.loss, "model.loss")
   if not m.image_head and not any(re.fullmatch(p, "img_proj/kernel")
                                   for p in frozen_patterns(config.optimizer.frozen)):
     raise ConfigError("model.image_head=False makes img_proj a fixed identity, so "
                       "optimizer.frozen must match 'img_proj/kernel' (e.g. 'img_proj/.*').")
-  if m.token_len < 2:
-    raise ConfigError(f"model.token_len={m.token_len}; it must be >= 2.")
+  if config.data.text_len < 2:
+    raise ConfigError(f"data.text_len={config.data.text_len}; it must be >= 2.")
 
 
 class _Encode:
@@ -84,39 +86,32 @@ class _Encode:
     return self.fn(list(texts), max_len)
 
 
-def load_towers(config, workdir):
-  """-> (ViT kwargs, ViT params or None, TextTransformer kwargs, its params or None, tokenizer)."""
+def load_towers(config, source, workdir):
+  """-> (image tower kwargs, its params or None, text tower kwargs, its params or None,
+  tokenizer): from the checkpoints, or random towers as model.image / model.text choose."""
   m, d = config.model, config.data
   if m.image_init:
     image, image_params = load_vit_npz(m.image_init, image_size=d.image_size)
   else:
-    image, image_params = dict(m.image), None
+    image, image_params = IMAGE_ENCODERS.choose(m.image, "model.image")[1], None
   if m.text_init:
     text, text_params = load_hf_bert(m.text_init)
-    if m.token_len > text["max_len"]:
-      raise ConfigError(f"model.token_len={m.token_len} exceeds the checkpoint's "
+    if d.text_len > text["max_len"]:
+      raise ConfigError(f"data.text_len={d.text_len} exceeds the checkpoint's "
                         f"{text['max_len']} positions.")
-    # big_vision's BERT: the [CLS] output, positions cut to token_len.
-    text.update(pool="first", max_len=m.token_len)
-    text_params["pos_embedding"] = text_params["pos_embedding"][:m.token_len]
-    hf = HFTokenizer(m.text_init, max_length=m.token_len)
+    # big_vision's BERT: the [CLS] output, positions cut to text_len.
+    text.update(pool="first", max_len=d.text_len)
+    text_params["pos_embedding"] = text_params["pos_embedding"][:d.text_len]
+    hf = HFTokenizer(m.text_init, max_length=d.text_len)
     if hf.pad_id != text["pad_id"]:
       raise ValueError(f"{m.text_init}: tokenizer [PAD] id {hf.pad_id} differs from "
                        f"config.json pad_token_id {text['pad_id']}.")
     tokenizer = _Encode(lambda texts, n: hf(texts)[0])
   else:
     # A word vocabulary from the first training captions; <bos> leads, standing in for [CLS].
-    def captions():
-      coco = CocoCaptions(split=d.train_split, data_dir=d.data_dir or None,
-                          image_size=d.image_size, dataset=d.dataset, shuffle=False)
-      try:
-        n = min(d.vocab_examples, len(coco))
-        return [c.decode() for ex in coco.read(0, n) for c in ex["captions"]]
-      finally:
-        coco.close()
-    words = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"), captions())
-    text = {**dict(m.text), "vocab_size": words.vocab_size, "max_len": m.token_len,
-            "pad_id": words.pad_id}
+    words = image_text.word_tokenizer(source, workdir)
+    text = TEXT_ENCODERS.choose(m.text, "model.text", vocab_size=words.vocab_size,
+                                max_len=d.text_len, pad_id=words.pad_id)[1]
     text_params = None
     tokenizer = _Encode(lambda texts, n: words.encode_batch(texts, n, bos=True))
   return image, image_params, text, text_params, tokenizer
@@ -128,16 +123,17 @@ def image_ops(size, train_ops):
   return ops + [{"op": "normalize", "mean": [0.5], "std": [0.5]}]
 
 
-def make_train_data(config, tokenizer):
+def make_train_data(config, source, tokenizer):
   d = config.data
-  coco = CocoCaptions(split=d.train_split, data_dir=d.data_dir or None, image_size=d.image_size,
-                      image_ops=image_ops(d.image_size, True), tokenizer=tokenizer,
-                      max_len=config.model.token_len, seed=d.seed, shuffle_buffer=d.shuffle_buffer,
-                      dataset=d.dataset)
+  coco = source.stream(source.train_split, image_ops=image_ops(d.image_size, True),
+                       tokenizer=tokenizer, max_len=d.text_len)
   make = coco.batch_fn(config.batch_size)
-  # Only the arrays the step uses go to the devices (not the caption strings or ids).
-  batches = Batches(lambda pos: {k: v for k, v in make(pos).items() if k in ("images", "tokens")},
-                    config.batch_size, seed=d.seed, process_index=coco.process_index,
+
+  def arrays(positions):  # only what the step uses goes to the devices (not strings or ids).
+    batch = make(positions)
+    return {"images": batch["images"], "text": batch["tokens"]}
+
+  batches = Batches(arrays, config.batch_size, seed=d.seed, process_index=coco.process_index,
                     process_count=coco.process_count)
   close = batches.close
 
@@ -148,12 +144,11 @@ def make_train_data(config, tokenizer):
   return batches
 
 
-def load_eval(config, tokenizer):
+def load_eval(config, source, tokenizer):
   """The eval split, read once before training: images as uint8 [n, s, s, 3] (resized; 750 MB
   for COCO's 5000 test images at 224 px), every caption tokenized with its image's index."""
   d, e = config.data, config.eval
-  coco = CocoCaptions(split=d.eval_split, data_dir=d.data_dir or None, image_size=d.image_size,
-                      dataset=d.dataset, shuffle=False, process_index=0, process_count=1)
+  coco = source.stream(source.eval_split, shuffle=False, process_index=0, process_count=1)
   resize = ImageOps([{"op": "resize", "size": d.image_size}])
   try:
     n = len(coco) if not e.num_images else min(e.num_images, len(coco))
@@ -169,7 +164,7 @@ def load_eval(config, tokenizer):
   finally:
     coco.close()
   return {"images": np.stack(images), "image_ids": np.array(ids), "captions": captions,
-          "tokens": tokenizer.encode_batch(captions, config.model.token_len),
+          "tokens": tokenizer.encode_batch(captions, d.text_len),
           "caption_image": np.array(owner)}
 
 
@@ -183,23 +178,20 @@ def from_host(tree):
 
 def run(config, workdir) -> dict:
   """Trains (or with eval_only restores) and evaluates; writes and returns the results."""
-  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO.
   train.validate(config)
   check_config(config)
-  d = config.data
-  for split in (d.train_split, d.eval_split):  # is the data prepared? (cheap: metadata only)
-    CocoCaptions(split=split, data_dir=d.data_dir or None, dataset=d.dataset, shuffle=False,
-                 process_index=0, process_count=1).close()
+  source = sources.build(config.data, reads=("coco_captions",))
+  source.check_prepared()  # is the data prepared? (cheap: metadata only)
   os.makedirs(workdir, exist_ok=True)
-  image, image_params, text, text_params, tokenizer = load_towers(config, workdir)
+  image, image_params, text, text_params, tokenizer = load_towers(config, source, workdir)
   m, s = config.model, config.data.image_size
-  if not m.image_head and m.embed_dim != image["width"]:
+  if not m.image_head and m.embed_dim != image.get("width"):
     raise ConfigError(f"model.image_head=False uses the image tower's output as the embedding: "
-                      f"model.embed_dim={m.embed_dim} must equal its width {image['width']}.")
-  model = TwoTower(image_encoder="vit", image=image, text_encoder="transformer", text=text,
+                      f"model.embed_dim={m.embed_dim} must equal its width {image.get('width')}.")
+  model = TwoTower(image_encoder=m.image.name, image=image, text_encoder=m.text.name, text=text,
                    embed_dim=m.embed_dim, logit_scale_init=math.log(m.temperature_init),
                    dtype=jnp.dtype(config.compute_dtype))
-  dummy = (jnp.zeros((1, s, s, 3)), jnp.zeros((1, m.token_len), jnp.int32))
+  dummy = (jnp.zeros((1, s, s, 3)), jnp.zeros((1, config.data.text_len), jnp.int32))
   pretrained = {}
   if image_params is not None:
     pretrained["img_tower"] = image_params
@@ -209,9 +201,8 @@ def run(config, workdir) -> dict:
   for name, tree in pretrained.items():
     graft(abstract, name, tree)  # raises naming any leaf that does not fit the model.
   pretrained = jax.tree.map(np.asarray, pretrained)
-  test = load_eval(config, tokenizer)
-  train_data = make_train_data(config, tokenizer)
-  loss_impl = CONTRASTIVE_LOSSES.get(m.loss, "model.loss")
+  test = load_eval(config, source, tokenizer)
+  train_data = make_train_data(config, source, tokenizer)
 
   def init_fn(rng):
     params = dict(model.init(rng, *dummy)["params"])
@@ -219,14 +210,6 @@ def run(config, workdir) -> dict:
     if not m.image_head:  # LiT's out_dim=(None, .): the locked tower's output as it is.
       params["img_proj"] = {"kernel": jnp.eye(m.embed_dim, dtype=jnp.float32)}
     return params, {}
-
-  def loss_fn(params, model_state, batch, rng, axis_name):
-    # No gradients (nor backward pass) through the locked tower.
-    params = stop_frozen_gradients(params, config.optimizer.frozen)
-    zimg, ztxt, out = model.apply({"params": params}, batch["images"], batch["tokens"],
-                                  train=True)
-    loss = loss_impl(zimg, ztxt, out["logit_scale"], out["logit_bias"], axis_name=axis_name)
-    return loss, ({"temperature": jnp.exp(out["logit_scale"])}, model_state)
 
   embed_images = jax.jit(lambda p, x: model.apply(
       {"params": p}, (x.astype(jnp.float32) / 255.0 - 0.5) / 0.5, None)[0])
@@ -240,31 +223,21 @@ def run(config, workdir) -> dict:
     return retrieval_metrics(zimg, ztxt, keys=np.arange(len(zimg)), ks=KS,
                              txt_keys=test["caption_image"])
 
-  step, metrics = train.train_or_restore(config, workdir, init_fn=init_fn, loss_fn=loss_fn,
-                                         train_data=train_data, evaluate=evaluate)
-  results = {"step": step, "num_images": len(test["image_ids"]),
-             "num_captions": len(test["captions"]), **metrics,
+  # No gradients (nor backward pass) through the locked tower.
+  loss_fn = image_text.contrastive_loss_fn(model, m.loss, frozen=config.optimizer.frozen)
+  result = train.train_or_restore(config, workdir, init_fn=init_fn, loss_fn=loss_fn,
+                                  train_data=train_data, evaluate=evaluate)
+  results = {"step": result.step, "num_images": len(test["image_ids"]),
+             "num_captions": len(test["captions"]), **result.eval_metrics,
              "image_init": m.image_init, "text_init": m.text_init, "published": PUBLISHED}
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump(results, f, indent=2)
-  print(f"COCO {config.data.eval_split} retrieval, {results['num_images']} images and "
-        f"{results['num_captions']} captions, at step {step} (published coco_B16B R@1: "
+  experiment.write_results(workdir, results)
+  print(f"COCO {source.eval_split} retrieval, {results['num_images']} images and "
+        f"{results['num_captions']} captions, at step {result.step} (published coco_B16B R@1: "
         f"I->T {PUBLISHED['i2t/R@1']}, T->I {PUBLISHED['t2i/R@1']}):")
   for k in [f"{d}/R@{k}" for d in ("i2t", "t2i") for k in KS]:
-    print(f"  {k:9s} {metrics[k]:.3f}   (chance {metrics[k.replace('R@', 'chance_R@')]:.3f})")
+    print(f"  {k:9s} {results[k]:.3f}   (chance {results[k.replace('R@', 'chance_R@')]:.3f})")
   return results
 
 
-def main(argv):
-  del argv
-  run(flags.FLAGS.config, flags.FLAGS.workdir)
-
-
 if __name__ == "__main__":
-  # Flags are defined only when run as a script, so tests can import `run` in-process.
-  config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/lit_coco.py:tiny.",
-                                  lock_config=True)
-  flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
-  flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  experiment.main(run)

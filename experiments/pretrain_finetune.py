@@ -11,122 +11,55 @@
   python experiments/pretrain_finetune.py --config configs/pretrain_finetune.py:tiny \
       --workdir runs/pf_tiny
 
-config -> data -> one `train.train_or_restore` per stage (each resumable in its own sub-workdir;
-a finished stage is restored, not retrained) -> write results.json.
+config -> data -> one `train.train_or_restore` per run (each resumable in its own sub-workdir; a
+finished run is restored, not retrained) -> write results.json. The contrastive runs train with
+stage `pretrain`'s config, the classifiers with stage `finetune`'s (mmjax.train.stages).
 """
 
-import json
 import os
 import re
 
-from absl import app, flags, logging
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ml_collections import config_flags
 
-from mmjax import train
+from mmjax import experiment, train
+from mmjax.data import sources
 from mmjax.data.pipeline import Batches
-from mmjax.data.synthetic import SceneWorld
-from mmjax.data.synthetic.scenes import ATTRIBUTES
-from mmjax.data.tokenizer import WordTokenizer
+from mmjax.data.synthetic.scenes import ATTRIBUTES as CLASSES  # of the first object
 from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.classification import classification_metrics
 from mmjax.evaluate.linear_probe import linear_probe
-from mmjax.evaluate.retrieval import retrieval_metrics
-from mmjax.evaluate.zero_shot import class_embeddings, zero_shot_accuracy
 from mmjax.losses.classification import softmax_cross_entropy
-from mmjax.losses.contrastive import CONTRASTIVE_LOSSES
-from mmjax.models import IMAGE_ENCODERS, TEXT_ENCODERS, TwoTower
-from mmjax.models.from_checkpoint import checkpoint_params, graft
+from mmjax.models import HEADS, IMAGE_ENCODERS
+from mmjax.models.from_checkpoint import graft
 from mmjax.models.locked_text_two_tower import LockedTextTwoTower
 from mmjax.models.multimodal_classifier import MultimodalClassifier
 from mmjax.models.text.cached_embeddings import CachedTextEmbedder
 from mmjax.registry import ConfigError
+from mmjax.tasks import image_text
+from mmjax.train import stages
 
-FLAGS = flags.FLAGS
-MEAN, STD = 0.5, 0.25  # pixel normalisation of the synthetic world's [0, 1] images.
-CLASSES = ATTRIBUTES  # of the first object
-EXPERIMENTS = ("finetune", "lit")
-OWN_SECTIONS = ("experiment", "finetune", "lit")  # not trainer keys: dropped from stage configs
+EXPERIMENTS = {"finetune": ("pretrain", "finetune"), "lit": ("pretrain",)}  # -> stages used
+NOVEL_HINT = " Put wordings the captions never use in eval.novel_templates."
 
 
-# ---------------------------------------------------------------------------------- config --
-
-def check_config(config):
-  """Every value this experiment reads fails here, before anything compiles."""
-  train.validate(config, ("model", "data", "eval", "eval_only") + OWN_SECTIONS)
+def check_config(config) -> dict:
+  """Fails, naming the key, on a value of this experiment's own sections; returns the trainer
+  config of each stage the experiment uses (built and validated once)."""
   if config.experiment not in EXPERIMENTS:
-    raise ConfigError(f"experiment={config.experiment!r}; valid choices: {', '.join(EXPERIMENTS)}.")
-  CONTRASTIVE_LOSSES.get(config.model.loss, "model.loss")
-  IMAGE_ENCODERS.get(config.model.image_encoder, "model.image_encoder")
-  if config.data.source != "shapes":
-    raise ConfigError(f"data.source={config.data.source!r}; valid choices: shapes.")
-  f = config.finetune
-  if f.task not in CLASSES:
-    raise ConfigError(f"finetune.task={f.task!r}; valid choices: {', '.join(CLASSES)}.")
-  if not isinstance(f.num_labels, int) or f.num_labels < 5:
-    raise ConfigError(f"finetune.num_labels={f.num_labels!r}; valid: an integer >= 5 (the "
+    raise ConfigError(f"experiment={config.experiment!r}; valid choices: "
+                      f"{', '.join(EXPERIMENTS)}.")
+  d = config.downstream
+  if d.task not in CLASSES:
+    raise ConfigError(f"downstream.task={d.task!r}; valid choices: {', '.join(CLASSES)}.")
+  if not isinstance(d.num_labels, int) or d.num_labels < 5:
+    raise ConfigError(f"downstream.num_labels={d.num_labels!r}; valid: an integer >= 5 (the "
                       "linear probe validates on a fifth of them).")
-  for task in config.eval.zero_shot_tasks:
-    if task not in CLASSES:
-      raise ConfigError(f"eval.zero_shot_tasks has {task!r}; valid choices: {', '.join(CLASSES)}.")
+  image_text.check_tasks(config.eval, ("zero_shot_tasks",), CLASSES)
   for key in ("zero_shot_templates", "novel_templates"):
-    for t in config.eval[key]:
-      if "{c}" not in t:
-        raise ConfigError(f"eval.{key} has {t!r} without a '{{c}}' slot; "
-                          "e.g. 'a photo of a {c}'.")
-  for name, stage in stage_configs(config).items():
-    try:
-      train.validate(stage)
-    except ConfigError as e:
-      where = "finetune.{lr, weight_decay, total_steps, batch_size, warmup_steps} and the " \
-          if name in ("finetune", "scratch") else ""
-      raise ConfigError(f"stage {name!r} (trained with {where}trainer keys): {e}") from None
-
-
-def stage_configs(config) -> dict:
-  """{stage name: its trainer config}: `config` without this experiment's own sections; the
-  fine-tuning stages take their steps, batch and optimizer from `config.finetune`."""
-  def derive(**flat):
-    c = config.copy_and_resolve_references()
-    c.unlock()
-    for key in OWN_SECTIONS:
-      del c[key]
-    c.update_from_flattened_dict(flat)
-    c.lock()
-    return c
-
-  if config.experiment == "lit":
-    return {"lit": derive(), "scratch_text": derive()}
-  f = config.finetune
-  tuned = derive(**{"total_steps": f.total_steps, "batch_size": f.batch_size,
-                    "optimizer.lr": f.lr, "optimizer.weight_decay": f.weight_decay,
-                    "schedule.warmup_steps": f.warmup_steps, "eval_every_steps": 0,
-                    "checkpoint.every_steps": f.total_steps})
-  return {"pretrain": derive(), "finetune": tuned, "scratch": tuned}
-
-
-def check_templates(config, tokenizer):
-  """Caption-like prompts must use caption words only (the from-scratch tower knows no others)."""
-  for t in config.eval.zero_shot_templates:
-    unknown = [w for w in tokenizer.words(t.replace("{c}", "")) if w not in tokenizer.stoi]
-    if unknown:
-      raise ConfigError(f"eval.zero_shot_templates has {t!r} with non-caption words {unknown}; "
-                        "put wordings the captions never use in eval.novel_templates.")
-
-
-# ------------------------------------------------------------------------------------ data --
-
-def make_world(config) -> SceneWorld:
-  d = config.data
-  return SceneWorld(d.seed, d.image_size, d.max_objects, d.noise)
-
-
-def images(world, split, indices) -> np.ndarray:
-  """float32 [n, size, size, 3] normalised pixels of examples `indices` of `split`."""
-  x = np.stack([world.example(split, int(i), ("image",))["image"] for i in indices])
-  return ((x - MEAN) / STD).astype(np.float32)
+    image_text.check_templates(config.eval, key)
+  return stages.configs(config, EXPERIMENTS[config.experiment])
 
 
 def paraphrase(text: str, pairs) -> str:
@@ -138,105 +71,35 @@ def paraphrase(text: str, pairs) -> str:
   return re.sub(rf"\b({alternatives})\b", lambda m: table[m.group(1)], text)
 
 
-def contrastive_test(config, world) -> dict:
-  n = config.eval.num_examples
-  ex = [world.example("test", i, ("caption", "key")) for i in range(n)]
-  captions = [e["caption"] for e in ex]
-  return {"images": images(world, "test", range(n)), "captions": captions,
-          "paraphrases": [paraphrase(c, config.eval.paraphrases) for c in captions],
-          "keys": np.array([e["key"] for e in ex]), **world.first_object_labels("test", range(n))}
+def eval_scenes(config, world) -> dict:
+  """The test scenes with captions, labels, and (eval.paraphrases) paraphrased captions."""
+  test = image_text.scenes(world, "test", config.eval.num_examples, captions=True)
+  if config.eval.paraphrases:
+    test["paraphrases"] = [paraphrase(c, config.eval.paraphrases) for c in test["captions"]]
+  return test
 
 
-# ------------------------------------------------------------------ contrastive stages ----
-
-def logit_inits(config) -> dict:
-  # SigLIP's init: t' = log 10, b = -10 (Zhai et al. 2023); CLIP's: log(1/0.07).
-  sigmoid = config.model.loss == "sigmoid"
-  return dict(logit_scale_init=float(np.log(10.0) if sigmoid else np.log(1 / 0.07)),
-              logit_bias_init=-10.0 if sigmoid else 0.0)
-
-
-def two_tower(config, vocab_size) -> TwoTower:
-  """The two-tower model of experiments/contrastive.py, its text tower trained from scratch."""
-  text = TEXT_ENCODERS.with_data_fields(config.model.text_encoder, config.model.text,
-                                        "model.text_encoder", vocab_size=vocab_size,
-                                        max_len=config.data.text_len)
-  if text.get("vocab_size", vocab_size) < vocab_size:
-    raise ConfigError(f"model.text.vocab_size={text['vocab_size']} is smaller than the "
-                      f"tokenizer's vocabulary ({vocab_size}).")
-  return TwoTower(image_encoder=config.model.image_encoder, image=dict(config.model.image),
-                  text_encoder=config.model.text_encoder, text=text,
-                  embed_dim=config.model.embed_dim, dtype=jnp.dtype(config.compute_dtype),
-                  **logit_inits(config))
-
-
-def contrastive_evaluator(config, model, text_input, test):
-  """evaluate(state, step): retrieval R@1/5 both ways on the test captions and on their
-  paraphrases; zero-shot classes of the single-object test images from caption-like prompts
-  ("zero_shot/...") and from unseen wordings ("zero_shot_novel/...")."""
-  e, bs = config.eval, config.eval.batch_size
-  embed_images = jax.jit(lambda p, x: model.apply({"params": p}, x, None)[0])
-  embed_texts = jax.jit(lambda p, t: model.apply({"params": p}, None, t)[1])
-
-  def evaluate(state, step):
-    params = state.eval_params
-    texts = lambda strings: apply_in_batches(lambda t, _: embed_texts(params, t),
-                                             text_input(strings), bs)
-    zimg = apply_in_batches(lambda x, _: embed_images(params, x), test["images"], bs)
-    metrics = retrieval_metrics(zimg, texts(test["captions"]), test["keys"], ks=(1, 5))
-    if e.paraphrases:
-      para = retrieval_metrics(zimg, texts(test["paraphrases"]), test["keys"], ks=(1, 5))
-      metrics.update({f"paraphrase/{k}": v for k, v in para.items() if "chance" not in k})
-    single = test["n_objects"] == 1
-    for task in e.zero_shot_tasks if single.any() else ():
-      for name, templates in (("zero_shot", e.zero_shot_templates),
-                              ("zero_shot_novel", e.novel_templates)):
-        if templates:
-          classes = class_embeddings(texts, CLASSES[task], templates)
-          for k, v in zero_shot_accuracy(zimg[single], classes, test[task][single]).items():
-            metrics[f"{name}/{task}/{k}"] = v
-    return metrics
-  return evaluate
-
-
-def train_contrastive(config, workdir, model, world, text_input, test) -> tuple:
-  """Trains `model` (the TwoTower interface) on train-split image-caption pairs with the
-  contrastive loss; text_input(captions) -> the text side's input. Returns (step, metrics)."""
-  loss_impl = CONTRASTIVE_LOSSES.get(config.model.loss, "model.loss")
-
-  def make(indices):
-    ex = [world.example("train", int(i), ("image", "caption")) for i in indices]
-    pixels = (np.stack([x["image"] for x in ex]) - MEAN) / STD
-    return {"images": pixels.astype(np.float32), "text": text_input([x["caption"] for x in ex])}
-
-  example_text = text_input(test["captions"][:1])  # outside init_fn, which jax traces
-
-  def init_fn(rng):
-    return model.init(rng, test["images"][:1], example_text)["params"], {}
-
-  def loss_fn(params, model_state, batch, rng, axis_name):
-    zimg, ztxt, out = model.apply({"params": params}, batch["images"], batch["text"], train=True)
-    loss = loss_impl(zimg, ztxt, out["logit_scale"], out["logit_bias"], axis_name=axis_name)
-    return loss, ({"temperature": 1.0 / jnp.exp(out["logit_scale"])}, model_state)
-
+def train_contrastive(stage, workdir, model, world, text_input, test) -> train.FitResult:
+  """Trains `model` (the TwoTower interface) with stage config `stage` on train-split
+  image-caption pairs; text_input(captions) -> the text side's input."""
   return train.train_or_restore(
-      config, workdir, init_fn=init_fn, loss_fn=loss_fn,
-      train_data=Batches(make, config.batch_size, seed=config.data.seed),
-      evaluate=contrastive_evaluator(config, model, text_input, test))
+      stage, workdir,
+      init_fn=image_text.init_fn(model, test["images"][:1], text_input(test["captions"][:1])),
+      loss_fn=image_text.contrastive_loss_fn(model, stage.model.loss),
+      train_data=image_text.caption_batches(world, text_input, stage.batch_size, stage.data.seed),
+      evaluate=image_text.evaluator(model, test, text_input, stage.eval, CLASSES, ks=(1, 5)))
 
 
-# -------------------------------------------------------------------- fine-tuning stages --
-
-def train_classifier(config, workdir, model, predict, labelled, test, pretrained=None,
-                     freeze=False):
-  """Trains `model` (an image MultimodalClassifier) on the labelled examples, its image tower
-  initialised from `pretrained` params (None: at random). freeze: the tower is kept in
-  model_state, out of the optimizer's reach (no gradient, no weight decay): only the head
-  trains. predict(variables, images) -> class ids (one jit shared by the stages). Returns
-  (step, metrics on the test split)."""
+def train_classifier(stage, workdir, model, predict, labelled, test, pretrained=None,
+                     freeze=False) -> train.FitResult:
+  """Trains `model` (an image MultimodalClassifier) with stage config `stage` on the labelled
+  examples {"image", "label"}, its image tower initialised from `pretrained` params (None: at
+  random). freeze: the tower is kept in model_state, out of the optimizer's reach (no gradient,
+  no weight decay): only the head trains. predict(variables, images) -> class ids (one jit
+  shared by the runs). Its evaluation: classification_metrics on `test`."""
   labels, num_classes = labelled["label"], int(model.num_classes)
   data = Batches(lambda idx: {"image": labelled["image"][idx], "label": labels[idx]},
-                 config.batch_size, seed=config.data.seed, num_examples=len(labels))
+                 stage.batch_size, seed=stage.data.seed, num_examples=len(labels))
 
   def init_fn(rng):
     params = model.init(rng, {"image": test["image"][:1]})["params"]
@@ -259,91 +122,82 @@ def train_classifier(config, workdir, model, predict, labelled, test, pretrained
   def evaluate(state, step):
     params = variables(state.eval_params, state.model_state)
     preds = apply_in_batches(lambda x, _: predict(params, x), test["image"],
-                             config.eval.batch_size)
-    out = classification_metrics(test["label"], preds.astype(np.int64), num_classes)
-    return {k: v for k, v in out.items() if isinstance(v, float)}
+                             stage.eval.batch_size)
+    return classification_metrics(test["label"], preds.astype(np.int64), num_classes)
 
-  return train.train_or_restore(config, workdir, init_fn=init_fn, loss_fn=loss_fn,
+  return train.train_or_restore(stage, workdir, init_fn=init_fn, loss_fn=loss_fn,
                                 train_data=data, evaluate=evaluate)
 
 
-def probe(config, tower_params, labelled, test, num_classes) -> dict:
-  """Logistic regression on the frozen tower's pooled features of the labelled images, scored
-  on the test images (mmjax.evaluate.linear_probe)."""
-  tower = IMAGE_ENCODERS.build(config.model.image_encoder, "model.image_encoder",
-                               **dict(config.model.image), dtype=jnp.dtype(config.compute_dtype))
-  pooled = jax.jit(lambda x: tower.apply({"params": tower_params}, x)[0])
-  features = lambda x: apply_in_batches(lambda b, _: pooled(b), x,
-                                        config.eval.batch_size).astype(np.float32)
-  return linear_probe(features(labelled["image"]), labelled["label"], features(test["image"]),
-                      test["label"], num_classes)
-
-
-# ------------------------------------------------------------------------------ the runs --
-
-def run_finetune(config, workdir) -> dict:
-  stages, f = stage_configs(config), config.finetune
-  world = make_world(config)
-  tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"), world.vocabulary())
-  check_templates(config, tokenizer)
-  tokens = lambda captions: tokenizer.encode_batch(captions, config.data.text_len)
-  results = {"experiment": "finetune", "task": f.task, "num_labels": f.num_labels,
-             "freeze_encoder": f.freeze_encoder}
-
-  # Stage 1: CLIP pretraining on image-caption pairs (no labels).
-  step, metrics = train_contrastive(stages["pretrain"], os.path.join(workdir, "pretrain"),
-                                    two_tower(config, tokenizer.vocab_size), world, tokens,
-                                    contrastive_test(config, world))
-  results.update({"pretrain/step": step, **{f"pretrain/{k}": v for k, v in metrics.items()}})
-
-  # Stages 2 and 3: the same classifier from the pretrained tower and from scratch, trained on
-  # train images 0 .. num_labels - 1 (pretraining saw them with captions, never with labels).
-  n, m = f.num_labels, config.eval.num_examples
-  labelled = {"image": images(world, "train", range(n)),
-              "label": world.first_object_labels("train", range(n))[f.task]}
-  test = {"image": images(world, "test", range(m)),
-          "label": world.first_object_labels("test", range(m))[f.task]}
-  model = MultimodalClassifier(
-      num_classes=len(CLASSES[f.task]), modalities=("image",),
-      encoders={"image": {"name": config.model.image_encoder, **dict(config.model.image)}},
-      head_options=dict(hidden=tuple(f.head_hidden), dropout=f.dropout),
+def run_finetune(config, workdir, runs) -> dict:
+  d, pre = config.downstream, runs["pretrain"]
+  world = sources.build(config.data, reads=("shapes",))
+  tokenizer = image_text.word_tokenizer(world, workdir)
+  image_text.check_templates(config.eval, "zero_shot_templates", tokenizer, NOVEL_HINT)
+  clip = image_text.two_tower(pre.model, tokenizer.vocab_size, config.data.text_len,
+                              config.compute_dtype, "stages.pretrain.model")
+  # The classifier: the pretrained image tower's architecture and a head.
+  image_name, image = IMAGE_ENCODERS.choose(pre.model.image, "stages.pretrain.model.image")
+  head_name, head = HEADS.choose(runs["finetune"].model.head, "stages.finetune.model.head")
+  classifier = MultimodalClassifier(
+      num_classes=len(CLASSES[d.task]), modalities=("image",),
+      encoders={"image": {"name": image_name, **image}}, head=head_name, head_options=head,
       dtype=jnp.dtype(config.compute_dtype))
-  predict = jax.jit(lambda v, x: jnp.argmax(model.apply(v, {"image": x}), -1))
-  tower = checkpoint_params(os.path.join(workdir, "pretrain", "checkpoints"))["img_tower"]
-  for name, init in (("finetune", tower), ("scratch", None)):
-    step, metrics = train_classifier(stages[name], os.path.join(workdir, name), model, predict,
-                                     labelled, test, pretrained=init, freeze=f.freeze_encoder)
-    results.update({f"{name}/step": step, f"{name}/accuracy": metrics["accuracy"],
-                    f"{name}/macro_f1": metrics["macro_f1"]})
-  if f.linear_probe:
-    out = probe(config, tower, labelled, test, len(CLASSES[f.task]))
-    results.update({"linear_probe/accuracy": out["accuracy"], "linear_probe/l2": out["l2"]})
-  results["chance"] = float(np.bincount(test["label"]).max() / len(test["label"]))  # majority
-  results["num_test_examples"] = m
+  tokens = lambda captions: tokenizer.encode_batch(captions, config.data.text_len)
+  test = eval_scenes(config, world)
+  results = {"experiment": "finetune", "task": d.task, "num_labels": d.num_labels,
+             "freeze_encoder": d.freeze_encoder}
+
+  # 1. CLIP pretraining on image-caption pairs (no labels).
+  out = train_contrastive(pre, os.path.join(workdir, "pretrain"), clip, world, tokens, test)
+  results.update({"pretrain/step": out.step,
+                  **{f"pretrain/{k}": v for k, v in out.eval_metrics.items()}})
+  params = jax.tree.map(np.asarray, out.state.eval_params)
+
+  # 2. and 3. The same classifier from the pretrained tower and from scratch, trained on
+  # train images 0 .. num_labels - 1 (pretraining saw them with captions, never with labels).
+  train_scenes = image_text.scenes(world, "train", d.num_labels)
+  labelled = {"image": train_scenes["images"], "label": train_scenes[d.task]}
+  scored = {"image": test["images"], "label": test[d.task]}
+  predict = jax.jit(lambda v, x: jnp.argmax(classifier.apply(v, {"image": x}), -1))
+  for name, init in (("finetune", params["img_tower"]), ("scratch", None)):
+    out = train_classifier(runs["finetune"], os.path.join(workdir, name), classifier, predict,
+                           labelled, scored, pretrained=init, freeze=d.freeze_encoder)
+    results.update({f"{name}/step": out.step, f"{name}/accuracy": out.eval_metrics["accuracy"],
+                    f"{name}/macro_f1": out.eval_metrics["macro_f1"]})
+  if d.linear_probe:  # on the frozen pretrained tower's pooled features
+    embed = image_text.embed_images(clip, config.eval.batch_size)
+    pooled = lambda x: embed(params, x)[1]
+    probe = linear_probe(pooled(labelled["image"]), labelled["label"], pooled(scored["image"]),
+                         scored["label"], len(CLASSES[d.task]))
+    results.update({"linear_probe/accuracy": probe["accuracy"], "linear_probe/l2": probe["l2"]})
+  results["chance"] = float(np.bincount(scored["label"]).max() / len(scored["label"]))
+  results["num_test_examples"] = len(scored["label"])
   return results
 
 
-def run_lit(config, workdir) -> dict:
-  stages = stage_configs(config)
+def run_lit(config, workdir, runs) -> dict:
+  pre = runs["pretrain"]
   # Loaded first: a missing MiniLM package fails in seconds, naming the pip command.
   locked_text = CachedTextEmbedder.minilm(config.lit.text_max_len)
-  world = make_world(config)
-  tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"), world.vocabulary())
-  check_templates(config, tokenizer)
-  test = contrastive_test(config, world)
-  lit = LockedTextTwoTower(image_encoder=config.model.image_encoder,
-                           image=dict(config.model.image), embed_dim=config.model.embed_dim,
+  world = sources.build(config.data, reads=("shapes",))
+  tokenizer = image_text.word_tokenizer(world, workdir)
+  image_text.check_templates(config.eval, "zero_shot_templates", tokenizer, NOVEL_HINT)
+  image_name, image = IMAGE_ENCODERS.choose(pre.model.image, "stages.pretrain.model.image")
+  lit = LockedTextTwoTower(image_encoder=image_name, image=image, embed_dim=pre.model.embed_dim,
                            project_text=config.lit.project_text,
-                           dtype=jnp.dtype(config.compute_dtype), **logit_inits(config))
+                           dtype=jnp.dtype(config.compute_dtype),
+                           **image_text.logit_inits(pre.model.loss, "stages.pretrain.model.loss"))
+  scratch = image_text.two_tower(pre.model, tokenizer.vocab_size, config.data.text_len,
+                                 config.compute_dtype, "stages.pretrain.model")
+  tokens = lambda captions: tokenizer.encode_batch(captions, config.data.text_len)
+  test = eval_scenes(config, world)
   results = {"experiment": "lit", "text_tower": "all-MiniLM-L6-v2 (locked)",
              "num_test_examples": len(test["keys"])}
-  for name, model, text_input in (
-      ("lit", lit, locked_text),
-      ("scratch_text", two_tower(config, tokenizer.vocab_size),
-       lambda captions: tokenizer.encode_batch(captions, config.data.text_len))):
-    step, metrics = train_contrastive(stages[name], os.path.join(workdir, name), model, world,
-                                      text_input, test)
-    results.update({f"{name}/step": step, **{f"{name}/{k}": v for k, v in metrics.items()}})
+  for name, model, text_input in (("lit", lit, locked_text), ("scratch_text", scratch, tokens)):
+    out = train_contrastive(pre, os.path.join(workdir, name), model, world, text_input, test)
+    results.update({f"{name}/step": out.step,
+                    **{f"{name}/{k}": v for k, v in out.eval_metrics.items()}})
   results["locked_text/cached_texts"] = len(locked_text)
   return results
 
@@ -367,27 +221,14 @@ def report(results):
 
 
 def run(config, workdir) -> dict:
-  """Runs (or with eval_only, re-evaluates) every stage; writes and returns results.json's dict."""
-  check_config(config)
+  """Runs (or with eval_only, re-evaluates) every run; writes and returns results.json's dict."""
+  runs = check_config(config)
   os.makedirs(workdir, exist_ok=True)
-  results = (run_lit if config.experiment == "lit" else run_finetune)(config, workdir)
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump(results, f, indent=2)
+  results = (run_lit if config.experiment == "lit" else run_finetune)(config, workdir, runs)
+  experiment.write_results(workdir, results)
   report(results)
   return results
 
 
-def main(argv):
-  del argv
-  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO.
-  run(FLAGS.config, FLAGS.workdir)
-
-
 if __name__ == "__main__":
-  # Defined only when run as a script, so that tests can import this module and call `run`.
-  config_flags.DEFINE_config_file("config", None, "Config file, e.g. "
-                                  "configs/pretrain_finetune.py:tiny.", lock_config=True)
-  flags.DEFINE_string("workdir", None, "Where each stage's checkpoints, metrics and results go.")
-  flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  experiment.main(run)

@@ -11,51 +11,24 @@ split and each type's question-only Bayes accuracy) and examples.json / examples
 import json
 import os
 
-from absl import app, flags, logging
 import jax
-import jax.numpy as jnp
 import numpy as np
-from ml_collections import config_flags
 
-from mmjax import train
+from mmjax import experiment, train
+from mmjax.data import sources
 from mmjax.data.pipeline import Batches
-from mmjax.data.synthetic import ANSWERS, SceneWorld
+from mmjax.data.synthetic import ANSWERS
 from mmjax.data.synthetic.questions import vqa_info
 from mmjax.data.tokenizer import WordTokenizer
-from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.image_grid import save_image_grid
 from mmjax.evaluate.vqa_accuracy import (accuracy_by_type, exact_match, majority_answers,
                                          prior_predictions)
-from mmjax.losses.classification import softmax_cross_entropy
-from mmjax.models import AUDIO_ENCODERS, FUSIONS, HEADS, IMAGE_ENCODERS, TEXT_ENCODERS
-from mmjax.models.multimodal_classifier import auxiliary_loss
-from mmjax.models.vqa import INPUTS, VQAModel
 from mmjax.registry import ConfigError
-
-MEAN, STD = 0.5, 0.25  # pixel normalisation of the synthetic world's [0, 1] images.
-REGISTRIES = {"question": TEXT_ENCODERS, "image": IMAGE_ENCODERS, "audio": AUDIO_ENCODERS}
+from mmjax.tasks import classification
 
 
-def inputs_of(config) -> tuple:
-  # `--config.model.inputs=question,image` arrives as ("question,image",): split it.
-  names = tuple(n.strip() for s in config.model.inputs for n in str(s).split(",") if n.strip())
-  if not names or len(set(names)) != len(names) or not set(names) <= set(INPUTS):
-    raise ConfigError(f"model.inputs={tuple(config.model.inputs)}; valid: a non-empty subset, "
-                      f"without repeats, of {', '.join(INPUTS)}.")
-  return names
-
-
-def chosen(section, name) -> dict:
-  """The option dict of the chosen `name` in `section` ({} when it has none)."""
-  return dict(section[name].to_dict()) if name in section else {}
-
-
-def check_config(config, names):
-  """Every chosen name must be registered; fails in seconds, naming the key."""
-  for name in names:
-    REGISTRIES[name].get(config.model.encoders[name].name, f"model.encoders.{name}.name")
-  FUSIONS.get(config.model.fusion, "model.fusion")
-  HEADS.get(config.model.head, "model.head")
+def check_config(config):
+  """The evaluation sizes are integers in range; fails in seconds, naming the key."""
   for section, key, least in (("eval", "num_examples", 1), ("eval", "batch_size", 1),
                               ("eval", "num_examples_saved", 0), ("data", "prior_examples", 1)):
     value = config[section][key]
@@ -63,24 +36,18 @@ def check_config(config, names):
       raise ConfigError(f"{section}.{key}={value!r}; it must be an integer >= {least}.")
 
 
-def make_data(config, workdir, names):
+def make_data(config, world, tokenizer, names):
+  """(train batches, the test split with its question types and texts, the majority-answer
+  prior {question type: answer id}). Batches hold "question" ids, "answer" ids and the inputs."""
   d = config.data
-  world = SceneWorld(d.seed, d.image_size, d.max_objects, d.noise, clutter=d.clutter,
-                     occlusion=d.occlusion, sample_rate=d.sample_rate, snr_db=d.snr_db,
-                     audio_seconds=d.audio_seconds)
-  tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"),
-                                          world.vocabulary(questions_too=True))
   fields = ("qa",) + tuple(n for n in ("image", "audio") if n in names)
+  inputs = ("question",) + fields[1:]
 
   def batch_fn(split):
     def make(indices):
       ex = [world.example(split, int(i), fields) for i in indices]
-      out = {"question": tokenizer.encode_batch([e["question"] for e in ex], d.question_len),
-             "answer": np.array([e["answer_id"] for e in ex], np.int32)}
-      if "image" in names:
-        out["image"] = ((np.stack([e["image"] for e in ex]) - MEAN) / STD).astype(np.float32)
-      if "audio" in names:
-        out["audio"] = np.stack([e["audio"] for e in ex])
+      out = {"answer": np.array([e["answer_id"] for e in ex], np.int32),
+             **classification.stack_inputs(ex, inputs, tokenizer, d.text_len, "question")}
       return out, ex
     return make
 
@@ -92,28 +59,10 @@ def make_data(config, workdir, names):
   qa = [world.example("train", i, ("qa",)) for i in range(d.prior_examples)]
   prior = majority_answers([q["question_type"] for q in qa], [int(q["answer_id"]) for q in qa])
   longest = max(len(tokenizer.words(q["question"])) for q in qa + examples)
-  if longest + 1 > d.question_len:  # truncation could cut the words that name the object.
-    raise ConfigError(f"data.question_len={d.question_len} cannot hold a {longest}-word "
-                      f"question and <eos>; raise it to {longest + 1}.")
-  return train_data, test, tokenizer, prior
-
-
-def make_model(config, names, vocab_size):
-  m = config.model
-  encoders = {}
-  for name in names:
-    enc = {"name": m.encoders[name].name, **chosen(m.encoders[name], m.encoders[name].name)}
-    accepted = getattr(REGISTRIES[name].get(enc["name"]), "__dataclass_fields__", {})
-    # Filled from the data so that they can never disagree with it.
-    for field, value in (("vocab_size", vocab_size), ("max_len", config.data.question_len),
-                         ("sample_rate", float(config.data.sample_rate))):
-      if field in accepted:
-        enc.setdefault(field, value)
-    encoders[name] = enc
-  return VQAModel(num_answers=len(ANSWERS), inputs=names, encoders=encoders, fusion=m.fusion,
-                  fusion_options=chosen(m.fusion_options, m.fusion), head=m.head,
-                  head_options=dict(m.head_options.to_dict()),
-                  dtype=jnp.dtype(config.compute_dtype))
+  if longest + 1 > d.text_len:  # truncation could cut the words that name the object.
+    raise ConfigError(f"data.text_len={d.text_len} cannot hold a {longest}-word question and "
+                      f"<eos>; raise it to {longest + 1}.")
+  return train_data, test, prior
 
 
 def save_examples(workdir, test, predictions, prior, n):
@@ -127,7 +76,7 @@ def save_examples(workdir, test, predictions, prior, n):
     json.dump(rows, f, indent=2)
   if "image" in test and n:
     save_image_grid(os.path.join(workdir, "examples.png"),
-                    [test["image"][r["index"]] * STD + MEAN for r in rows],
+                    [sources.denormalize(test["image"][r["index"]]) for r in rows],
                     [f"{r['question']}\nanswer {r['answer']}, predicted {r['prediction']}"
                      for r in rows], columns=4, panel_size=(3.0, 3.2),
                     title_colours=["green" if r["answer"] == r["prediction"] else "red"
@@ -137,52 +86,38 @@ def save_examples(workdir, test, predictions, prior, n):
 
 def run(config, workdir) -> dict:
   """Trains (or with eval_only restores) and evaluates; writes and returns the results."""
-  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO.
   train.validate(config)
-  names = inputs_of(config)
-  check_config(config, names)
-  train_data, test, tokenizer, prior = make_data(config, workdir, names)
-  model = make_model(config, names, tokenizer.vocab_size)
-  inputs = lambda batch: {k: batch[k] for k in names}
-
-  def init_fn(rng):
-    variables = model.init(rng, jax.tree.map(lambda x: x[:1], inputs(test)))
-    return variables["params"], {k: v for k, v in variables.items() if k not in ("params",
-                                                                                  "losses")}
-
-  def loss_fn(params, model_state, batch, rng, axis_name):
-    logits, mutated = model.apply({"params": params, **model_state}, inputs(batch), train=True,
-                                  rngs={"dropout": rng}, mutable=["losses", *model_state])
-    task = softmax_cross_entropy(logits, batch["answer"], config.model.label_smoothing)
-    aux = auxiliary_loss(mutated)
-    accuracy = jnp.mean((jnp.argmax(logits, -1) == batch["answer"]).astype(jnp.float32))
-    return task + config.model.aux_loss_weight * aux, (
-        {"task_loss": task, "aux_loss": aux, "accuracy": accuracy},
-        {k: mutated[k] for k in model_state})
-
-  predict = jax.jit(lambda variables, x: jnp.argmax(model.apply(variables, x), -1))
-  latest = {}  # the latest evaluation's predictions and per-type accuracies.
+  names = classification.inputs_of(config)
+  check_config(config)
+  world = sources.build(config.data, reads=("shapes",))
+  tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"),
+                                          world.vocabulary(questions_too=True))
+  model = classification.vqa_model(config, names, len(ANSWERS), tokenizer.vocab_size)
+  train_data, test, prior = make_data(config, world, tokenizer, names)
+  inputs = {k: test[k] for k in names}
+  predict = classification.predictor(model)
 
   def evaluate(state, step):
-    params = state.eval_params
-    variables = {"params": params, **state.model_state}
-    latest["predictions"] = apply_in_batches(lambda x, _: predict(variables, x), inputs(test),
-                                             config.eval.batch_size)
-    latest["model"] = accuracy_by_type(exact_match(latest["predictions"], test["answer"]),
-                                       test["question_type"])
-    return {"accuracy": latest["model"]["accuracy"],
-            **{f"accuracy/{t}": a for t, a in latest["model"]["per_type"].items()}}
+    predictions = classification.in_batches(predict, classification.variables_of(state), inputs,
+                                            config.eval.batch_size)
+    by_type = accuracy_by_type(exact_match(predictions, test["answer"]), test["question_type"])
+    return {"accuracy": by_type["accuracy"],
+            **{f"accuracy/{t}": a for t, a in by_type["per_type"].items()},
+            "by_type": by_type, "predictions": predictions.tolist()}
 
-  step, _ = train.train_or_restore(config, workdir, init_fn=init_fn, loss_fn=loss_fn,
-                                   train_data=train_data, evaluate=evaluate)
-  model_acc = latest["model"]
+  result = train.train_or_restore(
+      config, workdir, init_fn=classification.init_fn(model, inputs),
+      loss_fn=classification.loss_fn(model, names, config.model, label="answer"),
+      train_data=train_data, evaluate=evaluate)
+  model_acc = result.eval_metrics["by_type"]
   prior_acc = accuracy_by_type(exact_match(prior_predictions(prior, test["question_type"]),
                                            test["answer"]), test["question_type"])
-  bayes_q = {t: vqa_info(t, config.data.max_objects)["unimodal_bayes"]["question"]
+  bayes_q = {t: vqa_info(t, world.max_objects)["unimodal_bayes"]["question"]
              for t in model_acc["per_type"]}
+  fusion = config.model.fusion.name if len(names) > 1 else None
   results = {
-      "step": step, "inputs": list(names), "fusion": config.model.fusion if len(names) > 1
-      else None, "num_test_examples": len(test["answer"]), "accuracy": model_acc["accuracy"],
+      "step": result.step, "inputs": list(names), "fusion": fusion,
+      "num_test_examples": len(test["answer"]), "accuracy": model_acc["accuracy"],
       "per_type": model_acc["per_type"], "count": model_acc["count"],
       "prior_accuracy": prior_acc["accuracy"], "prior_per_type": prior_acc["per_type"],
       "prior_answers": {t: ANSWERS[a] for t, a in prior.items()},
@@ -191,13 +126,12 @@ def run(config, workdir) -> dict:
       "question_only_bayes": float(sum(bayes_q[t] * c for t, c in model_acc["count"].items())
                                    / len(test["answer"])),
       "chance": 1.0 / len(ANSWERS)}
+  experiment.write_results(workdir, results)
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump(results, f, indent=2)
-    rows = save_examples(workdir, test, latest["predictions"], prior,
+    rows = save_examples(workdir, test, result.eval_metrics["predictions"], prior,
                          min(config.eval.num_examples_saved, len(test["answer"])))
-  print(f"VQA with {'+'.join(names)}{' (' + config.model.fusion + ')' if len(names) > 1 else ''}"
-        f", {len(test['answer'])} test questions at step {step}:")
+  print(f"VQA with {'+'.join(names)}{f' ({fusion})' if fusion else ''}, "
+        f"{len(test['answer'])} test questions at step {result.step}:")
   print(f"  {'type':10s} {'count':>6s} {'model':>7s} {'prior':>7s} {'Q-only Bayes':>13s}")
   for t, c in model_acc["count"].items():
     print(f"  {t:10s} {c:6d} {model_acc['per_type'][t]:7.3f} {prior_acc['per_type'][t]:7.3f} "
@@ -211,16 +145,5 @@ def run(config, workdir) -> dict:
   return results
 
 
-def main(argv):
-  del argv
-  run(flags.FLAGS.config, flags.FLAGS.workdir)
-
-
 if __name__ == "__main__":
-  # Flags are defined only when run as a script, so tests can import `run` in-process without
-  # clashing with other experiments' flags of the same names.
-  config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/vqa.py:tiny.",
-                                  lock_config=True)
-  flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
-  flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  experiment.main(run)

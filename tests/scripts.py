@@ -1,30 +1,16 @@
-"""The experiments' tests load experiment scripts and config files, which are scripts rather
-than a package, as modules; and build a config preset with dotted-key overrides."""
+"""The experiments' tests build a config preset with dotted-key overrides (experiments are
+imported as the package they are: `from experiments import vqa`)."""
 
-import importlib.util
 import os
+
+from mmjax import experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def load(path: str, name: str = None):
-  """`path` relative to the repository root ("experiments/vqa.py") as a fresh module."""
-  spec = importlib.util.spec_from_file_location(name or path.replace("/", "_")[:-3],
-                                                os.path.join(ROOT, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-def preset(configs, name: str = "tiny", **overrides):
-  """`configs.get_config(name)` (a loaded config module) without the progress bar, with
-  `overrides` as {"section.key": value}."""
-  config = configs.get_config(name)
+def preset(config_arg: str, **overrides):
+  """The config of `config_arg` ("configs/vqa.py:tiny", relative to the repository root) with
+  `overrides` {"section.key": value} and no progress bar."""
+  config = experiment.get_config(os.path.join(ROOT, config_arg), overrides)
   config.progress_bar = False
-  for key, value in overrides.items():
-    *parents, leaf = key.split(".")
-    section = config
-    for part in parents:
-      section = section[part]
-    section[leaf] = value
   return config

@@ -1,14 +1,14 @@
 """Bad configs fail before anything compiles, naming the key and what is valid."""
 
-import time
+import os
 
 import jax
-import ml_collections
 import pytest
 
-from mmjax import train
+from mmjax import experiment, train
 from mmjax.registry import ConfigError
 from tests import toy
+from tests.scripts import ROOT
 
 
 def fit(c, tmp_path, problem=toy.contrastive_problem):
@@ -18,10 +18,7 @@ def fit(c, tmp_path, problem=toy.contrastive_problem):
 
 
 def test_locked_config_rejects_misspelt_key():
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("cfg", "configs/contrastive.py")
-  cfg = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(cfg)
+  cfg = experiment.load_config_module(os.path.join(ROOT, "configs/contrastive.py"))
   c = cfg.get_config("tiny")
   with pytest.raises(AttributeError, match='Did you mean "total_steps"'):
     c.total_step = 3
@@ -40,7 +37,6 @@ def test_locked_config_rejects_misspelt_key():
 ])
 def test_invalid_values_fail_fast(tmp_path, key, value, message):
   c = toy.config(**{key: value})
-  t0 = time.perf_counter()
   with pytest.raises(ConfigError, match=message):
     fit(c, tmp_path)
   assert not (tmp_path / "checkpoints").exists()  # failed before building anything.
@@ -61,11 +57,27 @@ def test_fsdp_needs_jit(tmp_path):
 
 def test_unknown_component_and_option_names():
   from mmjax.models import TwoTower
-  x, t = jax.numpy.zeros((1, 16, 16, 3)), jax.numpy.zeros((1, 8), "int32")
-  with pytest.raises(ConfigError, match=r"Unknown image encoder model.image_encoder='vtt'. "
+  from mmjax.tasks import image_text
+  # The experiment layer's errors name the config key ...
+  m = experiment.get_config(os.path.join(ROOT, "configs/contrastive.py:tiny")).model
+  with m.unlocked():
+    m.image.name = "vtt"
+  with pytest.raises(ConfigError, match=r"Unknown image encoder model.image.name='vtt'. "
                                         r"Valid choices: cnn, resnet, vit.*Did you mean \"vit\""):
+    image_text.two_tower(m, vocab_size=50, text_len=8)
+  with m.unlocked():
+    m.image.name = "vit"
+    m.image.vit.patch = 4
+  with pytest.raises(ConfigError, match=r"model.image.vit has no option 'patch'. Valid options: "
+                                        r".*patch_size"):
+    image_text.two_tower(m, vocab_size=50, text_len=8)
+  # ... and a model built with plain arguments names the component, not a config path.
+  x, t = jax.numpy.zeros((1, 16, 16, 3)), jax.numpy.zeros((1, 8), "int32")
+  with pytest.raises(ConfigError, match=r"^Unknown image encoder 'vtt'. Valid choices: cnn, "
+                                        r"resnet, vit.*Did you mean \"vit\""):
     TwoTower(image_encoder="vtt").init(jax.random.key(0), x, t)
-  with pytest.raises(ConfigError, match=r"'vit' has no option 'patch'. Valid options: .*patch_size"):
+  with pytest.raises(ConfigError, match=r"^image encoder 'vit' has no option 'patch'. Valid "
+                                        r"options: .*patch_size"):
     TwoTower(image=dict(patch=4)).init(jax.random.key(0), x, t)
   from mmjax.losses.contrastive import CONTRASTIVE_LOSSES
   with pytest.raises(ConfigError, match="Valid choices: sigmoid, softmax"):

@@ -166,15 +166,12 @@ def test_battery_and_report_on_a_toy_subject():
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-  from configs import fusion as fusion_config
   from experiments import fusion_classification
-  config = fusion_config.get_config("tiny")
-  config.unlock()
-  config.data.held_out = (("circle", "red"),)
-  config.update(total_steps=3, progress_bar=False)
-  config.checkpoint.every_steps = 3
-  config.eval.num_examples = 16  # one batch: one compile, few examples to make
-  config.lock()
+  from tests.scripts import preset
+  config = preset("configs/fusion.py:tiny", **{
+      "data.source.shapes.held_out": (("circle", "red"),), "total_steps": 3,
+      "checkpoint.every_steps": 3,
+      "eval.num_examples": 16})  # one batch: one compile, few examples to make
   workdir = tmp_path_factory.mktemp("fusion")
   return str(workdir), fusion_classification.run(config, str(workdir))
 

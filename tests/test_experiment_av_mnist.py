@@ -10,19 +10,22 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from experiments import av_mnist as experiment
+from mmjax.data import sources
 from mmjax.registry import ConfigError
-from tests.scripts import load, preset
+from mmjax.tasks import classification
+from tests.scripts import preset
 
 NUM_MOCK = 84  # mock examples per tfds split: AV-MNIST train 77, val 7, test 84.
 PRESETS = ("late", "tensor", "low_rank_tensor", "multiplicative", "image_only", "audio_only")
 
 
-experiment = load("experiments/av_mnist.py", "av_mnist_experiment")
-configs = load("configs/av_mnist.py", "av_mnist_config")
-
-
 def config(name="tiny", **overrides):
-  return preset(configs, name, **overrides)
+  return preset(f"configs/av_mnist.py:{name}", **overrides)
+
+
+def audio_length(c):
+  return round(c.data.audio_seconds * c.data.sample_rate)
 
 
 def random_variables(shapes, seed=0):
@@ -44,7 +47,7 @@ def tiny_run(tmp_path_factory):
   read inside the tfds mock, then evaluated again with eval_only."""
   workdir = tmp_path_factory.mktemp("av_mnist")
   with tfds.testing.mock_data(num_examples=NUM_MOCK, policy=tfds.testing.MockPolicy.USE_CODE):
-    splits = experiment.load_splits(config())
+    splits = sources.build(config().data)
   # The splits hold their arrays: both runs reuse them rather than reading the mock again.
   trained = experiment.run(config(), str(workdir), splits)
   again = experiment.run(config(eval_only=True), str(workdir), splits)
@@ -83,10 +86,11 @@ def test_eval_only_tests_the_same_best_checkpoint(tiny_run):
 def test_every_preset_builds_at_multibench_widths_and_its_tiny_version_runs(preset):
   # Full size: shapes only (nothing computed), checked against MultiBench's layer widths.
   c = config(preset)
-  mods = experiment.modalities_of(c)
-  x = {"image": jnp.zeros((2, 28, 28, 1)), "audio": jnp.zeros((2, c.data.audio_length))}
+  mods = classification.modalities_of(c, experiment.MODALITIES)
+  x = {"image": jnp.zeros((2, 28, 28, 1)), "audio": jnp.zeros((2, audio_length(c)))}
   x = {m: x[m] for m in mods}
-  params = jax.eval_shape(experiment.make_model(c, mods).init, jax.random.key(0), x)["params"]
+  model = classification.classifier(c, mods, experiment.NUM_CLASSES)
+  params = jax.eval_shape(model.init, jax.random.key(0), x)["params"]
   head_in = params["classifier"]["hidden0"]["kernel"].shape
   assert head_in[1] == 100 and params["classifier"]["out"]["kernel"].shape == (100, 10)
   expected_head_in = {"late": 48 + 192, "tensor": 120, "low_rank_tensor": 120,
@@ -104,12 +108,12 @@ def test_every_preset_builds_at_multibench_widths_and_its_tiny_version_runs(pres
 
   # Tiny: a real forward pass (training mode runs in the tiny_run fixture).
   c = config(f"{preset},tiny")
-  model = experiment.make_model(c, mods)
+  model = classification.classifier(c, mods, experiment.NUM_CLASSES)
   # Two unlike examples: a blank image with faint noise, and a random image with a loud tone.
   rng = np.random.default_rng(0)
-  tone = 0.5 * np.sin(2 * np.pi * 1000 / c.data.sample_rate * np.arange(c.data.audio_length))
+  tone = 0.5 * np.sin(2 * np.pi * 1000 / c.data.sample_rate * np.arange(audio_length(c)))
   x = {"image": np.stack([np.zeros((28, 28, 1)), rng.uniform(0, 1, (28, 28, 1))]),
-       "audio": np.stack([rng.normal(0, 0.01, c.data.audio_length), tone])}
+       "audio": np.stack([rng.normal(0, 0.01, audio_length(c)), tone])}
   x = {m: x[m].astype(np.float32) for m in mods}
 
   variables = random_variables(jax.eval_shape(model.init, jax.random.key(0), x))
@@ -120,13 +124,15 @@ def test_every_preset_builds_at_multibench_widths_and_its_tiny_version_runs(pres
 
 def test_unprepared_data_names_the_tfds_build_command(tmp_path):
   with pytest.raises(FileNotFoundError, match="tfds build mnist spoken_digit --data_dir DIR"):
-    experiment.run(config(**{"data.data_dir": str(tmp_path)}), str(tmp_path / "work"))
+    experiment.run(config(**{"data.source.av_mnist.data_dir": str(tmp_path)}),
+                   str(tmp_path / "work"))
 
 
 @pytest.mark.parametrize("overrides,match", [
-    ({"model.fusion": "concat"}, 'model.fusion=.concat.*Did you mean "concat_late"'),
+    ({"model.fusion.name": "concat"}, 'model.fusion.name=.concat.*Did you mean "concat_late"'),
     ({"model.modalities": ("image", "video")}, "model.modalities.*valid: a non-empty subset"),
-    ({"data.audio_snr_db": float("nan")}, "data.audio_snr_db=nan"),
+    ({"data.source.av_mnist.audio_snr_db": float("nan")},
+     "data.source.av_mnist.audio_snr_db=nan"),
 ])
 def test_bad_config_values_fail_before_loading_or_compiling(tmp_path, overrides, match):
   # No tfds mock here: the config must be rejected before the data is read.
@@ -136,4 +142,4 @@ def test_bad_config_values_fail_before_loading_or_compiling(tmp_path, overrides,
 
 def test_unknown_preset_lists_the_valid_ones():
   with pytest.raises(ValueError, match="valid: one of late, tensor, low_rank_tensor"):
-    configs.get_config("early")
+    config("early")

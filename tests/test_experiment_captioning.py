@@ -1,10 +1,10 @@
 """The captioner (greedy decoding agrees with teacher forcing, bfloat16, gradients, BatchNorm
-encoders) and the captioning experiment's main: the tiny preset and eval-only in-process, a bad
-key on the command line as a user runs it."""
+encoders), the captioner a config section describes (mmjax.tasks.captioning), and the captioning
+experiment's main: the tiny preset and eval-only in-process, a bad key on the command line as a
+user runs it."""
 
 import functools
 import json
-import os
 import subprocess
 import sys
 
@@ -13,12 +13,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import captioning as experiment
+from mmjax.data.synthetic import SceneWorld
+from mmjax.data.tokenizer import WordTokenizer
 from mmjax.losses.captioning import caption_loss, shift_right
 from mmjax.models.captioner import Captioner, decode
+from mmjax.registry import ConfigError
+from mmjax.tasks import captioning
+from tests.scripts import ROOT, preset
 from tests.test_heads import random_variables
-from tests.scripts import load
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CMD = [sys.executable, "experiments/captioning.py", "--config", "configs/captioning.py:tiny"]
 VOCAB, LEN, BOS, EOS = 13, 6, 1, 2
 VIT = dict(patch_size=8, width=16, depth=1, num_heads=2, mlp_dim=32)
@@ -86,15 +90,90 @@ def test_decode_rejects_bad_arguments():
                    jnp.zeros((1, 4), jnp.int32))
 
 
+def tiny_model_section(**changes):
+  """The tiny preset's model section with `changes` {"decoder.name": value, ...}."""
+  overrides = {f"model.{k}": v for k, v in changes.items()}
+  return preset("configs/captioning.py:tiny", **overrides).model
+
+
+def test_build_captioner_fills_the_data_fields_and_builds_the_named_parts():
+  model = captioning.build_captioner(tiny_model_section(), VOCAB, LEN)
+  assert (model.image_encoder, model.caption_decoder, model.features) == ("vit", "transformer",
+                                                                          "tokens")
+  assert model.decoder == dict(width=32, depth=1, num_heads=2, mlp_dim=64, vocab_size=VOCAB,
+                               max_len=LEN)
+  # The same parameter tree as the Captioner built by hand with those options.
+  by_hand = Captioner(image=dict(model.image), decoder=dict(model.decoder))
+  images, tokens = jnp.zeros((1, 16, 16, 3)), jnp.zeros((1, LEN), jnp.int32)
+  shapes = lambda m: jax.tree.map(lambda x: x.shape,
+                                  jax.eval_shape(m.init, jax.random.key(0), images, tokens))
+  assert shapes(model) == shapes(by_hand)
+  lstm = captioning.build_captioner(tiny_model_section(**{"decoder.name": "lstm"}), VOCAB, LEN)
+  assert lstm.decoder == dict(embed_dim=16, hidden=32, image_as="input", vocab_size=VOCAB)
+  assert captioning.model_choices(tiny_model_section(**{"decoder.name": "lstm"})) == {
+      "image": ("vit", dict(model.image)), "decoder": ("lstm", dict(embed_dim=16, hidden=32,
+                                                                    image_as="input")),
+      "features": "tokens"}
+
+
+@pytest.mark.parametrize("changes,match", [
+    ({"image.name": "vot"}, r"stages.captioner.model.image.name='vot'. Valid choices: cnn, "),
+    ({"decoder.transformer": {"widht": 8}}, r"stages.captioner.model.decoder.transformer has "
+                                            r"no option 'widht'"),
+    ({"features": "grid"}, r"stages.captioner.model.features='grid'; valid choices: tokens, "
+                           r"pooled"),
+    ({"decoder.transformer": {"vocab_size": 5}},
+     r"decoder.transformer.vocab_size=5 is smaller than the tokenizer's vocabulary \(13\)"),
+    ({"decoder.transformer": {"max_len": 4}}, r"decoder.transformer.max_len=4 < data.text_len=6"),
+])
+def test_build_captioner_errors_name_the_key(changes, match):
+  with pytest.raises(ConfigError, match=match):
+    captioning.build_captioner(tiny_model_section(**changes), VOCAB, LEN,
+                               key="stages.captioner.model")
+
+
+def test_image_caption_batches_references_and_scores():
+  world = SceneWorld(0, 16, 2)
+  tokenizer = WordTokenizer(world.vocabulary())
+  images, captions = captioning.image_captions(world, "train", np.arange(3))
+  assert images.shape == (3, 16, 16, 3) and images.dtype == np.float32
+  assert 0.0 <= images.min() and images.max() <= 1.0 and all(isinstance(c, str) for c in captions)
+  tokens = captioning.caption_encoder(tokenizer, 16)(captions)
+  assert tokens.shape == (3, 16) and [tokenizer.decode(t) for t in tokens] == captions
+  with pytest.raises(ConfigError, match="data.text_len=4 cannot hold .* raise data.text_len"):
+    captioning.caption_encoder(tokenizer, 4)(captions)
+  refs = captioning.references(world, "test", 3)
+  assert all(len(r) == 4 for r in refs)
+  assert all(world.example("test", i)["caption"] in refs[i] for i in range(3))
+  perfect = captioning.score([r[0] for r in refs], refs)
+  assert set(perfect) == set(captioning.METRICS)
+  assert perfect["BLEU-4"] == pytest.approx(1.0) and perfect["exact_match"] == 1.0
+  assert captioning.exact_match([refs[0][1], "a red"], refs[:2]) == 0.5
+
+
+def test_caption_loss_fn_is_teacher_forcing_on_normalised_pixels():
+  model = Captioner(image=VIT, decoder=DECODERS["transformer"])
+  pixels = jax.random.uniform(jax.random.key(1), (3, 16, 16, 3))
+  captions = jnp.array([[4, 5, EOS, 0, 0, 0], [6, EOS, 0, 0, 0, 0], [7, 8, 9, 10, 11, EOS]])
+  variables = random_variables(model, pixels, captions)
+  tokenizer = WordTokenizer([f"w{i}" for i in range(VOCAB - 4)])
+  loss_fn = captioning.caption_loss_fn(model, tokenizer, label_smoothing=0.1)
+  batch = {"images": pixels, "captions": captions}
+  (loss, (metrics, state)), by_hand = jax.jit(lambda v: (
+      loss_fn(v["params"], {}, batch, jax.random.key(0), None),
+      caption_loss(model.apply(v, (pixels - 0.5) / 0.25, shift_right(captions, BOS)), captions,
+                   captions != 0, 0.1)))(variables)
+  np.testing.assert_allclose(loss, by_hand, rtol=1e-6)
+  assert state == {} and 0.0 <= float(metrics["token_accuracy"]) <= 1.0
+
+
 def run(workdir, *extra):
   return subprocess.run(CMD + ["--workdir", str(workdir), "--config.progress_bar=False", *extra],
                         cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 def test_tiny_trains_captions_scores_and_evaluates_again(tmp_path, capsys):
-  experiment = load("experiments/captioning.py")
-  config = load("configs/captioning.py").get_config("tiny")
-  config.progress_bar = False
+  config = preset("configs/captioning.py:tiny")
   results = experiment.run(config, str(tmp_path))
   stdout = capsys.readouterr().out
   assert json.load(open(tmp_path / "results.json")) == results
@@ -116,6 +195,6 @@ def test_tiny_trains_captions_scores_and_evaluates_again(tmp_path, capsys):
 
 
 def test_bad_config_fails_naming_the_key(tmp_path):
-  p = run(tmp_path, "--config.model.caption_decoder=lstn")  # the command line, as a user runs it
+  p = run(tmp_path, "--config.model.decoder.name=lstn")  # the command line, as a user runs it
   assert p.returncode != 0
-  assert "model.caption_decoder='lstn'. Valid choices: lstm, transformer" in p.stderr
+  assert "model.decoder.name='lstn'. Valid choices: lstm, transformer" in p.stderr

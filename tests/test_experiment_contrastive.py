@@ -10,8 +10,9 @@ import time
 
 import pytest
 
+from experiments import contrastive
 from mmjax.registry import ConfigError
-from tests.scripts import load, preset
+from tests.scripts import preset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CMD = [sys.executable, "experiments/contrastive.py", "--config", "configs/contrastive.py:tiny"]
@@ -24,7 +25,7 @@ def run(workdir, *extra, **kw):
 
 def experiment_and_config(**overrides):
   """The experiment module and its tiny config with `overrides` ({"a.b": value}) applied."""
-  return load("experiments/contrastive.py"), preset(load("configs/contrastive.py"), **overrides)
+  return contrastive, preset("configs/contrastive.py:tiny", **overrides)
 
 
 def test_tiny_trains_evaluates_and_writes_everything(tmp_path, capsys):
@@ -52,7 +53,12 @@ def test_bad_config_key_fails_with_suggestion(tmp_path):
   assert p.returncode != 0 and 'Did you mean "lr"' in p.stderr
   for key, value, match in (("model.loss", "infonce", "Valid choices: sigmoid, softmax"),
                             ("eval.zero_shot_tasks", ("shape", "size"),
-                             "valid choices: shape, colour")):
+                             "valid choices: shape, colour"),
+                            ("model.image.name", "vtt",
+                             r"model.image.name='vtt'. Valid choices: cnn, resnet, vit"),
+                            ("data.source.name", "shape", r"data.source.name='shape'.*shapes"),
+                            ("eval.zero_shot_templates", ("a photo of a {c}",),
+                             r"non-caption words \['photo'\]")):
     experiment, config = experiment_and_config(**{key: value})
     with pytest.raises(ConfigError, match=match):
       experiment.run(config, str(tmp_path / key))

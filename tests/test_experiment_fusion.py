@@ -147,3 +147,6 @@ def test_bad_config_values_fail_before_compiling_and_name_the_choices(tmp_path):
   p = run(tmp_path, "--config.model.modalities=image,video")
   assert p.returncode != 0 and "model.modalities" in p.stderr and "image, text, audio" in p.stderr
   assert "compile_time" not in p.stdout
+  p = run(tmp_path, "--config.model.fusion.name=gatd")
+  assert p.returncode != 0 and "model.fusion.name='gatd'" in p.stderr
+  assert 'Did you mean "gated"' in p.stderr and "compile_time" not in p.stdout

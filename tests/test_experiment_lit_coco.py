@@ -9,23 +9,22 @@ import os
 import numpy as np
 import pytest
 
+from experiments import lit_coco as experiment
+from mmjax.data import sources
 from mmjax.data.tfds.mock import mock_coco_captions
 from mmjax.evaluate.retrieval import retrieval_metrics
 from mmjax.models.from_checkpoint import checkpoint_params
 from mmjax.models.image.vit_checkpoint import load_vit_npz
+from mmjax.registry import ConfigError
+from tests.scripts import preset
 from tests.test_pretrained_text import TINY, tiny_checkpoint, write_folder
 from tests.test_vit_checkpoint import tiny_npz
-from tests.scripts import load, preset
 
 NUM = 16  # mock images per split, 5 captions each
 
 
-experiment = load("experiments/lit_coco.py", "lit_coco_experiment")
-configs = load("configs/lit_coco.py", "lit_coco_config")
-
-
 def config(name="tiny", **overrides):
-  return preset(configs, name, **overrides)
+  return preset(f"configs/lit_coco.py:{name}", **overrides)
 
 
 def write_bert(path):
@@ -54,7 +53,7 @@ def tiny_run(tmp_path_factory):
   workdir = tmp / "work"
   # 10 tokens hold "[CLS] caption 4 of image 1 ##1 ##5 [SEP]" whole.
   c = {"model.image_init": str(npz), "model.text_init": str(bert), "model.embed_dim": 16,
-       "data.image_size": 8, "model.token_len": 10}
+       "data.image_size": 8, "data.text_len": 10}
   with mock_coco_captions(num_examples=NUM):
     trained = experiment.run(config(**c), str(workdir))
     again = experiment.run(config(eval_only=True, **c), str(workdir))
@@ -99,14 +98,16 @@ def test_eval_only_restores_the_same_model(tiny_run):
 def test_tiny_preset_without_checkpoints_builds_a_word_vocabulary_and_random_towers(tmp_path):
   c = config()
   with mock_coco_captions(num_examples=NUM):
-    image, image_params, text, text_params, tok = experiment.load_towers(c, str(tmp_path))
-  assert image_params is None and text_params is None and image == dict(c.model.image)
-  ids = tok.encode_batch(["caption 3 of image 107", "an unseen word"], c.model.token_len)
+    source = sources.build(c.data)
+    image, image_params, text, text_params, tok = experiment.load_towers(c, source,
+                                                                         str(tmp_path))
+  assert image_params is None and text_params is None and image == dict(c.model.image.vit)
+  ids = tok.encode_batch(["caption 3 of image 107", "an unseen word"], c.data.text_len)
   words = json.load(open(tmp_path / "vocab.json"))["itos"]
   assert [words[i] for i in ids[0]] == ["<bos>", "caption", "3", "of", "image", "107", "<eos>",
                                         "<pad>"]  # <bos> stands in for [CLS] (pool "first").
   assert [words[i] for i in ids[1][:5]] == ["<bos>", "<unk>", "<unk>", "<unk>", "<eos>"]
-  assert text["vocab_size"] == len(words) and text["max_len"] == c.model.token_len
+  assert text["vocab_size"] == len(words) and text["max_len"] == c.data.text_len
 
 
 def test_coco_retrieval_counts_any_caption_of_the_image():
@@ -130,8 +131,15 @@ def test_paper_preset_without_checkpoints_says_what_to_download(tmp_path):
   with pytest.raises(FileNotFoundError, match="lacks config.json, model.safetensors"):
     experiment.run(config("", **{"model.image_init": __file__,
                                  "model.text_init": str(tmp_path)}), str(tmp_path))
+  # A checkpoint needs the tower it was saved from; the source is a registry name.
+  with pytest.raises(ConfigError, match=r"model.image.name='cnn': model.image_init loads a vit"):
+    experiment.run(config(**{"model.image_init": __file__, "model.image.name": "cnn"}),
+                   str(tmp_path))
+  with pytest.raises(ConfigError, match=r"data.source.name='coco'.*coco_captions"):
+    experiment.run(config(**{"data.source.name": "coco"}), str(tmp_path))
   assert not os.listdir(tmp_path)  # nothing was written: it failed before any work.
   # Unprepared data: named, with the command that prepares it, before any checkpoint or compile.
   with pytest.raises(FileNotFoundError, match="tfds build coco_captions --data_dir DIR"):
-    experiment.run(config(**{"data.data_dir": str(tmp_path / "tfds")}), str(tmp_path / "work"))
+    experiment.run(config(**{"data.source.coco_captions.data_dir": str(tmp_path / "tfds")}),
+                   str(tmp_path / "work"))
   assert not os.path.exists(tmp_path / "work")

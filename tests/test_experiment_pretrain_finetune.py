@@ -12,26 +12,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import pretrain_finetune as experiment
 from mmjax.models.from_checkpoint import checkpoint_params, graft
 from mmjax.models.locked_text_two_tower import LockedTextTwoTower
 from mmjax.models.multimodal_classifier import MultimodalClassifier
 from mmjax.models.text import pretrained
 from mmjax.models.text.cached_embeddings import CachedTextEmbedder
 from mmjax.registry import ConfigError
-from tests.scripts import load
+from mmjax.train import stages
+from tests.scripts import preset
 
 
-
-experiment = load("experiments/pretrain_finetune.py", "pretrain_finetune_experiment")
-configs = load("configs/pretrain_finetune.py", "pretrain_finetune_config")
-
-
-def config(preset="tiny", **flat):
-  c = configs.get_config(preset)
-  c.unlock()
-  c.update_from_flattened_dict(flat)
-  c.lock()
-  return c
+def config(name="tiny", **flat):
+  return preset(f"configs/pretrain_finetune.py:{name}", **flat)
 
 
 def tree_equal(a, b) -> bool:
@@ -66,8 +59,8 @@ def test_pretrain_finetune_scratch_then_a_rerun_restores_every_stage(tmp_path):
 
 
 def test_frozen_encoder_stays_the_pretrained_one_bit_for_bit(tmp_path):
-  c = config(**{"finetune.freeze_encoder": True})
-  stage = experiment.stage_configs(c)["finetune"]
+  c = config(**{"downstream.freeze_encoder": True})
+  stage = stages.configs(c)["finetune"]
   model = MultimodalClassifier(num_classes=3, modalities=("image",),
                                encoders={"image": {"name": "cnn", "channels": (4,)}})
   rng = np.random.default_rng(0)
@@ -77,9 +70,9 @@ def test_frozen_encoder_stays_the_pretrained_one_bit_for_bit(tmp_path):
   tower = jax.tree.map(np.asarray, model.init(jax.random.key(7), {"image": test["image"][:1]})[
       "params"]["towers_image"])
   predict = jax.jit(lambda v, x: jnp.argmax(model.apply(v, {"image": x}), -1))
-  step, metrics = experiment.train_classifier(stage, str(tmp_path), model, predict, labelled,
-                                              test, pretrained=tower, freeze=True)
-  assert step == 4 and 0.0 <= metrics["accuracy"] <= 1.0
+  result = experiment.train_classifier(stage, str(tmp_path), model, predict, labelled, test,
+                                       pretrained=tower, freeze=True)
+  assert result.step == 4 and 0.0 <= result.eval_metrics["accuracy"] <= 1.0
   ckpt = str(tmp_path / "checkpoints")
   assert set(checkpoint_params(ckpt)) == {"classifier"}  # only the head is a parameter
   frozen = checkpoint_params(ckpt, collection="model_state")["frozen"]["towers_image"]
@@ -124,11 +117,18 @@ def test_missing_minilm_names_the_install_command(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("flat,match", [
-    ({"finetune.task": "texture"}, "finetune.task='texture'; valid choices: shape, colour, size"),
+    ({"downstream.task": "texture"},
+     "downstream.task='texture'; valid choices: shape, colour, size"),
     ({"experiment": "clip"}, "experiment='clip'; valid choices: finetune, lit"),
-    ({"finetune.num_labels": 3}, "finetune.num_labels=3"),
-    ({"finetune.warmup_steps": 10}, "warmup_steps=10 must be below total_steps=4"),
-    ({"model.loss": "infonce"}, "Valid choices: sigmoid, softmax"),
+    ({"downstream.num_labels": 3}, "downstream.num_labels=3"),
+    ({"stages.finetune.schedule.warmup_steps": 10},
+     "stages.finetune: schedule.warmup_steps=10 must be below total_steps=4"),
+    ({"stages.pretrain.model.loss": "infonce"},
+     "stages.pretrain.model.loss='infonce'. Valid choices: sigmoid, softmax"),
+    ({"stages.pretrain.model.image.name": "vtt"},
+     r"stages.pretrain.model.image.name='vtt'. Valid choices: cnn, resnet, vit"),
+    ({"stages.finetune.model.head.name": "clasification"},
+     r"stages.finetune.model.head.name='clasification'.*Did you mean \"classification\""),
     ({"eval.zero_shot_templates": ("a photo of a {c}",)}, r"non-caption words \['photo'\]"),
 ])
 def test_bad_config_fails_before_training(tmp_path, flat, match):

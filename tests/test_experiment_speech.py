@@ -1,9 +1,9 @@
-"""The CTC speech recogniser (frames, gradients, the loss falling, dtypes, bad options) and the
-speech recognition experiment's main: tiny preset and eval-only in-process, a clip too short for
-its labels on the command line as a user runs it."""
+"""The CTC speech recogniser (frames, gradients, the loss falling, dtypes, bad options), the
+recogniser, batches and transcription of mmjax.tasks.speech, and the speech recognition
+experiment's main: tiny preset and eval-only in-process, a clip too short for its labels on the
+command line as a user runs it."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -13,14 +13,15 @@ import numpy as np
 import optax
 import pytest
 
+from experiments import speech_recognition as experiment
 from mmjax.data.synthetic import SceneWorld
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.losses.ctc import ctc_loss
 from mmjax.models.speech_recognizer import SpeechRecognizer
 from mmjax.registry import ConfigError
-from tests.scripts import load
+from mmjax.tasks import speech
+from tests.scripts import ROOT, preset
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CMD = [sys.executable, "experiments/speech_recognition.py", "--config",
        "configs/speech_recognition.py:tiny"]
 AST = dict(patch_size=(4, 16), width=32, depth=1, num_heads=2, mlp_dim=64, sample_rate=8000.0,
@@ -108,10 +109,54 @@ def test_bad_encoder_options_are_clear_errors(clips):
     SpeechRecognizer(vocab_size=VOCAB, encoder="wav2vec").init(jax.random.key(0), waves)
 
 
+def tiny_model_section(**changes):
+  """The tiny preset's model section with `changes` {"encoder.name": value, ...}."""
+  return preset("configs/speech_recognition.py:tiny",
+                **{f"model.{k}": v for k, v in changes.items()}).model
+
+
+def test_build_recognizer_takes_the_data_sample_rate_and_checks_frames():
+  model = speech.build_recognizer(tiny_model_section(), TOKENIZER, 8000)
+  assert model.encoder == "ast" and model.encoder_options == dict(AST)
+  assert model.vocab_size == VOCAB and model.blank_id == TOKENIZER.pad_id
+  # 1 s: 98 frames of the 10 ms hop -> 24 four-frame patches, enough for 24 labels, not 25.
+  assert speech.check_frames(model, 8000, 24) == 24
+  with pytest.raises(ConfigError, match=r"model.encoder.ast gives 24 frames per clip, fewer "
+                                        r"than data.text_len=25: CTC needs a frame per word"):
+    speech.check_frames(model, 8000, 25)
+  bad = model.clone(encoder_options=dict(AST, patch_size=(4, 8)))
+  with pytest.raises(ConfigError, match=r"model.encoder.ast: the ast encoder with patch_size "
+                                        r"frequency 8 != num_mel_bins 16 .*span every mel bin"):
+    speech.check_frames(bad, 8000, 4)
+  m = tiny_model_section(**{"encoder.name": "wav2vec"})
+  with pytest.raises(ConfigError, match=r"model.encoder.name='wav2vec'. Valid choices: ast, "):
+    speech.build_recognizer(m, TOKENIZER, 8000)
+
+
+def test_transcript_batches_and_transcription():
+  batch = speech.transcript_batch(WORLD, "train", [0, 1], TOKENIZER, 16)
+  assert batch["audio"].shape == (2, 8000) and batch["labels"].shape == (2, 16)
+  for row, i in enumerate((0, 1)):
+    words = list(WORLD.example("train", i, ("audio",))["transcript"])
+    n = len(words)
+    assert TOKENIZER.decode(batch["labels"][row]) == " ".join(words)
+    np.testing.assert_array_equal(batch["label_paddings"][row], np.arange(16) >= n)
+  with pytest.raises(ConfigError, match=r"transcript is longer than data.text_len=2; raise "
+                                        r"data.text_len"):
+    speech.transcript_batch(WORLD, "train", [0], TOKENIZER, 2)
+  # Frames: blank, w, w, blank, v -> "w v" by best path and by beam search.
+  w, v = TOKENIZER.stoi["red"], TOKENIZER.stoi["circle"]
+  logits = np.full((1, 5, VOCAB + 1), -10.0, np.float32)
+  for t, c in enumerate((0, w, w, 0, v)):
+    logits[0, t, c] = 10.0
+  transcripts = speech.transcribe(logits, TOKENIZER, beam_size=2)
+  assert transcripts == {"greedy": ["red circle"], "beam": ["red circle"]}
+  scores = speech.score(transcripts, ["red square"])
+  assert scores["greedy/wer"] == scores["beam/wer"] == 0.5 and scores["beam/sentence_error"] == 1
+
+
 def test_tiny_trains_evaluates_and_writes_everything(tmp_path, capsys):
-  experiment = load("experiments/speech_recognition.py")
-  config = load("configs/speech_recognition.py").get_config("tiny")
-  config.progress_bar = False
+  config = preset("configs/speech_recognition.py:tiny")
   results = experiment.run(config, str(tmp_path))
   stdout = capsys.readouterr().out
   assert "wer" in stdout and "ref:" in stdout
@@ -131,5 +176,5 @@ def test_too_few_frames_for_the_labels_fails_before_training(tmp_path):
   p = run(tmp_path, "--config.data.audio_seconds=0.3")  # the command line, as a user runs it
   # 0.3 s: 28 frames of the 10 ms hop -> 7 four-frame patches, fewer than 16 labels.
   assert p.returncode != 0, p.stdout[-2000:]
-  assert "gives 7 frames per clip, fewer than data.max_labels=16" in p.stderr, p.stderr[-2000:]
+  assert "gives 7 frames per clip, fewer than data.text_len=16" in p.stderr, p.stderr[-2000:]
   assert not (tmp_path / "checkpoints").exists()

@@ -1,6 +1,7 @@
-"""The attribute classifier and text-to-image model, and the translation experiment's main run
-in-process: the tiny preset through all four stages, eval-only with a captioner loaded from
-another workdir, and bad config values failing before any compile."""
+"""The attribute classifier and text-to-image model, the stage models a config section describes
+(mmjax.tasks.translation), and the translation experiment's main run in-process: the tiny preset
+through all four stages, eval-only with a captioner loaded from another workdir, and bad config
+values failing before any compile."""
 
 import json
 import os
@@ -11,17 +12,18 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from experiments import translation
 from mmjax.models.attribute_classifier import AttributeClassifier, attribute_loss
 from mmjax.models.text_to_image import TextToImage
 from mmjax.registry import ConfigError
-from tests.scripts import load
+from mmjax.tasks import translation as stage_models
 from tests.scripts import preset
 
 CHANCE = {"shape": 1 / 4, "colour": 1 / 6, "size": 1 / 2, "all": 1 / 48}
 
 
 def tiny_config(**changes):
-  return preset(load("configs/translation.py"), **changes)
+  return preset("configs/translation.py:tiny", **changes)
 
 
 def test_attribute_classifier_has_a_head_per_attribute_and_its_loss_sums_them():
@@ -70,9 +72,52 @@ def test_text_to_image_follows_the_caption_unless_the_condition_is_dropped():
   np.testing.assert_allclose(eps[2], eps[3], atol=1e-6)  # the null condition ignores it
 
 
+def test_stage_models_from_config_sections():
+  s = tiny_config().stages
+  image = stage_models.build_attribute_classifier(s.image_classifier.model, "image", 30, 16)
+  assert (image.modality, image.encoder) == ("image", "cnn")
+  assert image.encoder_options == dict(channels=(4,), head="flatten")
+  assert image.num_classes == {"shape": 4, "colour": 6, "size": 2}
+  text = stage_models.build_attribute_classifier(s.text_classifier.model, "text", 30, 16)
+  assert text.encoder_options == dict(width=8, vocab_size=30)  # the vocabulary: from the data
+  t2i = stage_models.build_text_to_image(s.generator.model, 30, 16)
+  assert (t2i.text_encoder, t2i.generator, t2i.condition) == ("bag_of_words", "diffusion",
+                                                              "pooled")
+  assert t2i.text == dict(width=8, vocab_size=30)
+  assert t2i.generator_options == dict(s.generator.model.generator.diffusion)
+  assert stage_models.noise_schedule(s.generator.model).shape == (1000,)
+  predictions = {"shape": np.array([0, 1]), "colour": np.array([2, 2]), "size": np.array([1, 1])}
+  labels = {"shape": np.array([0, 1]), "colour": np.array([2, 3]), "size": np.array([1, 1])}
+  assert stage_models.accuracies(predictions, labels) == {"shape": 1.0, "colour": 0.5,
+                                                          "size": 1.0, "all": 0.5}
+
+
+@pytest.mark.parametrize("section,changes,match", [
+    ("text_classifier", {"head": {"hiden": 8}}, r"stages.text_classifier.model.head has no "
+                                                r"option 'hiden'"),
+    ("image_classifier", {"encoder.name": "cnm"}, r"stages.image_classifier.model.encoder.name="
+                                                  r"'cnm'"),
+    ("generator", {"condition": "both"}, r"stages.generator.model.condition='both'; valid "
+                                         r"choices: pooled, tokens"),
+    ("generator", {"noise_schedule": "cosin"}, r"stages.generator.model.noise_schedule='cosin'.*"
+                                               r"valid: cosine, linear"),
+    ("generator", {"text.bag_of_words": {"widht": 8}},
+     r"stages.generator.model.text.bag_of_words has no option 'widht'"),
+])
+def test_stage_model_errors_name_the_key(section, changes, match):
+  key = f"stages.{section}.model"
+  m = tiny_config(**{f"{key}.{k}": v for k, v in changes.items()}).stages[section].model
+  with pytest.raises(ConfigError, match=match):
+    if section == "generator":
+      stage_models.build_text_to_image(m, 30, 16, key=key)
+    else:
+      modality = "text" if section == "text_classifier" else "image"
+      stage_models.build_attribute_classifier(m, modality, 30, 16, key=key)
+
+
 @pytest.fixture(scope="module")
 def experiment():
-  return load("experiments/translation.py")
+  return translation
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +158,7 @@ def test_eval_only_with_the_captioner_loaded_from_another_workdir_reproduces(tin
                                                                             experiment):
   workdir, results = tiny_run
   again = experiment.run(tiny_config(eval_only=True, mode="caption_route",
-                                     **{"captioner.workdir": os.path.join(workdir, "captioner")}),
+                                     captioner_workdir=os.path.join(workdir, "captioner")),
                          workdir)
   for stage in ("image_classifier", "text_classifier", "captioner"):
     assert again[stage] == results[stage], stage
@@ -121,12 +166,13 @@ def test_eval_only_with_the_captioner_loaded_from_another_workdir_reproduces(tin
 
 @pytest.mark.parametrize("changes,match", [
     ({"mode": "speech"}, "mode='speech'; valid choices: text_to_image, caption_route, both"),
-    ({"generator.model.generator": "difusion"}, 'Did you mean "diffusion"'),
-    ({"text_classifier.model.encoder_options": {"width": 8, "hiden": 8}},
+    ({"stages.generator.model.generator.name": "difusion"}, 'Did you mean "diffusion"'),
+    ({"stages.text_classifier.model.encoder.bag_of_words": {"width": 8, "hiden": 8}},
      "has no option 'hiden'"),
-    ({"eval.sample_steps": 2000}, r"eval.sample_steps=2000; valid: 1..generator.model"),
-    ({"generator.optimizer.name": "adam"}, "generator: optimizer.name='adam' is not valid"),
-    ({"captioner.workdir": "/nonexistent"}, "has no config.json; give the workdir of a"),
+    ({"eval.sample_steps": 2000}, r"eval.sample_steps=2000; valid: 1..stages.generator.model"),
+    ({"stages.generator.optimizer.name": "adam"},
+     "stages.generator: optimizer.name='adam' is not valid"),
+    ({"captioner_workdir": "/nonexistent"}, "has no config.json; give the workdir of a"),
 ])
 def test_bad_config_values_fail_before_compiling(experiment, tmp_path, changes, match):
   with pytest.raises(ConfigError, match=match):
@@ -137,7 +183,7 @@ def test_bad_config_values_fail_before_compiling(experiment, tmp_path, changes, 
 def test_a_workdir_refuses_stages_of_other_data(experiment, tmp_path):
   # A run that stops at a bad model option has already recorded its data in the workdir.
   with pytest.raises(ConfigError, match="has no option"):
-    experiment.run(tiny_config(**{"generator.model.text": {"width": 8, "hidden": 8}}),
-                   str(tmp_path))
+    experiment.run(tiny_config(**{"stages.generator.model.text.bag_of_words":
+                                  {"width": 8, "hidden": 8}}), str(tmp_path))
   with pytest.raises(ConfigError, match="holds stages trained on data"):
     experiment.run(tiny_config(**{"data.image_size": 8}), str(tmp_path))

@@ -8,10 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import vqa as experiment
 from mmjax.data.synthetic import ANSWERS
 from mmjax.models.vqa import VQAModel
 from mmjax.registry import ConfigError
-from tests.scripts import load
+from tests.scripts import preset
 
 ENCODERS = {"question": dict(name="bag_of_words", vocab_size=12, width=8),
             "image": dict(name="cnn", channels=(4,)),
@@ -73,9 +74,7 @@ def test_gradients_reach_both_encoders_and_bfloat16_agrees():
 
 
 def test_tiny_trains_evaluates_and_eval_only_reproduces(tmp_path, capsys):
-  experiment, configs = load("experiments/vqa.py"), load("configs/vqa.py")
-  config = configs.get_config("tiny")
-  config.progress_bar = False
+  config = preset("configs/vqa.py:tiny")
   results = experiment.run(config, str(tmp_path))
   assert json.load(open(tmp_path / "results.json")) == results
   n = results["num_test_examples"]
@@ -101,14 +100,11 @@ def test_tiny_trains_evaluates_and_eval_only_reproduces(tmp_path, capsys):
   assert experiment.run(config, str(tmp_path)) == results
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("inputs", ("question", "video"), "model.inputs=.*valid: a non-empty subset"),
-    ("fusion", "flim", 'Did you mean "film"'),
+@pytest.mark.parametrize("overrides,match", [
+    ({"model.inputs": ("question", "video")}, "model.inputs=.*valid: a non-empty subset"),
+    ({"model.fusion.name": "flim"}, 'model.fusion.name=.flim.*Did you mean "film"'),
 ])
-def test_bad_config_values_fail_before_compiling(tmp_path, key, value, match):
-  experiment, configs = load("experiments/vqa.py"), load("configs/vqa.py")
-  config = configs.get_config("tiny")
-  config.model[key] = value
+def test_bad_config_values_fail_before_compiling(tmp_path, overrides, match):
   with pytest.raises(ConfigError, match=match):
-    experiment.run(config, str(tmp_path))
+    experiment.run(preset("configs/vqa.py:tiny", **overrides), str(tmp_path))
   assert not (tmp_path / "checkpoints").exists()

@@ -31,13 +31,15 @@ CASES = [
     ("cross_attention", dict(dim=8, bidirectional=True, **ATTN)),
     ("bottleneck", dict(dim=8, depth=1, fusion_layer=0, num_bottlenecks=2, pool="cls", **ATTN)),
     ("adversarial", dict(dim=8)),
+    ("multiplicative", dict(dim=8)),  # formulas and modes: test_multiplicative_fusion.py
 ]
 CASE_IDS = [name + "".join(f"-{k}" for k in ("learned", "bidirectional") if kw.get(k))
             for name, kw in CASES]
 TOKEN_LEVEL = ("concat_early", "cross_attention", "bottleneck")
 # Methods limited to two modalities, and the error they give for three.
 TWO_ONLY = {"film": "film fuses exactly 2 modalities",
-            "weighted_sum": "weighted_sum fuses exactly 2 modalities"}
+            "weighted_sum": "weighted_sum fuses exactly 2 modalities",
+            "multiplicative": "multiplicative fuses exactly 2 modalities"}
 
 
 def jit(fn):
@@ -98,6 +100,17 @@ def check_gradients(model, count):
     assert np.all(np.isfinite(g)), name
     assert np.abs(g).max() > 0, f"zero gradient for {name}"
   return params, (pooled, tokens, masks), out
+
+
+def test_every_registered_fusion_is_tested_and_named_as_registered():
+  """A newly registered fusion fails here until CASES runs it. Each lives in
+  mmjax/models/fusion/<name>.py as the class <Name>Fusion, so the registry name, the file and
+  the class never tell different stories."""
+  assert sorted({name for name, _ in CASES}) == sorted(FUSIONS.names())
+  for name in FUSIONS.names():
+    cls = FUSIONS.get(name)
+    assert cls.__module__ == f"mmjax.models.fusion.{name}", (name, cls.__module__)
+    assert cls.__name__.lower() == name.replace("_", "") + "fusion", (name, cls.__name__)
 
 
 @pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)

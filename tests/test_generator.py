@@ -9,9 +9,9 @@ import numpy as np
 import optax
 import pytest
 
+from mmjax.losses.diffusion import diffusion_loss
 from mmjax.models import GENERATORS
-from mmjax.models.heads.diffusion import (TextConditionedUNet, diffusion_loss, guided_eps,
-                                          noise_schedule, sample)
+from mmjax.models.heads.diffusion import TextConditionedUNet, guided_eps, noise_schedule, sample
 from mmjax.registry import ConfigError
 
 # XLA:CPU compile time dominates these tests (~2 s per ResBlock for a gradient), so most tests

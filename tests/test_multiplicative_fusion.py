@@ -1,6 +1,6 @@
 """Multiplicative-interaction fusion (MI-matrix / vector / scalar): each mode against its formula
-computed by hand, MI-matrix = two-modality tensor fusion, the context swap, gradients, dtypes,
-and bad options named."""
+computed by hand, MI-matrix = two-modality tensor fusion, MI-vector = the element-wise product
+fusion, the context swap, gradients, dtypes, and bad options named."""
 
 import jax
 import jax.numpy as jnp
@@ -60,6 +60,17 @@ def test_vector_and_scalar_modes_gate_and_shift_x_as_their_formulas(mode, dim):
   out = apply(model, p, (z, x))
   assert out.shape == (B, dim or DX)
   np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
+def test_product_fusion_is_the_vector_mode_without_the_additive_terms():
+  """product.py's (W_0 z + b_0) * (W_1 x + b_1) = MI-vector with gate W z + V, U = 0, b = 0."""
+  z, x = inputs()
+  product = FUSIONS.build("product", dim=6)
+  p = random_params(product, [z, x])
+  mi = {"W": p["proj0"]["kernel"], "V": p["proj0"]["bias"], "U": np.zeros((DZ, 6), np.float32),
+        "b": np.zeros(6, np.float32), "proj": p["proj1"]}
+  np.testing.assert_allclose(apply(FUSIONS.build("multiplicative", mode="vector", dim=6), mi,
+                                   (z, x)), apply(product, p, (z, x)), rtol=1e-5, atol=1e-6)
 
 
 def test_context_index_chooses_which_modality_generates_the_weights():

@@ -1,6 +1,7 @@
-"""The reshape max pool matches nn.max_pool bitwise (outputs and gradients) on odd and even
-sizes, with ties, in 1-D and 2-D, VALID / SAME / explicit padding; it is the path taken when
-windows tile the input, and the CNN encoders using it match their nn.max_pool versions."""
+"""The masked token mean against numpy. The reshape max pool matches nn.max_pool bitwise (outputs
+and gradients) on odd and even sizes, with ties, in 1-D and 2-D, VALID / SAME / explicit
+padding; it is the path taken when windows tile the input, and the CNN encoders using it match
+their nn.max_pool versions."""
 
 import flax.linen as nn
 import jax
@@ -10,7 +11,7 @@ import pytest
 
 from mmjax.models.audio import spec_cnn, wave_cnn
 from mmjax.models.image import cnn
-from mmjax.models.pooling import max_pool
+from mmjax.models.pooling import masked_mean, max_pool
 
 CASES = [  # (shape, window, padding): window == strides, the reshape path.
     ((2, 8, 6, 3), (2, 2), "VALID"), ((2, 7, 5, 3), (2, 2), "VALID"),
@@ -19,6 +20,24 @@ CASES = [  # (shape, window, padding): window == strides, the reshape path.
     ((2, 9, 11, 2), (3, 2), ((1, 2), (0, 1))),
     ((2, 16, 3), (4,), "VALID"), ((2, 13, 3), (4,), "VALID"), ((2, 13, 3), (4,), "SAME"),
 ]
+
+
+def test_masked_mean_averages_the_valid_tokens_only():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(3, 5, 4)).astype(np.float32)
+  mask = np.array([[1, 1, 0, 1, 0], [1] * 5, [0] * 5], bool)  # the last sample: all padding
+  weights = rng.random((3, 5)).astype(np.float32)
+  got = jax.jit(masked_mean)(x, mask)
+  np.testing.assert_allclose(got[0], x[0, [0, 1, 3]].mean(0), rtol=1e-6)
+  np.testing.assert_allclose(got[1], x[1].mean(0), rtol=1e-6)
+  np.testing.assert_array_equal(got[2], np.zeros(4))  # zeros, not NaN
+  mean = jax.jit(masked_mean)
+  np.testing.assert_array_equal(mean(x), mean(x, np.ones((3, 5), bool)))  # no mask: all valid
+  # Weighted (tf-idf): weighted sum over valid tokens, divided by their number.
+  want = (weights[0, [0, 1, 3], None] * x[0, [0, 1, 3]]).sum(0) / 3
+  np.testing.assert_allclose(jax.jit(masked_mean)(x, mask, weights)[0], want, rtol=1e-6)
+  low = masked_mean(jnp.asarray(x, jnp.bfloat16), mask)
+  assert low.dtype == jnp.bfloat16
 
 
 def primitives(fn, x):

@@ -1,12 +1,14 @@
 """tfds sources on mock data (nothing is downloaded): coco_captions streaming, AV-MNIST, and
 image classification with zero-shot prompts."""
 
+import ml_collections
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from mmjax.data import sources
 from mmjax.data.pipeline import Batches
-from mmjax.data.tfds import TFDS_SOURCES, AVMnist, CocoCaptions, ImageClassification, load
+from mmjax.data.tfds import AVMnist, CocoCaptions, ImageClassification, load
 from mmjax.data.tfds.av_mnist import fit_pca, split_audio_pools
 from mmjax.data.tfds.mock import coco_caption, mock_coco_captions
 from mmjax.data.tokenizer import WordTokenizer
@@ -173,9 +175,10 @@ def test_av_mnist_degradations(av):
 
 def test_registry_and_unprepared_data_errors(tmp_path):
   with pytest.raises(ConfigError, match="no option 'snr'.*audio_snr_db"):
-    TFDS_SOURCES.build("av_mnist", snr=5)
-  with pytest.raises(ConfigError, match="Valid choices: av_mnist, coco_captions, image_class"):
-    TFDS_SOURCES.build("coco")
+    sources.build(ml_collections.ConfigDict(dict(
+        source=dict(name="av_mnist", av_mnist=dict(snr=5)))))
+  with pytest.raises(ConfigError, match="Valid choices: av_mnist, coco_captions, shapes"):
+    sources.build(ml_collections.ConfigDict(dict(source=dict(name="coco", coco={}))))
   with pytest.raises(FileNotFoundError, match="not prepared in .*tfds build mnist --data_dir"):
     ImageClassification("mnist", data_dir=str(tmp_path))
 

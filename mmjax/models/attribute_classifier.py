@@ -39,8 +39,8 @@ class AttributeClassifier(nn.Module):
       raise ValueError(f"num_classes={dict(self.num_classes or {})}; valid: a non-empty "
                        "{attribute: number of classes >= 2}.")
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    self.tower = encoder_registry(self.modality).build(
-        self.encoder, f"{self.modality} encoder", **dict(self.encoder_options or {}), **kw)
+    self.tower = encoder_registry(self.modality).build(self.encoder,
+                                                       **dict(self.encoder_options or {}), **kw)
     self.heads = {a: models.HEADS.build("classification", num_classes=n,
                                         **dict(self.head_options or {}), **kw)
                   for a, n in self.num_classes.items()}

@@ -11,7 +11,6 @@ import jax.numpy as jnp
 
 from mmjax import models
 from mmjax.models.heads import decoding
-from mmjax.registry import ConfigError
 
 FEATURES = ("tokens", "pooled")
 DECODE_METHODS = ("greedy", "beam")
@@ -24,7 +23,8 @@ class Captioner(nn.Module):
   features: what the decoder sees of the image: "tokens" (the encoder's [batch, n, dim]; the
   transformer decoder attends to them, the LSTM mean-pools them) or "pooled" ([batch, dim]).
   Encoders with BatchNorm keep "batch_stats": apply with `mutable=["batch_stats"]` when
-  train=True. Generation: `decode` below (greedy or beam search).
+  train=True. Generation: `decode` below (greedy or beam search). The captioner a config
+  section describes: `mmjax.tasks.captioning.build_captioner`.
   """
   image_encoder: str = "vit"
   image: Optional[dict] = None  # kwargs of the image encoder
@@ -38,10 +38,9 @@ class Captioner(nn.Module):
     if self.features not in FEATURES:
       raise ValueError(f"features={self.features!r}; valid: {', '.join(FEATURES)}.")
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    self.encoder = models.IMAGE_ENCODERS.build(
-        self.image_encoder, "model.image_encoder", **dict(self.image or {}), **kw)
-    self.text_decoder = models.CAPTION_DECODERS.build(
-        self.caption_decoder, "model.caption_decoder", **dict(self.decoder or {}), **kw)
+    self.encoder = models.IMAGE_ENCODERS.build(self.image_encoder, **dict(self.image or {}), **kw)
+    self.text_decoder = models.CAPTION_DECODERS.build(self.caption_decoder,
+                                                      **dict(self.decoder or {}), **kw)
 
   def encode(self, images, train: bool = False):
     """images -> what the decoder conditions on: [batch, n, dim] tokens or [batch, dim]."""
@@ -63,35 +62,10 @@ class Captioner(nn.Module):
 def max_caption_len(caption_decoder: str, decoder: Optional[dict] = None) -> Optional[int]:
   """Longest caption (in tokens) the named decoder with options `decoder` can hold; None if
   unbounded (LSTM)."""
-  ctor = models.CAPTION_DECODERS.get(caption_decoder, "model.caption_decoder")
+  ctor = models.CAPTION_DECODERS.get(caption_decoder)
   if "max_len" not in {f.name for f in dataclasses.fields(ctor)}:
     return None
   return dict(decoder or {}).get("max_len", ctor.max_len)
-
-
-def build_captioner(m, vocab_size: int, max_len: int, dtype=jnp.float32, key: str = "model"
-                    ) -> Captioner:
-  """The Captioner that config section `m` (image_encoder, image, caption_decoder, decoder,
-  features; at config key `key`) describes, for a tokenizer of `vocab_size` words and captions
-  of up to `max_len` tokens, which fill the decoder's vocab_size / max_len unless `m.decoder`
-  sets them. Each part is built once here, so a bad name or option fails before any compile."""
-  decoder = dict(m.decoder)
-  decoder.setdefault("vocab_size", vocab_size)
-  if max_caption_len(m.caption_decoder, decoder) is not None:
-    decoder.setdefault("max_len", max_len)
-  models.IMAGE_ENCODERS.build(m.image_encoder, f"{key}.image_encoder", **dict(m.image))
-  models.CAPTION_DECODERS.build(m.caption_decoder, f"{key}.caption_decoder", **decoder)
-  if m.features not in FEATURES:
-    raise ConfigError(f"{key}.features={m.features!r}; valid choices: {', '.join(FEATURES)}.")
-  if decoder["vocab_size"] < vocab_size:
-    raise ConfigError(f"{key}.decoder.vocab_size={decoder['vocab_size']} is smaller than the "
-                      f"tokenizer's vocabulary ({vocab_size}).")
-  limit = max_caption_len(m.caption_decoder, decoder)
-  if limit is not None and limit < max_len:
-    raise ConfigError(f"{key}.decoder.max_len={limit} < data.max_len={max_len}.")
-  return Captioner(image_encoder=m.image_encoder, image=dict(m.image),
-                   caption_decoder=m.caption_decoder, decoder=decoder, features=m.features,
-                   dtype=dtype)
 
 
 def decode(model: Captioner, variables, images, *, max_len: int, bos_id: int, eos_id: int,

@@ -68,13 +68,11 @@ class MultimodalClassifier(nn.Module):
     towers = {}
     for m in modalities:
       options = {k: v for k, v in encoders[m].items() if k != "name"}
-      towers[m] = encoder_registry(m).build(encoders[m]["name"], f"model.encoders.{m}.name",
-                                     **options, **kw)
+      towers[m] = encoder_registry(m).build(encoders[m]["name"], **options, **kw)
     self.towers = towers
     if len(modalities) > 1:
-      self.fuse = models.FUSIONS.build(self.fusion, "model.fusion",
-                                       **dict(self.fusion_options or {}), **kw)
-    self.classifier = models.HEADS.build(self.head, "model.head", num_classes=self.num_classes,
+      self.fuse = models.FUSIONS.build(self.fusion, **dict(self.fusion_options or {}), **kw)
+    self.classifier = models.HEADS.build(self.head, num_classes=self.num_classes,
                                          **dict(self.head_options or {}), **kw)
 
   def __call__(self, inputs: Mapping[str, jax.Array], train: bool = False) -> jax.Array:

@@ -1,10 +1,30 @@
-"""Max pooling that takes a reshape and a max when the windows tile the input (window == stride),
-which XLA:CPU runs several times faster than the reduce_window of `flax.linen.max_pool`."""
+"""Pooling: the masked token mean every padded sequence pools with (text encoders, token-level
+fusions, the LSTM decoder's image summary), and a max pool that takes a reshape and a max when
+the windows tile the input (window == stride), which XLA:CPU runs several times faster than the
+reduce_window of `flax.linen.max_pool`."""
+
+from typing import Optional
 
 import jax
 from jax import lax
 import jax.numpy as jnp
 import flax.linen as nn
+
+
+def masked_mean(x: jax.Array, mask: Optional[jax.Array] = None,
+                weights: Optional[jax.Array] = None) -> jax.Array:
+  """Mean over tokens of x [batch, n, dim] where mask [batch, n] (bool or 0/1) is set
+  -> [batch, dim] in x's dtype.
+
+  weights [batch, n] scale each valid token's term while the divisor stays the number of valid
+  tokens (tf-idf pooling). Summed in float32; a sample without any valid token gives zeros
+  rather than NaN.
+  """
+  m = jnp.ones(x.shape[:2], jnp.float32) if mask is None else mask.astype(jnp.float32)
+  w = m if weights is None else m * weights
+  # A weighted sum as one batched product (XLA:CPU reduces rows slowly: models/transformer.py).
+  total = jnp.einsum("bn,bnd->bd", w, x.astype(jnp.float32))
+  return (total / jnp.maximum(m.sum(axis=1), 1.0)[:, None]).astype(x.dtype)
 
 
 @jax.custom_jvp

@@ -37,12 +37,12 @@ class SpeechRecognizer(nn.Module):
       mels = options.get("num_mel_bins", 128)
       freq = tuple(options.get("patch_size", (16, 16)))[1]
       if freq != mels:
-        raise ValueError(f"model.encoder='ast' with patch_size frequency {freq} != num_mel_bins "
+        raise ValueError(f"the ast encoder with patch_size frequency {freq} != num_mel_bins "
                          f"{mels} gives several tokens per time step; for CTC use patches that "
                          f"span every mel bin, e.g. patch_size=(4, {mels}).")
-    self.audio = models.AUDIO_ENCODERS.build(self.encoder, "model.encoder", **options, **kw)
-    self.head = models.HEADS.build("ctc", "model.head", vocab_size=self.vocab_size,
-                                   blank_id=self.blank_id, **kw)
+    self.audio = models.AUDIO_ENCODERS.build(self.encoder, **options, **kw)
+    self.head = models.HEADS.build("ctc", vocab_size=self.vocab_size, blank_id=self.blank_id,
+                                   **kw)
 
   def __call__(self, waves, train: bool = False):
     _, tokens = self.audio(waves, train=train)

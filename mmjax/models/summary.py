@@ -8,7 +8,6 @@ inputs; shapes come from `jax.eval_shape`, so nothing is allocated or computed.
 """
 
 import argparse
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -68,7 +67,8 @@ def count_params(module, *inputs, **kwargs) -> dict:
 
 
 def component_rows() -> list:
-  """[(kind, name or variant, options, parameter count)] for every registered component and variant."""
+  """[(kind, name or variant, options, parameter count)] for every registered component and
+  variant."""
   todo = [(r.kind, n, n, REQUIRED.get((r.kind, n), {})) for r in REGISTRIES for n in r.names()]
   todo += [(kind, label, name, opts) for label, (kind, name, opts) in VARIANTS.items()]
   by_kind = {r.kind: r for r in REGISTRIES}
@@ -83,23 +83,18 @@ def component_rows() -> list:
 
 
 def config_counts(config_arg: str) -> dict:
-  """Per-tower parameter counts of the TwoTower a contrastive config describes."""
-  import importlib.util
-  path, _, preset = config_arg.partition(":")
-  spec = importlib.util.spec_from_file_location("config_module", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  c = module.get_config(preset)
-  if not {"image_encoder", "text_encoder"} <= set(c.model.keys()):
-    raise ValueError(f"{config_arg}: model has keys {sorted(c.model.keys())}; the summary "
-                     "knows two-tower configs (model.image_encoder and model.text_encoder).")
-  text = dict(c.model.text)
-  text.setdefault("vocab_size", 8192)
-  model = models.TwoTower(image_encoder=c.model.image_encoder, image=dict(c.model.image),
-                          text_encoder=c.model.text_encoder, text=text,
-                          embed_dim=c.model.embed_dim)
+  """Per-tower parameter counts of the TwoTower a contrastive config ('FILE.py[:preset]')
+  describes: its model section as mmjax.tasks.image_text.two_tower builds it, with the text
+  tower's default vocabulary (8192 words) unless the config sets one."""
+  from mmjax import experiment  # here: the component summary needs neither.
+  from mmjax.tasks import image_text
+  c = experiment.get_config(config_arg)
+  if not {"image", "text"} <= set(c.get("model", {}).keys()):
+    raise ValueError(f"{config_arg}: the summary knows two-tower configs (model.image and "
+                     f"model.text); this one has model keys {sorted(c.get('model', {}).keys())}.")
+  model = image_text.two_tower(c.model, vocab_size=8192, text_len=c.data.text_len)
   s = c.data.image_size
-  return count_params(model, jnp.zeros((1, s, s, 3)), jnp.ones((1, text["max_len"]), jnp.int32))
+  return count_params(model, jnp.zeros((1, s, s, 3)), jnp.ones((1, c.data.text_len), jnp.int32))
 
 
 def main(argv=None):

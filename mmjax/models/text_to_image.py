@@ -9,7 +9,6 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmjax import models
-from mmjax.registry import ConfigError
 
 CONDITIONS = ("pooled", "tokens")
 
@@ -21,8 +20,10 @@ class TextToImage(nn.Module):
   condition: "pooled" (the text encoder's pooled feature modulates every block) or "tokens"
   (also cross-attention to the per-token features, padding masked). `drop` [batch] bool and
   train=True (with the "dropout" rng) replace the condition by the generator's learnt null
-  condition, as classifier-free guidance needs; see `heads/diffusion.py` for training and
-  sampling (`diffusion_loss`, `sample` take `apply_fn(params, x_t, t, tokens, **kwargs)`).
+  condition, as classifier-free guidance needs. Training: `losses/diffusion.py`'s
+  `diffusion_loss`; sampling: `heads/diffusion.py`'s `sample` (both take `apply_fn(params, x_t,
+  t, tokens, **kwargs)`). The model a config section describes:
+  `mmjax.tasks.translation.build_text_to_image`.
   """
   text_encoder: str = "bag_of_words"
   text: Optional[dict] = None  # kwargs of the text encoder
@@ -37,10 +38,9 @@ class TextToImage(nn.Module):
     if self.condition not in CONDITIONS:
       raise ValueError(f"condition={self.condition!r}; valid: {', '.join(CONDITIONS)}.")
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    self.encoder = models.TEXT_ENCODERS.build(self.text_encoder, "model.text_encoder",
-                                              **dict(self.text or {}), **kw)
-    self.denoiser = models.GENERATORS.build(self.generator, "model.generator",
-                                            **dict(self.generator_options or {}), **kw)
+    self.encoder = models.TEXT_ENCODERS.build(self.text_encoder, **dict(self.text or {}), **kw)
+    self.denoiser = models.GENERATORS.build(self.generator, **dict(self.generator_options or {}),
+                                            **kw)
 
   def __call__(self, x, t, tokens, drop=None, train: bool = False):
     pooled, token_features = self.encoder(tokens, train=train)
@@ -48,20 +48,3 @@ class TextToImage(nn.Module):
     if self.condition == "tokens":
       cond.update(tokens=token_features, mask=tokens != self.pad_id)
     return self.denoiser(x, t, cond, drop=drop, train=train)
-
-
-def build_text_to_image(m, vocab_size: int, max_len: int, dtype=jnp.float32,
-                        key: str = "model") -> TextToImage:
-  """The TextToImage that config section `m` (text_encoder, text, generator, generator_options,
-  condition; at config key `key`) describes; the text encoder's vocab_size / max_len come from
-  the data unless `m.text` sets them. Each part is built once here, so a bad name or option
-  fails before any compile."""
-  if m.condition not in CONDITIONS:
-    raise ConfigError(f"{key}.condition={m.condition!r}; valid choices: {', '.join(CONDITIONS)}.")
-  text = models.TEXT_ENCODERS.with_data_fields(m.text_encoder, m.text, f"{key}.text_encoder",
-                                               vocab_size=vocab_size, max_len=max_len)
-  models.TEXT_ENCODERS.build(m.text_encoder, f"{key}.text_encoder", **text)
-  models.GENERATORS.build(m.generator, f"{key}.generator", **m.generator_options)
-  return TextToImage(text_encoder=m.text_encoder, text=text, generator=m.generator,
-                     generator_options=dict(m.generator_options), condition=m.condition,
-                     dtype=dtype)

@@ -22,8 +22,8 @@ def setup_image_side(module):
   so checkpoints graft across them. `module` has the fields image_encoder, image, embed_dim,
   logit_scale_init, logit_bias_init, dtype and param_dtype."""
   kw = dict(dtype=module.dtype, param_dtype=module.param_dtype)
-  module.img_tower = models.IMAGE_ENCODERS.build(
-      module.image_encoder, "model.image_encoder", **dict(module.image or {}), **kw)
+  module.img_tower = models.IMAGE_ENCODERS.build(module.image_encoder,
+                                                 **dict(module.image or {}), **kw)
   module.img_proj = Dense(module.embed_dim, use_bias=False, **kw)
   module.logit_scale = module.param(
       "logit_scale", nn.initializers.constant(module.logit_scale_init), (), jnp.float32)
@@ -63,8 +63,7 @@ class TwoTower(nn.Module):
   def setup(self):
     setup_image_side(self)
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    self.txt_tower = models.TEXT_ENCODERS.build(
-        self.text_encoder, "model.text_encoder", **dict(self.text or {}), **kw)
+    self.txt_tower = models.TEXT_ENCODERS.build(self.text_encoder, **dict(self.text or {}), **kw)
     self.txt_proj = Dense(self.embed_dim, use_bias=False, **kw)
 
   def __call__(self, images=None, tokens=None, train: bool = False):

@@ -16,7 +16,7 @@ from mmjax.models.multimodal_classifier import MultimodalClassifier
 
 INPUTS = ("question", "image", "audio")
 # The classifier's modality reading each input: the question is text token ids.
-_MODALITY = {"question": "text", "image": "image", "audio": "audio"}
+MODALITY = {"question": "text", "image": "image", "audio": "audio"}
 # Fusions where one input conditions / queries the others: by default the question does.
 _QUESTION_SIDE = {"film": "condition_index", "cross_attention": "query_index"}
 
@@ -68,8 +68,8 @@ class VQAModel(nn.Module):
     if side and "question" in inputs and len(inputs) > 1:
       options.setdefault(side, inputs.index("question"))
     self.classifier = MultimodalClassifier(
-        num_classes=self.num_answers, modalities=tuple(_MODALITY[i] for i in inputs),
-        encoders={_MODALITY[i]: encoders[i] for i in inputs}, fusion=self.fusion,
+        num_classes=self.num_answers, modalities=tuple(MODALITY[i] for i in inputs),
+        encoders={MODALITY[i]: encoders[i] for i in inputs}, fusion=self.fusion,
         fusion_options=options, head=self.head, head_options=self.head_options,
         pad_id=self.pad_id, dtype=self.dtype, param_dtype=self.param_dtype)
 
@@ -78,4 +78,4 @@ class VQAModel(nn.Module):
     if absent:
       raise ValueError(f"the batch lacks inputs {absent}; got keys {sorted(batch)}, need "
                        f"{list(self.inputs)}.")
-    return self.classifier({_MODALITY[i]: batch[i] for i in self.inputs}, train=train)
+    return self.classifier({MODALITY[i]: batch[i] for i in self.inputs}, train=train)

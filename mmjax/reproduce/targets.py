@@ -15,13 +15,15 @@ FUSION = "experiments/fusion_classification.py"
 PRETRAIN = "experiments/pretrain_finetune.py"
 VQA = "experiments/vqa.py"
 TRANSLATION = "experiments/translation.py"
-SYNERGY_CHEAP = {"data.task": "synergy", "model.modalities": "image,text"}
+FUSION_TASK = "data.source.shapes.task.name"  # the fusion runs' labelled task
+SYNERGY_CHEAP = {FUSION_TASK: "synergy", "model.modalities": "image,text"}
 # The lstm preset's decoder options differ from tiny's, so its cheap run shrinks the preset.
 LSTM_CHEAP = {"batch_size": "16", "total_steps": "4", "log_every_steps": "2",
               "checkpoint.every_steps": "4", "schedule.warmup_steps": "1",
-              "model.image.width": "32", "model.image.depth": "1", "model.image.num_heads": "2",
-              "model.image.mlp_dim": "64", "model.decoder.embed_dim": "16",
-              "model.decoder.hidden": "32", "eval.num_examples": "16", "eval.batch_size": "16"}
+              "model.image.vit.width": "32", "model.image.vit.depth": "1",
+              "model.image.vit.num_heads": "2", "model.image.vit.mlp_dim": "64",
+              "model.decoder.lstm.embed_dim": "16", "model.decoder.lstm.hidden": "32",
+              "eval.num_examples": "16", "eval.batch_size": "16"}
 
 
 def fusion_run(name, preset="", cheap=None, **overrides):
@@ -106,7 +108,7 @@ TARGETS = (
         "--workdir runs/synergy`",
         runs=(fusion_run("fusion_synergy", "synergy", SYNERGY_CHEAP),
               fusion_run("fusion_synergy_lrt", "synergy", SYNERGY_CHEAP,
-                         **{"model.fusion": "low_rank_tensor"}),
+                         **{"model.fusion.name": "low_rank_tensor"}),
               fusion_run("fusion_synergy_image", "synergy", SYNERGY_CHEAP,
                          **{"model.modalities": "image"}),
               fusion_run("fusion_synergy_text", "synergy", SYNERGY_CHEAP,
@@ -122,7 +124,7 @@ TARGETS = (
     Row("fusion_unique", "fusion, `unique` task, image + audio",
         "`python experiments/fusion_classification.py --config configs/fusion.py:unique "
         "--workdir runs/unique`",
-        runs=(fusion_run("fusion_unique", "unique", {"data.task": "unique_audio"}),),
+        runs=(fusion_run("fusion_unique", "unique", {FUSION_TASK: "unique_audio"}),),
         result="accuracy {acc} (chance {chance})",
         metrics=dict(acc=Metric("fusion_unique", "accuracy", tol=0.02),
                      chance=Metric("fusion_unique", "chance", ".3g"))),

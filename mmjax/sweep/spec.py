@@ -4,12 +4,12 @@
 
   dict(experiment="experiments/fusion_classification.py",  # found upward from the config file
        grid={"preset": ("redundant", "synergy"),     # "preset": the get_config arg after ':'
-             "model.fusion": ("concat_late", "gated")},
+             "model.fusion.name": ("concat_late", "gated")},
        random=dict(num_trials=4, seed=0,             # optional; crossed with the grid
                    space={"optimizer.lr": ("loguniform", 1e-4, 1e-2),
-                          "model.head_options.dropout": ("uniform", 0.0, 0.3),
+                          "model.head.classification.dropout": ("uniform", 0.0, 0.3),
                           "batch_size": ("int", 16, 64),       # inclusive bounds
-                          "model.fusion": ("choice", ("sum", "gated"))}),
+                          "model.fusion.name": ("choice", ("sum", "gated"))}),
        seeds=(0, 1, 2),            # each sets every key in seed_keys (default ("seed",))
        overrides={"total_steps": 300},  # fixed for every trial; not part of the names
        metrics=("accuracy",),      # results.json keys for summary.md and plots (default: all
@@ -27,7 +27,6 @@ with progress_bar=False when the config has that key (their output goes to files
 
 import dataclasses
 import difflib
-import importlib.util
 import itertools
 import math
 import os
@@ -36,6 +35,9 @@ from typing import Any, Callable
 
 import ml_collections
 import numpy as np
+
+from mmjax import experiment as experiment_lib
+from mmjax.registry import ConfigError
 
 PRESET = "preset"
 SPEC_FIELDS = ("experiment", "grid", "random", "seeds", "seed_keys", "overrides", "metrics",
@@ -74,24 +76,21 @@ class Sweep:
 
 def split_config_arg(config_arg: str) -> tuple[str, str]:
   """'configs/fusion.py:synergy' -> ('configs/fusion.py', 'synergy')."""
-  m = re.fullmatch(r"(.+?\.py)(?::(.*))?", config_arg)
-  if not m:
-    raise SweepError(f"--config={config_arg!r}: expected a Python file, optionally with an arg "
-                     f"after a colon, e.g. configs/fusion.py:synergy.")
-  return m.group(1), m.group(2) or ""
+  try:
+    return experiment_lib.split_config_arg(config_arg)
+  except ConfigError as e:
+    raise SweepError(str(e)) from None
 
 
 def load_module(path: str):
-  if not os.path.isfile(path):
-    raise SweepError(f"Config file {path!r} does not exist.")
-  name = "_sweep_config_" + re.sub(r"\W", "_", os.path.abspath(path))
-  module_spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  for fn in ("get_config", "get_sweep"):
-    if not hasattr(module, fn):
-      raise SweepError(f"{path} has no {fn}(arg); a sweepable config defines both get_config "
-                       f"and get_sweep.")
+  """The config file as a module (mmjax.experiment's loader); it must define get_sweep too."""
+  try:
+    module = experiment_lib.load_config_module(path)
+  except (FileNotFoundError, ConfigError) as e:
+    raise SweepError(str(e)) from None
+  if not hasattr(module, "get_sweep"):
+    raise SweepError(f"{path} has no get_sweep(arg); a sweepable config defines both get_config "
+                     f"and get_sweep.")
   return module
 
 
@@ -180,10 +179,13 @@ def random_samples(random: dict) -> list[dict]:
 
 
 def short_labels(keys) -> dict:
-  """Each dotted key -> its shortest dotted suffix that no other key shares."""
+  """Each dotted key -> its shortest dotted suffix that no other key shares. A component's
+  `name` key reads as the component (model.fusion.name -> "fusion")."""
   labels = {}
   for key in keys:
     parts = key.split(".")
+    if len(parts) > 1 and parts[-1] == "name":
+      parts = parts[:-1]
     for n in range(1, len(parts) + 1):
       label = ".".join(parts[-n:])
       if not any(o != key and (o == label or o.endswith("." + label)) for o in keys):

@@ -18,7 +18,9 @@ PARALLELISM = ("jit", "pmap")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
-def defaults() -> ml_collections.ConfigDict:
+def defaults(**overrides) -> ml_collections.ConfigDict:
+  """Every trainer key with its default, updated with `overrides` (nested sections merge:
+  optimizer=dict(lr=1e-3) keeps the optimizer's other keys)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.parallelism = "jit"      # "jit": jax.jit over a Mesh; "pmap": jax.pmap, replicated state.
@@ -45,7 +47,19 @@ def defaults() -> ml_collections.ConfigDict:
   # environment (SLURM, TPU pods) unless given here.
   c.distributed = ml_collections.ConfigDict(dict(
       enabled=False, coordinator_address="", num_processes=-1, process_id=-1))
+  c.update(overrides)
   return c
+
+
+def smoke(batch_size: int = 16, total_steps: int = 4, **overrides) -> dict:
+  """The trainer keys of a seconds-long smoke run (the configs' `tiny` presets, run by CI): a
+  log line every 2 steps, one checkpoint at the end, one warmup step; `overrides` as in
+  `defaults`. Apply with `config.update(smoke(...))`."""
+  out = dict(batch_size=batch_size, total_steps=total_steps, log_every_steps=2,
+             checkpoint=dict(every_steps=total_steps), schedule=dict(warmup_steps=1))
+  for key, value in overrides.items():
+    out[key] = {**out[key], **value} if isinstance(value, dict) and key in out else value
+  return out
 
 
 def _check_keys(config, reference, prefix=""):

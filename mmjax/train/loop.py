@@ -7,7 +7,6 @@ loss raises `NonFiniteLossError` and leaves the last good checkpoint in place.
 """
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -41,6 +40,8 @@ class FitResult:
   step: int
   interrupted: bool  # True when stopped by SIGTERM/SIGINT after saving a checkpoint.
   signal: Optional[int] = None
+  # The last evaluation's full dict: scalars (also logged) and artifacts (arrays, captions,
+  # confusion matrices: returned, never logged). None when interrupted.
   eval_metrics: Optional[dict] = None
 
 
@@ -139,7 +140,8 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
 
   init_fn(rng) -> (params, model_state); loss_fn as in `mmjax.train.step`;
   train_data: an iterator of this process's numpy batches with `.state()` / `.restore(state)`;
-  evaluate(state, step) -> dict of scalars, run every `eval_every_steps` and at the end;
+  evaluate(state, step) -> dict, run every `eval_every_steps` and at the end: its scalars are
+    logged (metrics.jsonl, TensorBoard), the whole dict (artifacts too) is returned;
   hooks: called with the step number after each step (tests use them to inject signals).
   """
   validate(config)
@@ -188,7 +190,7 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
     state = setup.to_host(state)
     if not result.interrupted and evaluate is not None:
       result.eval_metrics = evaluate(state, result.step)
-      writer.write(result.step, result.eval_metrics, prefix="eval")
+      writer.write(result.step, scalars(result.eval_metrics), prefix="eval")
   finally:  # even on a crash: finish the checkpoint being written, flush the logs.
     batches.close()
     ckpt.close()
@@ -249,21 +251,30 @@ def _loop(config, compiled, state, batch, data_state, batches, setup, ckpt, writ
       return state, FitResult(None, step, interrupted=True, signal=stop.signum)
     if evaluate and config.eval_every_steps and step % config.eval_every_steps == 0 \
         and step < total:
-      writer.write(step, evaluate(setup.to_host(state), step), prefix="eval")
+      writer.write(step, scalars(evaluate(setup.to_host(state), step)), prefix="eval")
   return state, FitResult(None, step, interrupted=False)
 
 
-def train_or_restore(config, workdir: str, *, init_fn, loss_fn, train_data, evaluate):
+def scalars(metrics: dict) -> dict:
+  """The entries of an evaluation that are single numbers (what the logs take)."""
+  return {k: v for k, v in metrics.items()
+          if isinstance(v, (int, float, np.number)) or (hasattr(v, "shape") and v.size == 1)}
+
+
+def train_or_restore(config, workdir: str, *, init_fn, loss_fn, train_data, evaluate
+                     ) -> FitResult:
   """What every experiment main does: with `config.eval_only` restore the newest checkpoint and
-  evaluate it, else `fit` (which evaluates at the end). Returns (step, eval metrics). A run
-  stopped by SIGTERM/SIGINT has saved its checkpoint; the process then exits with 128+signal."""
+  evaluate it, else `fit` (which evaluates at the end). Returns the FitResult: the final state,
+  step and evaluation (scalars and artifacts). A run stopped by SIGTERM/SIGINT has saved its
+  checkpoint; the process then exits with 128+signal."""
   if config.eval_only:
     state, step = restore_latest(config, workdir, init_fn)
-    return step, evaluate(state, step)
+    return FitResult(state=state, step=step, interrupted=False,
+                     eval_metrics=evaluate(state, step))
   result = fit(config, workdir, init_fn=init_fn, loss_fn=loss_fn, train_data=train_data,
                evaluate=evaluate)
   train_data.close()
   if result.interrupted:
     logging.warning("Interrupted at step %d; rerun the same command to resume.", result.step)
     raise SystemExit(128 + result.signal)
-  return result.step, result.eval_metrics
+  return result

@@ -16,6 +16,9 @@ augmentation, so they are seeded per example and identical every epoch):
     None = clean.
 
 The log-mel spectrogram (MultiBench's 112x112 input) is left to the model's front end.
+
+As a data source (config.data.source.name = "av_mnist", see mmjax/data/sources.py), `source`
+gives the three splits, read once.
 """
 
 import dataclasses
@@ -25,7 +28,9 @@ import numpy as np
 
 from mmjax.data.audio_ops import AudioOps, add_noise, pad_or_crop, pcm_to_float, resample
 from mmjax.data.image_ops import ImageOps
+from mmjax.data.sources import SOURCES
 from mmjax.data.tfds import load
+from mmjax.registry import ConfigError
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 AUDIO_FRACTIONS = {"val": 0.1, "test": 0.1}  # the rest of each digit's clips is train.
@@ -167,3 +172,27 @@ class AVMnist:
     return {"images": self._image_ops.batch(self._degraded_images(idx), seeds),
             "audio": self._audio_ops.batch(audio, [self.sample_rate] * len(idx), seeds),
             "labels": self.labels[idx]}
+
+
+@SOURCES.register("av_mnist")
+def source(seed: int = 0, sample_rate: int = SPOKEN_DIGIT_RATE, audio_seconds: float = 1.0,
+           data_dir: str = "", image_energy: float = 1.0,
+           audio_snr_db: Optional[float] = None) -> dict:
+  """{"train", "val", "test": AVMnist}, read once. audio_seconds: the clips' length (padded or
+  cropped); audio_snr_db: None or inf = clean audio; data_dir: "" = tfds' default. A missing
+  dataset fails here, in seconds, naming the command that prepares it."""
+  if audio_snr_db is not None and audio_snr_db != float("inf") and not np.isfinite(audio_snr_db):
+    raise ConfigError(f"data.source.av_mnist.audio_snr_db={audio_snr_db}; give a finite SNR in "
+                      "dB, or inf for clean audio.")
+  clean = audio_snr_db is None or audio_snr_db == float("inf")
+  try:
+    return AVMnist.splits(tuple(SPLITS), data_dir=data_dir or None, seed=seed,
+                          image_energy=image_energy, audio_snr_db=None if clean else audio_snr_db,
+                          sample_rate=sample_rate, audio_length=round(audio_seconds * sample_rate))
+  except FileNotFoundError as e:
+    where = data_dir or "tfds' default data_dir (~/tensorflow_datasets or $TFDS_DATA_DIR)"
+    raise FileNotFoundError(
+        f"AV-MNIST is built from the tfds datasets mnist and spoken_digit, which are not "
+        f"prepared in {where}. Prepare them once where downloading is allowed:\n"
+        f"  tfds build mnist spoken_digit --data_dir DIR\nthen pass "
+        f"--config.data.source.av_mnist.data_dir=DIR. ({e})") from None

@@ -5,7 +5,7 @@ Too large to hold in memory, so each process streams its own 1/process_count of 
 (tfds even split) with tf.data. The order is deterministic: epoch e reads the files in an order
 seeded by (seed, e) and shuffles through a seeded buffer. Position p of this process's stream
 is example p % n of epoch p // n, so a resumed run seeks by skipping within one epoch - cheap,
-because images are decoded only after the skip.
+because images are decoded (by Pillow, in tf.data's parallel map) only after the skip.
 
 Each image has ~5 captions; at each stream position one is chosen by the seed and the global
 position, so successive epochs pair an image with different captions.
@@ -22,9 +22,11 @@ from typing import Any, Optional, Sequence
 import jax
 import numpy as np
 
-from mmjax.data.image_ops import ImageOps
+from mmjax.data.image_ops import ImageOps, decode_image
 from mmjax.data.pipeline import Batches
+from mmjax.data.sources import SOURCES
 from mmjax.data.tfds import load
+from mmjax.data.tokenizer import WordTokenizer
 
 
 @dataclasses.dataclass
@@ -49,7 +51,9 @@ class CocoCaptions:
   process_index: Optional[int] = None
   process_count: Optional[int] = None
   dataset: str = "coco_captions"  # or a version/config, e.g. "coco_captions/2014:1.1.0"
-  decode_min_side: Optional[int] = None  # JPEG downscaled decoding floor; default 2*image_size
+  # A JPEG decodes downscaled by 2, 4 or 8 while its shorter side stays >= this; default
+  # 2 * image_size (see image_ops.decode_image).
+  decode_min_side: Optional[int] = None
 
   def __post_init__(self):
     if self.image_ops is None:
@@ -99,30 +103,19 @@ class CocoCaptions:
     opts.deterministic = True
     return ds.with_options(opts)
 
-  def _decode(self, data):
-    """JPEG bytes -> uint8 [h, w, 3], downscaled by 2, 4 or 8 inside the JPEG decoder (DCT
-    scaling: several times faster, and an area-average) while the shorter side stays at least
-    decode_min_side; other formats decode at full size."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    min_side = self.image_size * 2 if self.decode_min_side is None else self.decode_min_side
-
-    def jpeg():
-      shape = tf.io.extract_jpeg_shape(data)
-      shorter = tf.minimum(shape[0], shape[1])
-      ratio = tf.reduce_sum(tf.cast(shorter // tf.constant([2, 4, 8], shorter.dtype) >= min_side,
-                                    tf.int32))  # 0..3 -> ratio 1, 2, 4, 8
-      return tf.switch_case(ratio, [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r)
-                                    for r in (1, 2, 4, 8)])
-
-    other = lambda: tf.io.decode_image(data, channels=3, expand_animations=False)
-    return tf.cond(tf.io.is_jpeg(data), jpeg, other)
-
   def _seek(self, position: int):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     epoch, offset = divmod(position, self.num_examples)
+    min_side = self.image_size * 2 if self.decode_min_side is None else self.decode_min_side
+    # Pillow decodes in tf.data's parallel map (it releases the GIL while decoding), ahead of the
+    # batch thread's image ops. benchmarks/data_throughput.py on mock COCO-sized JPEGs, 2-core
+    # CPU, medians of 3: 204 examples/s; 143 decoding in the batch thread instead; 245 with
+    # TF's decoder in this map: not worth a second decoder when clip_tiny's step takes ~30/s.
+    decode = lambda data: tf.numpy_function(lambda d: decode_image(d, min_side), [data], tf.uint8,
+                                            stateful=False)
     ds = self._epoch_dataset(epoch).skip(offset).map(
-        lambda ex: {**ex, "image": self._decode(ex["image"])},
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        lambda ex: {**ex, "image": decode(ex["image"])}, num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True)
     self._iter = iter(load.tfds_module().as_numpy(ds.prefetch(tf.data.AUTOTUNE)))
     self._next, self._iter_end = position, (epoch + 1) * self.num_examples
 
@@ -186,3 +179,42 @@ class CocoCaptions:
     interpreter shutdown)."""
     with self._lock:
       self._iter, self._next = None, None
+
+
+@SOURCES.register("coco_captions")
+@dataclasses.dataclass(frozen=True)
+class CocoCaptionsSource:
+  """COCO Captions from tfds (`tfds build coco_captions --data_dir DIR`; Karpathy splits), one
+  mmjax.data.tfds.CocoCaptions stream per split (images are too many to serve by index).
+  dataset: the tfds name, or a version ("coco_captions/2014:1.1.0"); vocab_examples: the train
+  examples whose captions make the word vocabulary (a text tower trained from scratch)."""
+  seed: int = 0
+  image_size: int = 224
+  data_dir: str = ""
+  dataset: str = "coco_captions"
+  train_split: str = "train"
+  eval_split: str = "test"
+  shuffle_buffer: int = 20_000
+  vocab_examples: int = 1000
+
+  def stream(self, split: str, **options):
+    """A CocoCaptions stream of `split` with this source's data_dir, dataset, image_size, seed
+    and shuffle buffer, updated with `options`."""
+    return CocoCaptions(**{**dict(split=split, data_dir=self.data_dir or None,
+                                  dataset=self.dataset, image_size=self.image_size,
+                                  seed=self.seed, shuffle_buffer=self.shuffle_buffer), **options})
+
+  def check_prepared(self):
+    """Fails naming the `tfds build` command when a split is not prepared (metadata only)."""
+    for split in (self.train_split, self.eval_split):
+      self.stream(split, shuffle=False, process_index=0, process_count=1).close()
+
+  def vocabulary(self) -> list:
+    """The words of the first vocab_examples train examples' captions, sorted."""
+    coco = self.stream(self.train_split, shuffle=False)
+    try:
+      n = min(self.vocab_examples, len(coco))
+      texts = [c.decode() for ex in coco.read(0, n) for c in ex["captions"]]
+    finally:
+      coco.close()
+    return sorted({w for t in texts for w in WordTokenizer.words(t)})

@@ -25,13 +25,13 @@ from mmjax.models.fusion.bottleneck import BottleneckFusion
 from mmjax.models.fusion.concat_early import ConcatEarlyFusion
 from mmjax.models.fusion.concat_late import ConcatLateFusion
 from mmjax.models.fusion.cross_attention import CrossAttentionFusion
-from mmjax.models.fusion.elementwise_product import ProductFusion
-from mmjax.models.fusion.elementwise_sum import SumFusion
 from mmjax.models.fusion.film import FiLMFusion
-from mmjax.models.fusion.gated import GatedMultimodalUnit
+from mmjax.models.fusion.gated import GatedFusion
 from mmjax.models.fusion.gradient_reversal import gradient_reversal  # noqa: F401
 from mmjax.models.fusion.low_rank_tensor import LowRankTensorFusion
 from mmjax.models.fusion.multiplicative import MultiplicativeFusion
+from mmjax.models.fusion.product import ProductFusion
+from mmjax.models.fusion.sum import SumFusion
 from mmjax.models.fusion.tensor import TensorFusion
 from mmjax.models.fusion.weighted_sum import WeightedSumFusion
 
@@ -40,7 +40,7 @@ FUSIONS.register("concat_early")(ConcatEarlyFusion)
 FUSIONS.register("sum")(SumFusion)
 FUSIONS.register("weighted_sum")(WeightedSumFusion)
 FUSIONS.register("product")(ProductFusion)
-FUSIONS.register("gated")(GatedMultimodalUnit)
+FUSIONS.register("gated")(GatedFusion)
 FUSIONS.register("film")(FiLMFusion)
 FUSIONS.register("tensor")(TensorFusion)
 FUSIONS.register("low_rank_tensor")(LowRankTensorFusion)

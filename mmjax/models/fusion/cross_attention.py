@@ -6,7 +6,8 @@ from typing import Any, Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mmjax.models.fusion.inputs import check_inputs, masked_mean
+from mmjax.models.fusion.inputs import check_inputs
+from mmjax.models.pooling import masked_mean
 from mmjax.models.transformer import (Dense, MlpBlock, MultiHeadAttention, attention_bias,
                                       layer_norm)
 

@@ -6,7 +6,7 @@ from typing import Any, Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mmjax.models.fusion.inputs import check_inputs
+from mmjax.models.fusion.inputs import context_and_other
 from mmjax.models.transformer import Dense
 
 
@@ -24,12 +24,9 @@ class FiLMFusion(nn.Module):
 
   @nn.compact
   def __call__(self, pooled, tokens=None, masks=None, train: bool = False):
-    check_inputs("film", pooled, tokens, masks, exactly=2,
-                 limit_note="one modality conditions the other")
-    if self.condition_index not in (0, 1):
-      raise ValueError(f"film: condition_index={self.condition_index}; valid: 0, 1.")
+    cond, target = context_and_other("film", pooled, tokens, masks, self.condition_index,
+                                     "condition_index", "one modality conditions the other")
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    cond, target = pooled[self.condition_index], pooled[1 - self.condition_index]
     h = target.astype(self.dtype)
     if self.dim is not None:
       h = Dense(self.dim, name="proj", **kw)(h)

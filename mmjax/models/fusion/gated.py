@@ -10,8 +10,8 @@ from mmjax.models.fusion.inputs import check_inputs
 from mmjax.models.transformer import Dense
 
 
-class GatedMultimodalUnit(nn.Module):
-  """pooled [batch, d_i] per modality -> [batch, dim].
+class GatedFusion(nn.Module):
+  """The Gated Multimodal Unit: pooled [batch, d_i] per modality -> [batch, dim].
 
   h_i = tanh(W_i x_i); gates from the concatenation [x_1; ...; x_M]. Two modalities (the paper's
   bimodal GMU): z = sigmoid(W_z [x_1; x_2]), out = z * h_1 + (1 - z) * h_2. More modalities:

@@ -1,6 +1,6 @@
-"""Checks of the shared fusion interface, and the masked mean that token-level fusions pool with."""
+"""Checks of the shared fusion interface."""
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -72,14 +72,12 @@ def check_inputs(fusion: str, pooled, tokens=None, masks=None, *, needs_tokens: 
   return count, full_masks
 
 
-def masked_mean(x: jax.Array, mask: Optional[jax.Array]) -> jax.Array:
-  """Mean over tokens of x [batch, n, dim] where mask [batch, n] is True -> [batch, dim].
-
-  Summed in float32; a sample without any valid token gives zeros rather than NaN.
-  """
-  if mask is None:
-    mask = jnp.ones(x.shape[:2], bool)
-  m = mask.astype(jnp.float32)
-  # A weighted sum as one batched product (XLA:CPU reduces rows slowly, see transformer.py).
-  total = jnp.einsum("bn,bnd->bd", m, x.astype(jnp.float32))
-  return (total / jnp.maximum(m.sum(axis=1), 1.0)[:, None]).astype(x.dtype)
+def context_and_other(fusion: str, pooled, tokens, masks, index: int, index_name: str,
+                      role: str) -> tuple[jax.Array, jax.Array]:
+  """For fusions of exactly two pooled modalities where one (`index`, 0 or 1) acts on the other:
+  validates the inputs and the index, -> (pooled[index], the other), each [batch, d_i].
+  role: what the chosen modality does, for the error message."""
+  check_inputs(fusion, pooled, tokens, masks, exactly=2, limit_note=role)
+  if index not in (0, 1):
+    raise ValueError(f"{fusion}: {index_name}={index}; valid: 0, 1.")
+  return pooled[index], pooled[1 - index]

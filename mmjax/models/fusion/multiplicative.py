@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmjax.models import matmul
-from mmjax.models.fusion.inputs import check_inputs
+from mmjax.models.fusion.inputs import context_and_other
 from mmjax.models.transformer import Dense
 
 MODES = ("matrix", "vector", "scalar")
@@ -41,16 +41,14 @@ class MultiplicativeFusion(nn.Module):
 
   @nn.compact
   def __call__(self, pooled, tokens=None, masks=None, train: bool = False):
-    check_inputs("multiplicative", pooled, tokens, masks, exactly=2,
-                 limit_note="one modality generates the weights applied to the other")
+    z, x = context_and_other("multiplicative", pooled, tokens, masks, self.context_index,
+                             "context_index",
+                             "one modality generates the weights applied to the other")
     if self.mode not in MODES:
       raise ValueError(f"multiplicative: mode={self.mode!r}; valid: {', '.join(MODES)}.")
-    if self.context_index not in (0, 1):
-      raise ValueError(f"multiplicative: context_index={self.context_index}; valid: 0, 1.")
     if self.dim is not None and self.dim < 1:
       raise ValueError(f"multiplicative: dim={self.dim} must be >= 1 (or None).")
-    z = pooled[self.context_index].astype(self.dtype)
-    x = pooled[1 - self.context_index].astype(self.dtype)
+    z, x = z.astype(self.dtype), x.astype(self.dtype)
     if self.mode != "matrix" and self.dim is not None:
       x = Dense(self.dim, name="proj", dtype=self.dtype, param_dtype=self.param_dtype)(x)
     dz, dx = z.shape[-1], x.shape[-1]

@@ -1,5 +1,6 @@
-"""Text-to-image diffusion: a small text-conditioned U-Net that predicts the noise ε, the DDPM
-training loss, classifier-free guidance and the DDIM sampler.
+"""Text-to-image diffusion: a small text-conditioned U-Net that predicts the noise ε, the noise
+schedule, classifier-free guidance and the DDIM sampler (the DDPM training loss is
+`mmjax.losses.diffusion.diffusion_loss`).
 
 Why diffusion rather than a conditional VAE: a VAE's Gaussian decoder averages over the modes
 it cannot tell apart, so its samples blur; a diffusion model's samples stay sharp, and
@@ -177,21 +178,6 @@ class TextConditionedUNet(nn.Module):
     out = MultiHeadAttention(self.num_heads, name="cross_attn", **kw)(
         q, context=context, bias=attention_bias(mask, False, q.shape[1]))
     return out.reshape(h.shape)
-
-
-def diffusion_loss(params, apply_fn, images, cond, rng, alpha_bars) -> jax.Array:
-  """DDPM's simplified objective: E_{t, ε} ||ε - ε̂(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t, cond)||², float32.
-
-  images: [batch, h, w, c] in [-1, 1]; alpha_bars: `noise_schedule(...)`; apply_fn(params, x_t,
-  t, cond, train=True, rngs={"dropout": ...}) -> ε̂ (e.g. TextConditionedUNet(...).apply).
-  """
-  k_t, k_eps, k_drop = jax.random.split(rng, 3)
-  t = jax.random.randint(k_t, (images.shape[0],), 0, alpha_bars.shape[0])
-  eps = jax.random.normal(k_eps, images.shape, jnp.float32)
-  ab = alpha_bars[t][:, None, None, None]
-  x_t = jnp.sqrt(ab) * images.astype(jnp.float32) + jnp.sqrt(1 - ab) * eps
-  pred = apply_fn(params, x_t, t, cond, train=True, rngs={"dropout": k_drop})
-  return jnp.mean(jnp.square(pred.astype(jnp.float32) - eps))
 
 
 def guided_eps(apply_fn, params, x, t, cond, guidance_scale) -> jax.Array:

@@ -6,6 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mmjax.models.pooling import masked_mean
 from mmjax.models.transformer import Dense
 
 Dtype = Any
@@ -70,10 +71,7 @@ class LSTMDecoder(nn.Module):
   def init_state(self, encoded, enc_mask=None):
     """The LSTM state {"h", "c"} [batch, hidden] float32 before the first word."""
     if encoded.ndim == 3:
-      m = (jnp.ones(encoded.shape[:2], jnp.float32) if enc_mask is None
-           else enc_mask.astype(jnp.float32))
-      feat = jnp.einsum("bn,bnd->bd", m, encoded.astype(jnp.float32))
-      feat = feat / jnp.maximum(m.sum(1, keepdims=True), 1.0)
+      feat = masked_mean(encoded.astype(jnp.float32), enc_mask)
     elif encoded.ndim == 2:
       feat = encoded
     else:

@@ -7,6 +7,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
+from mmjax.models.pooling import masked_mean
+
 WEIGHTINGS = ("mean", "tfidf")
 
 
@@ -56,12 +58,8 @@ class EmbeddingBag(nn.Module):
     x = jnp.take(embed, tokens, axis=0).astype(self.dtype) * mask[..., None].astype(self.dtype)
     # Summing a word's idf-weighted embedding at each of its positions gives count(w) * idf(w) *
     # E[w]; dividing by the length makes that tf(w) * idf(w) * E[w].
-    weight = mask
-    if self.weighting == "tfidf":
-      weight = mask * jnp.take(self._idf(), tokens, axis=0)
-    pooled = jnp.einsum("bl,bld->bd", weight, x.astype(jnp.float32))
-    pooled = pooled / jnp.maximum(mask.sum(1, keepdims=True), 1.0)
-    return pooled.astype(self.dtype), x
+    idf = jnp.take(self._idf(), tokens, axis=0) if self.weighting == "tfidf" else None
+    return masked_mean(x, mask, weights=idf), x
 
   def _idf(self):
     if self.idf is not None:

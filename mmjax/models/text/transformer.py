@@ -6,6 +6,7 @@ from typing import Any, Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mmjax.models.pooling import masked_mean
 from mmjax.models.transformer import NORM_POSITIONS, Encoder, attention_bias, layer_norm
 
 
@@ -76,7 +77,5 @@ class TextTransformer(nn.Module):
     elif self.pool == "first":
       pooled = x[:, 0]
     else:
-      # Sum in float32: a bfloat16 sum over many tokens loses the low bits.
-      m = mask[..., None].astype(jnp.float32)
-      pooled = ((x.astype(jnp.float32) * m).sum(1) / jnp.maximum(m.sum(1), 1)).astype(x.dtype)
+      pooled = masked_mean(x, mask)
     return pooled, x

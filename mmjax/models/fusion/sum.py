@@ -1,4 +1,5 @@
-"""Additive fusion: project every modality to one width and add (MultiBench's `Sum`)."""
+"""Element-wise sum fusion: project every modality to one width and add (the additive
+counterpart of product.py; weighted_sum.py mixes the modalities with convex weights)."""
 
 from typing import Any
 

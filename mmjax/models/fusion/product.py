@@ -1,5 +1,9 @@
-"""Multiplicative fusion: the element-wise product of projected features (MultiBench's
-`MultiplicativeInteractions` in its simplest, Hadamard form; Jayakumar et al. 2020)."""
+"""Element-wise product fusion: project every modality to one width and multiply (the Hadamard
+fusion of the VQA baseline, Antol et al. 2015, "VQA: Visual Question Answering").
+
+Not multiplicative.py, whose context modality generates a whole affine map: for two modalities
+this is that fusion's `vector` mode with U = 0 and b = 0 (gate W z + V from z = x_0, applied to
+the projected x_1)."""
 
 from typing import Any
 
@@ -11,8 +15,8 @@ from mmjax.models.transformer import Dense
 
 
 class ProductFusion(nn.Module):
-  """pooled [batch, d_i] per modality -> prod_i (W_i x_i + b_i), [batch, dim]. Any number of
-  modalities."""
+  """pooled [batch, d_i] per modality -> prod_i (W_i x_i + b_i), element-wise, [batch, dim]. Any
+  number of modalities."""
   dim: int = 256
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32

@@ -1,0 +1,73 @@
+"""Data sources chosen by name: `config.data.source` picks one the way every component is picked
+(`{"name": ..., <name>: {its options}}`, see `Registry.choose`).
+
+A source serves any example of a split on demand, as a dict of the fields asked for:
+
+  source.example(split, index, fields) -> {"image": float32 [s, s, 3] in [0, 1],
+      "caption": str, "audio": float32 [samples], "transcript": [words], "label": int,
+      "key": the example's identity (examples with equal keys match the same captions), ...}
+  source.vocabulary() -> the words a tokenizer is built from
+
+The data section's shared quantities (SHARED: seed, image_size, sample_rate, audio_seconds) go to
+the source when it takes them, so that one name means one thing in every experiment:
+
+  c.data = dict(seed=0, image_size=32, text_len=16,
+                source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05)))
+
+The built-in synthetic world is `shapes`, defined here; datasets on disk register in their own
+modules (`av_mnist`, `coco_captions` in mmjax/data/tfds/), imported at the end of this file so
+that every experiment can choose any of them.
+"""
+
+from typing import Optional, Sequence
+
+from mmjax.data.synthetic import TASKS, SceneWorld
+from mmjax.registry import ConfigError, Registry
+
+SOURCES = Registry("data source")
+SHARED = ("seed", "image_size", "sample_rate", "audio_seconds")
+# Models see images as (pixels in [0, 1] - PIXEL_MEAN) / PIXEL_STD: about [-2, 2].
+PIXEL_MEAN, PIXEL_STD = 0.5, 0.25
+
+
+def normalize(images):
+  """Model inputs from [..., h, w, c] pixels in [0, 1] (numpy or jax; float32 stays float32)."""
+  return (images - PIXEL_MEAN) / PIXEL_STD
+
+
+def denormalize(inputs):
+  """The [0, 1] pixels of normalized model inputs (for pictures of them)."""
+  return inputs * PIXEL_STD + PIXEL_MEAN
+
+
+@SOURCES.register("shapes")
+def shapes(seed: int = 0, image_size: int = 32, sample_rate: int = 8000,
+           audio_seconds: Optional[float] = None, max_objects: int = 2, noise: float = 0.05,
+           clutter: int = 0, occlusion: float = 0.0, held_out=(), task=None,
+           snr_db: Optional[float] = 20.0) -> SceneWorld:
+  """The built-in synthetic world (mmjax/data/synthetic; the options are SceneWorld's). task:
+  None, or a labelled task chosen as a component, {"name": "synergy", "synergy": {options}}."""
+  task_name, task_options = None, None
+  if task:
+    task_name, task_options = TASKS.choose(task, "data.source.shapes.task")
+  return SceneWorld(seed, image_size, max_objects, noise, clutter=clutter, occlusion=occlusion,
+                    held_out=tuple(map(tuple, held_out)), task=task_name,
+                    task_options=task_options, sample_rate=sample_rate, snr_db=snr_db,
+                    audio_seconds=audio_seconds)
+
+
+def build(data, reads: Optional[Sequence[str]] = None):
+  """The source that config section `data` chooses, given its shared quantities. reads: the
+  sources the calling experiment can read (None: any), checked before anything is loaded,
+  since sources serve different interfaces (`shapes` any example by index, `av_mnist` whole
+  splits, `coco_captions` streams)."""
+  if reads is not None and data.source.name not in reads:
+    raise ConfigError(f"data.source.name={data.source.name!r}: this experiment reads "
+                      f"{', '.join(reads)} (registered: {', '.join(SOURCES.names())}).")
+  shared = {k: data[k] for k in SHARED if k in data}
+  name, options = SOURCES.choose(data.source, "data.source", **shared)
+  return SOURCES.get(name)(**options)
+
+
+# Last: these modules register into SOURCES above (their tfds imports happen only when read).
+from mmjax.data import tfds  # noqa: E402, F401

@@ -1,0 +1,208 @@
+"""Image-text tasks: what experiments/contrastive.py, pretrain_finetune.py and lit_coco.py share.
+
+- the two-tower model a config's model section describes (`two_tower`): its towers chosen as
+  components, {"name": "vit", "vit": {...}}, the text tower's vocab_size and max_len coming from
+  the tokenizer and data.text_len;
+- the contrastive loss function (CLIP softmax or SigLIP sigmoid) of any two-tower model;
+- image-caption pairs of a data source: train batches, and labelled evaluation scenes;
+- the embedding evaluation: retrieval both ways, zero-shot classification from prompt
+  templates, and a linear probe on the image tower's pooled features.
+
+The towers' text side is anything `text_input(captions)` makes of a list of strings: token ids
+for a trained text tower, or a locked encoder's features (LockedTextTwoTower).
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mmjax.data import sources
+from mmjax.data.pipeline import Batches
+from mmjax.data.tokenizer import WordTokenizer
+from mmjax.evaluate.batched import apply_in_batches
+from mmjax.evaluate.linear_probe import linear_probe
+from mmjax.evaluate.retrieval import retrieval_metrics
+from mmjax.evaluate.zero_shot import class_embeddings, zero_shot_accuracy
+from mmjax.losses.contrastive import CONTRASTIVE_LOSSES
+from mmjax.models import IMAGE_ENCODERS, TEXT_ENCODERS
+from mmjax.models.two_tower import TwoTower
+from mmjax.registry import ConfigError
+from mmjax.train.optimizer import stop_frozen_gradients
+
+# ----------------------------------------------------------------------------------- config --
+
+
+def check_tasks(eval_config, keys, classes) -> None:
+  """Each task named in eval_config[key] for `keys` must be one of `classes` ({task: names})."""
+  for key in keys:
+    for task in eval_config[key]:
+      if task not in classes:
+        raise ConfigError(f"eval.{key} has {task!r}; valid choices: {', '.join(classes)}.")
+
+
+def check_templates(eval_config, key: str, tokenizer=None, hint: str = "") -> None:
+  """Each template of eval_config[key] needs a '{c}' slot for the class name; given a
+  tokenizer, only words it knows (a text tower trained on captions knows no others)."""
+  for t in eval_config[key]:
+    if "{c}" not in t:
+      raise ConfigError(f"eval.{key} has {t!r} without a '{{c}}' slot; "
+                        "e.g. 'a picture of a {c}'.")
+    unknown = [w for w in tokenizer.words(t.replace("{c}", "")) if w not in tokenizer.stoi] \
+        if tokenizer is not None else []
+    if unknown:
+      raise ConfigError(f"eval.{key} has {t!r} with non-caption words {unknown}; its prompts "
+                        f"use caption words only.{hint}")
+
+
+# ------------------------------------------------------------------------------------ model --
+
+def logit_inits(loss: str, key: str = "model.loss") -> dict:
+  """The contrastive scalars' init for `loss`: SigLIP's t' = log 10, b = -10 (Zhai et al.
+  2023); CLIP's log(1/0.07), b = 0."""
+  CONTRASTIVE_LOSSES.get(loss, key)
+  sigmoid = loss == "sigmoid"
+  return dict(logit_scale_init=float(np.log(10.0) if sigmoid else np.log(1 / 0.07)),
+              logit_bias_init=-10.0 if sigmoid else 0.0)
+
+
+def two_tower(m, vocab_size: int, text_len: int, dtype: str = "float32",
+              key: str = "model") -> TwoTower:
+  """The TwoTower that model section `m` (at config key `key`) describes: m.image and m.text
+  choose the towers ({"name": ..., <name>: {options}}), the text tower's vocab_size and max_len
+  being the tokenizer's and data.text_len unless m.text sets them; m.embed_dim; the logit scale
+  and bias initialised for m.loss."""
+  image_name, image = IMAGE_ENCODERS.choose(m.image, f"{key}.image")
+  text_name, text = TEXT_ENCODERS.choose(m.text, f"{key}.text", vocab_size=vocab_size,
+                                         max_len=text_len)
+  if text.get("vocab_size", vocab_size) < vocab_size:
+    raise ConfigError(f"{key}.text.{text_name}.vocab_size={text['vocab_size']} is smaller than "
+                      f"the tokenizer's vocabulary ({vocab_size}).")
+  return TwoTower(image_encoder=image_name, image=image, text_encoder=text_name, text=text,
+                  embed_dim=m.embed_dim, dtype=jnp.dtype(dtype),
+                  **logit_inits(m.loss, f"{key}.loss"))
+
+
+def init_fn(model, images, text):
+  """init_fn(rng) -> (params, {}) of a two-tower model, from example inputs [1, ...]."""
+  return lambda rng: (model.init(rng, images, text)["params"], {})
+
+
+def contrastive_loss_fn(model, loss: str, frozen=()):
+  """The trainer's loss_fn for a two-tower model on batches {"images", "text"}: the
+  contrastive loss `loss` over the global batch. frozen: optimizer.frozen's patterns, whose
+  params get no gradient (nor backward pass: LiT's locked tower). Logs the temperature
+  1 / exp(logit_scale)."""
+  loss_impl = CONTRASTIVE_LOSSES.get(loss, "model.loss")
+
+  def loss_fn(params, model_state, batch, rng, axis_name):
+    if frozen:
+      params = stop_frozen_gradients(params, frozen)
+    zimg, ztxt, out = model.apply({"params": params}, batch["images"], batch["text"], train=True)
+    value = loss_impl(zimg, ztxt, out["logit_scale"], out["logit_bias"], axis_name=axis_name)
+    return value, ({"temperature": 1.0 / jnp.exp(out["logit_scale"])}, model_state)
+  return loss_fn
+
+
+# ------------------------------------------------------------------------------------- data --
+
+def word_tokenizer(source, workdir: str) -> WordTokenizer:
+  """The word tokenizer of the source's vocabulary, kept in <workdir>/vocab.json (a resumed or
+  re-evaluated run reads the same one)."""
+  return WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"), source.vocabulary())
+
+
+def caption_batches(source, text_input, batch_size: int, seed: int) -> Batches:
+  """Resumable batches of train-split image-caption pairs: {"images": float32 [b, s, s, 3]
+  normalized, "text": text_input(the b captions)}."""
+  def make(indices):
+    ex = [source.example("train", int(i), ("image", "caption")) for i in indices]
+    return {"images": sources.normalize(np.stack([x["image"] for x in ex])),
+            "text": text_input([x["caption"] for x in ex])}
+  return Batches(make, batch_size, seed=seed)
+
+
+def scenes(world, split: str, n: int, captions: bool = False) -> dict:
+  """Examples 0 .. n-1 of `split` of the synthetic world: {"images": float32 [n, s, s, 3]
+  normalized, each attribute of scenes.ATTRIBUTES: int32 [n] the first object's class,
+  "n_objects": int32 [n]}; with captions also "captions": [n] str and "keys": [n] (equal keys:
+  the same content)."""
+  fields = ("image", "caption", "key") if captions else ("image",)
+  ex = [world.example(split, i, fields) for i in range(n)]
+  out = {"images": sources.normalize(np.stack([x["image"] for x in ex]))}
+  if captions:
+    out.update(captions=[x["caption"] for x in ex], keys=np.array([x["key"] for x in ex]))
+  out.update(world.first_object_labels(split, range(n)))
+  return out
+
+
+# ------------------------------------------------------------------------------- evaluation --
+
+def embed_images(model, batch_size: int):
+  """fn(params, images [n, h, w, c]) -> (embeddings [n, embed_dim], the image tower's pooled
+  features [n, width]), numpy, in jitted batches of batch_size."""
+  @jax.jit
+  def embed(params, x):
+    zimg, _, out = model.apply({"params": params}, x, None)
+    return zimg, out["img/pooled"]
+  return lambda params, images: apply_in_batches(lambda x, _: embed(params, x), images,
+                                                 batch_size)
+
+
+def embed_texts(model, text_input, batch_size: int):
+  """fn(params, strings) -> text embeddings [n, embed_dim] numpy, in jitted batches."""
+  fn = jax.jit(lambda p, t: model.apply({"params": p}, None, t)[1])
+  return lambda params, strings: apply_in_batches(lambda t, _: fn(params, t),
+                                                  text_input(list(strings)), batch_size)
+
+
+def zero_shot_metrics(zimg, encode, test, tasks, templates: dict, classes) -> dict:
+  """{"<name>/<task>/top1", ...}: zero-shot classification of the single-object images (whose
+  one object is the thing to name) of `test` (scenes' dict) for each task, with class prompts
+  from each {name: templates} (empty: skipped); encode(strings) -> text embeddings."""
+  single, out = test["n_objects"] == 1, {}
+  for task in tasks if single.any() else ():
+    for name, task_templates in templates.items():
+      if task_templates:
+        cls = class_embeddings(encode, classes[task], task_templates)
+        for k, v in zero_shot_accuracy(zimg[single], cls, test[task][single]).items():
+          out[f"{name}/{task}/{k}"] = v
+  return out
+
+
+def probe_metrics(features, labelled, test_features, test, tasks, classes) -> dict:
+  """{"linear_probe/<task>/accuracy", ...}: a logistic-regression probe per task fitted on
+  `features` of the `labelled` scenes, scored on `test_features` of the `test` scenes."""
+  out = {}
+  for task in tasks:
+    fit = linear_probe(features, labelled[task], test_features, test[task], len(classes[task]))
+    out.update({f"linear_probe/{task}/{k}": v for k, v in fit.items()})
+  return out
+
+
+def evaluator(model, test, text_input, e, classes, ks=(1, 5, 10), probe=None):
+  """evaluate(state, step) of a two-tower model on `test` (scenes' dict with captions, and
+  optionally "paraphrases" of them): retrieval R@ks both ways on the captions (and on the
+  paraphrases, "paraphrase/..."); zero-shot classes of eval section e's zero_shot_tasks from
+  e.zero_shot_templates ("zero_shot/...") and e.novel_templates if it has them
+  ("zero_shot_novel/..."); with `probe` (labelled scenes) a linear probe on the pooled image
+  features for e.probe_tasks."""
+  images, texts = embed_images(model, e.batch_size), embed_texts(model, text_input, e.batch_size)
+  templates = {"zero_shot": e.zero_shot_templates,
+               "zero_shot_novel": e.get("novel_templates", ())}
+
+  def evaluate(state, step):
+    params = state.eval_params
+    encode = lambda strings: texts(params, strings)
+    zimg, pooled = images(params, test["images"])
+    metrics = retrieval_metrics(zimg, encode(test["captions"]), test["keys"], ks=ks)
+    if "paraphrases" in test:
+      para = retrieval_metrics(zimg, encode(test["paraphrases"]), test["keys"], ks=ks)
+      metrics.update({f"paraphrase/{k}": v for k, v in para.items() if "chance" not in k})
+    metrics.update(zero_shot_metrics(zimg, encode, test, e.zero_shot_tasks, templates, classes))
+    if probe is not None and e.probe_tasks:
+      features = images(params, probe["images"])[1]
+      metrics.update(probe_metrics(features, probe, pooled, test, e.probe_tasks, classes))
+    return metrics
+  return evaluate
