@@ -126,7 +126,7 @@ def table(rows):
            "|" + "---|" * len(columns)]
   for r in rows:
     cells = []
-    for header, key, fmt, *scale in columns:
+    for _, key, fmt, *scale in columns:
       value = r.get(key)
       cells.append("-" if value is None else fmt.format(value * scale[0] if scale else value))
     if "error" in r:

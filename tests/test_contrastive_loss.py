@@ -18,7 +18,8 @@ B, DIM, IN = 16, 8, 6
 
 def data():
   kx, ky, kw = jax.random.split(jax.random.key(0), 3)
-  params = {"w_img": jax.random.normal(kw, (IN, DIM)), "w_txt": jax.random.normal(kw, (IN, DIM)) + 1,
+  params = {"w_img": jax.random.normal(kw, (IN, DIM)),
+            "w_txt": jax.random.normal(kw, (IN, DIM)) + 1,
             "scale": jnp.array(math.log(10.0)), "bias": jnp.array(-2.0)}
   return params, jax.random.normal(kx, (B, IN)), jax.random.normal(ky, (B, IN))
 
@@ -51,7 +52,8 @@ def test_softmax_temperature_is_clamped_at_100():
 def test_sigmoid_matches_naive_formula():
   params, x, y = data()
   zi, zt = l2_normalize(x @ params["w_img"]), l2_normalize(y @ params["w_txt"])
-  logits = np.exp(float(params["scale"])) * np.asarray(zi) @ np.asarray(zt).T + float(params["bias"])
+  scale, bias = np.exp(float(params["scale"])), float(params["bias"])
+  logits = scale * np.asarray(zi) @ np.asarray(zt).T + bias
   z = 2 * np.eye(B) - 1
   expected = -np.sum(np.log(1 / (1 + np.exp(-z * logits)))) / B
   np.testing.assert_allclose(siglip_loss(zi, zt, params["scale"], params["bias"]), expected,

@@ -128,7 +128,8 @@ def test_block_merge_replaces_only_the_selected_targets_parts():
   new = "\n\n".join([f"{tables.HEADER}\n| other experiment | b | new | 3 s |",
                       section(s1, "new s1"), section(s2, "new s2")])
   assert tables.block_parts(old, targets) == {
-      "fake": "| fake experiment | a | old | 1 s |", "other": "| other experiment | b | old | 2 s |",
+      "fake": "| fake experiment | a | old | 1 s |",
+      "other": "| other experiment | b | old | 2 s |",
       "s2": section(s2, "old s2")}
   merged = tables.merge_block(old, new, targets, selected=(other, s1))
   assert merged == "\n\n".join([f"{tables.HEADER}\n| fake experiment | a | old | 1 s |\n"

@@ -2,7 +2,6 @@
 per-example regression (whose gradient-accumulated step must equal the large-batch step)."""
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 

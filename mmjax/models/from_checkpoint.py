@@ -46,6 +46,7 @@ def graft(params: dict, name: str, pretrained: dict) -> dict:
   every leaf that differs."""
   if name not in params:
     raise ValueError(f"params has no subtree {name!r}; valid: {', '.join(sorted(params))}.")
+
   def leaves(tree):
     return {jax.tree_util.keystr(p): f"{tuple(np.shape(x))} {np.dtype(x.dtype).name}"
             for p, x in jax.tree_util.tree_leaves_with_path(tree)}

@@ -1,4 +1,5 @@
-"""optax optimizers and learning-rate schedules built from `config.optimizer` / `config.schedule`."""
+"""optax optimizers and learning-rate schedules built from `config.optimizer` and
+`config.schedule`."""
 
 import re
 

@@ -4,8 +4,8 @@ random speed, pitch, pauses and background noise.
 A word's sound signature is a deterministic function of its spelling (a hash seeds it, so it
 never changes between runs or machines): 80-200 ms of 2-3 harmonics of a fundamental between
 120 and 360 Hz that follows the word's own pitch contour (a quadratic in semitones through
-three points within +-5 of the fundamental), each harmonic fading between its own start and end amplitude (a
-formant-like pattern), under a 10 ms smooth attack and release. Like a tone language,
+three points within +-5 of the fundamental), each harmonic fading between its own start and end
+amplitude (a formant-like pattern), under a 10 ms smooth attack and release. Like a tone language,
 the contour is part of the word's identity; the speaker's pitch shift moves every word alike.
 
 `speak(words, rng)` -> (wave [samples] float32, starts, ends [words] int32); word w occupies

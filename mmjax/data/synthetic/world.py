@@ -49,7 +49,8 @@ class SceneWorld:
                noise: float = 0.05, *, clutter: int = 0, occlusion: float = 0.0,
                held_out: Sequence = (), task=None, task_options: Optional[dict] = None,
                sample_rate: int = 8000, snr_db: Optional[float] = 20.0,
-               voice: speech.Voice = speech.Voice(), audio_seconds: Optional[float] = None):
+               voice: speech.Voice = speech.Voice(),  # noqa: B008 (frozen, so shared safely)
+               audio_seconds: Optional[float] = None):
     if max_objects not in (1, 2, 3):
       raise ValueError(f"max_objects={max_objects}; valid: 1, 2, 3.")
     if image_size < 1:

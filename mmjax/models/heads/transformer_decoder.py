@@ -73,7 +73,8 @@ class DecoderBlock(nn.Module):
       bias = jnp.where(jnp.arange(k.shape[2]) <= index, 0.0, -1e9)[None, None, None, :]
     x = x + drop(self.self_out(self._merge(dot_product_attention(q, k, v, bias, self.dtype))))
     (q,) = self._heads(self.cross_q(self.ln2(x)), 1)
-    x = x + drop(self.cross_out(self._merge(dot_product_attention(q, *cross, cross_bias, self.dtype))))
+    attended = dot_product_attention(q, *cross, cross_bias, self.dtype)
+    x = x + drop(self.cross_out(self._merge(attended)))
     x = x + drop(self.mlp(self.ln3(x)))
     return x, cache
 

@@ -1,4 +1,5 @@
-"""Text encoders: tokens [batch, length] int -> (pooled [batch, dim], tokens [batch, length, dim])."""
+"""Text encoders: tokens [batch, length] int -> (pooled [batch, dim],
+tokens [batch, length, dim])."""
 
 from mmjax.models import TEXT_ENCODERS
 from mmjax.models.text.bag_of_words import EmbeddingBag
