@@ -160,3 +160,68 @@ def test_flac_needs_soundfile_and_says_how_to_install(files):
   else:
     with pytest.raises(ValueError, match="line 1, field 'audio': cannot decode .* as FLAC"):
       ManifestDataset(path)
+
+
+def test_broken_media_are_bad_rows_naming_line_and_field(files):
+  from PIL import Image
+  from scipy.io import wavfile
+  Image.fromarray(np.zeros((40, 40, 3), np.uint8) + 128).save(files / "whole.jpg", quality=90)
+  data = (files / "whole.jpg").read_bytes()
+  (files / "truncated.jpg").write_bytes(data[:len(data) // 2])
+  (files / "empty.png").write_bytes(b"")
+  wavfile.write(str(files / "nan.wav"), 8000, np.array([0.0, np.nan, 0.5], np.float32))
+  write_wav(files / "silent.wav", [])
+  cases = [(dict(image="truncated.jpg"), "image", "cannot decode .*truncated"),
+           (dict(image="empty.png"), "image", "cannot decode"),
+           (dict(audio="nan.wav"), "audio", "non-finite samples"),
+           (dict(audio="silent.wav"), "audio", "no samples")]
+  for overrides, field, words in cases:
+    path = write_jsonl(files / "m.jsonl", [row(1, **overrides)])
+    with pytest.raises(ValueError, match=f"line 1, field '{field}': .*{words}"):
+      ManifestDataset(path)
+
+
+def test_images_over_the_pixel_limit_are_bad_rows(files):
+  path = write_jsonl(files / "m.jsonl", [row(0), row(1)])  # 12 x 16 and 20 x 20 pixels
+  with pytest.raises(ValueError, match="line 2, field 'image': .*20 x 20 = 400 pixels is more "
+                     "than max_pixels=300"):
+    ManifestDataset(path, max_pixels=300)
+  ds = ManifestDataset(path, max_pixels=300, on_bad_example="skip")
+  assert len(ds) == 1 and dict(ds.skipped) == {"undecodable_image": 1}
+
+
+def test_text_that_is_not_utf8_names_its_line(files):
+  rows = [json.dumps(row(i)).encode() for i in range(3)]
+  rows[1] = rows[1].replace(b"example number 1", "café".encode("latin-1"))
+  (files / "m.jsonl").write_bytes(b"\n".join(rows) + b"\n")
+  with pytest.raises(ValueError, match="line 2: not UTF-8 text"):
+    ManifestDataset(str(files / "m.jsonl"))
+  ds = ManifestDataset(str(files / "m.jsonl"), on_bad_example="skip")
+  assert len(ds) == 2 and dict(ds.skipped) == {"bad_encoding": 1}
+  (files / "m.csv").write_bytes(b"image,text\nimg/0.png,fine\nimg/1.png," +
+                                "café".encode("latin-1") + b"\n")
+  with pytest.raises(ValueError, match="m.csv line 3: not UTF-8 text .* save the manifest as "
+                     "UTF-8"):
+    ManifestDataset(str(files / "m.csv"))
+  (files / "bom.csv").write_bytes("\ufeffimage,text\nimg/0.png,fine\n".encode("utf-8"))
+  assert len(ManifestDataset(str(files / "bom.csv"))) == 1  # Excel's UTF-8 byte-order mark
+
+
+def test_validate_reports_every_bad_row_and_exits_1(files, capsys):
+  from mmjax.data import validate
+  bad = write_jsonl(files / "bad.jsonl", [row(0), row(1, image="img/nope.png"),
+                                          row(2, text=" "), '{"image": '])
+  ok = write_jsonl(files / "ok.jsonl", [row(0), row(2)])
+  assert validate.validate([bad, ok, str(files / "none.jsonl")]) == 4
+  out = capsys.readouterr().out
+  assert f"{bad}:2 image: no such file" in out and f"{bad}:3 text: text must be" in out
+  assert f"{bad}:4 -: not valid JSON" in out and f"{bad}: 1 usable rows, 3 bad" in out
+  assert f"{ok}: 2 usable rows, 0 bad" in out and "none.jsonl: [Errno 2]" in out
+  assert "bad rows by reason: empty_text 1, invalid_json 1, missing_file 1, " \
+         "unreadable_manifest 1" in out
+  with pytest.raises(SystemExit) as exit_:
+    validate.main([ok])
+  assert exit_.value.code == 0
+  with pytest.raises(SystemExit) as exit_:
+    validate.main([bad, "--max_pixels", "1000"])
+  assert exit_.value.code == 1

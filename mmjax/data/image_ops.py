@@ -34,7 +34,8 @@ def _hw(size: Size) -> tuple:
   return int(h), int(w)
 
 
-def decode_image(source: Union[str, bytes], min_side: Optional[int] = None) -> np.ndarray:
+def decode_image(source: Union[str, bytes], min_side: Optional[int] = None,
+                 max_pixels: Optional[int] = None) -> np.ndarray:
   """An encoded image (a file path, or the file's bytes) -> uint8 [h, w, 3] RGB, upright.
 
   Whatever Pillow reads (JPEG, PNG, GIF's first frame, BMP, WebP, TIFF, ...; grey, palette,
@@ -42,12 +43,16 @@ def decode_image(source: Union[str, bytes], min_side: Optional[int] = None) -> n
   orientation says (cameras store portraits sideways). min_side: a JPEG decodes downscaled by 2,
   4 or 8 inside the decoder (DCT scaling: several times faster, and an area average) while its
   shorter side stays >= min_side; other formats decode at full size. A file Pillow cannot read
-  raises ValueError. JPEG pixels equal TF's decode_jpeg(dct_method="INTEGER_ACCURATE"); TF's
-  default fast DCT differs by up to 5 of 255.
+  raises ValueError, as does one of more than max_pixels pixels (read from its header, before
+  decoding: a small file can hold a huge image). JPEG pixels equal TF's
+  decode_jpeg(dct_method="INTEGER_ACCURATE"); TF's default fast DCT differs by up to 5 of 255.
   """
   name = source if isinstance(source, str) else f"{len(source)} bytes"
   try:
     with Image.open(source if isinstance(source, str) else io.BytesIO(source)) as image:
+      if max_pixels is not None and image.width * image.height > max_pixels:
+        raise ValueError(f"{image.width} x {image.height} = {image.width * image.height} pixels "
+                         f"is more than max_pixels={max_pixels}")
       if min_side:
         image.draft(None, (min_side, min_side))  # a no-op for formats other than JPEG
       image = PILImageOps.exif_transpose(image)

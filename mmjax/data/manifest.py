@@ -65,6 +65,8 @@ def decode_audio(path: str):
       wave, rate = soundfile.read(path, dtype="float32", always_2d=False)
     except Exception as e:  # soundfile raises its own error types.
       raise ValueError(f"cannot decode {path} as FLAC: {e}") from None
+    if wave.size == 0:
+      raise ValueError(f"{path} is a FLAC file with no samples.")
     return wave, int(rate)
   import scipy.io.wavfile  # pylint: disable=g-import-not-at-top
   try:
@@ -75,6 +77,8 @@ def decode_audio(path: str):
     raise ValueError(f"cannot decode {path} as WAV: {e}") from None
   if wave.size == 0:
     raise ValueError(f"{path} is a WAV file with no samples.")
+  if wave.dtype.kind == "f" and not np.isfinite(wave).all():
+    raise ValueError(f"{path} has non-finite samples (NaN or inf).")
   return wave, int(rate)
 
 
@@ -82,9 +86,15 @@ def _read_rows(path: str):
   """-> [(line number, row dict)] from a .jsonl or .csv file (CSV values are strings)."""
   if not path.endswith((".csv", ".jsonl", ".json")):
     raise ValueError(f"manifest {path}: unknown format; valid: .jsonl, .csv.")
-  with open(path, newline="") as f:
-    text = f.read()
+  with open(path, "rb") as f:
+    data = f.read()
   if path.endswith(".csv"):
+    try:
+      text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+      line = data[:e.start].count(b"\n") + 1
+      raise ValueError(f"{path} line {line}: not UTF-8 text ({e.reason} at byte {e.start}); "
+                       f"save the manifest as UTF-8.") from None
     reader = csv.DictReader(io.StringIO(text))
     rows = []
     for row in reader:
@@ -94,7 +104,13 @@ def _read_rows(path: str):
       rows.append((reader.line_num, {k: v for k, v in row.items()}))
     return rows, list(reader.fieldnames or [])
   rows = []
-  for i, line in enumerate(text.splitlines(), start=1):
+  for i, raw in enumerate(data.split(b"\n"), start=1):
+    try:
+      line = raw.decode("utf-8-sig" if i == 1 else "utf-8")
+    except UnicodeDecodeError as e:
+      rows.append((i, BadExample(i, "", "bad_encoding",
+                                 f"not UTF-8 text ({e.reason} at column {e.start + 1})")))
+      continue
     if not line.strip():
       continue
     try:
@@ -125,6 +141,8 @@ class ManifestDataset:
   tokenizer: Any = None
   max_len: int = 32
   seed: int = 0
+  # Larger images are bad rows, found from their headers (Pillow's own warning threshold).
+  max_pixels: int = 89_478_485
 
   def __post_init__(self):
     if self.on_bad_example not in ON_BAD:
@@ -208,7 +226,7 @@ class ManifestDataset:
       raise BadExample(line, field, "missing_file", f"no such file: {path}")
     try:
       if field == "image":
-        decode_image(path)
+        decode_image(path, max_pixels=self.max_pixels)
       else:
         if not path.lower().endswith(AUDIO_SUFFIXES):
           raise ValueError(f"{path}: audio must be WAV or FLAC ({', '.join(AUDIO_SUFFIXES)})")
@@ -254,7 +272,8 @@ class ManifestDataset:
     rows = [self.rows[int(i)] for i in idx]
     out = {}
     if "image" in self.fields:
-      out["images"] = self._image_ops.batch([decode_image(r["image"]) for r in rows], seeds)
+      out["images"] = self._image_ops.batch(
+          [decode_image(r["image"], max_pixels=self.max_pixels) for r in rows], seeds)
     if "text" in self.fields:
       out["texts"] = np.array([r["text"] for r in rows])
       if self.tokenizer is not None:
