@@ -20,9 +20,11 @@ def run(config, workdir) -> dict:
   """Trains (or with eval_only restores) and evaluates; writes and returns the results."""
   train.validate(config)
   image_text.check_tasks(config.eval, ("zero_shot_tasks", "probe_tasks"), CLASSES)
-  world = sources.build(config.data, reads=("shapes",))
+  world = sources.build(config.data, reads=("shapes", "manifest"))
+  image_text.check_source(world, config.eval, ("zero_shot_tasks", "probe_tasks"))
   tokenizer = image_text.word_tokenizer(world, workdir)
-  image_text.check_templates(config.eval, "zero_shot_templates", tokenizer)
+  if config.eval.zero_shot_tasks:  # prompts of words the text tower was trained on
+    image_text.check_templates(config.eval, "zero_shot_templates", tokenizer)
   model = image_text.two_tower(config.model, tokenizer.vocab_size, config.data.text_len,
                                config.compute_dtype)
   tokens = lambda captions: tokenizer.encode_batch(captions, config.data.text_len)
@@ -39,7 +41,9 @@ def run(config, workdir) -> dict:
   results = {"step": result.step, **result.eval_metrics}
   experiment.write_results(workdir, results)
 
-  print(f"Retrieval on {len(test['keys'])} test pairs at step {result.step}:")
+  n_img, n_txt = len(test["keys"]), len(test["captions"])
+  shown = f"{n_img} test pairs" if n_img == n_txt else f"{n_img} test images, {n_txt} captions"
+  print(f"Retrieval on {shown} at step {result.step}:")
   for k in ("i2t/R@1", "i2t/R@5", "i2t/R@10", "t2i/R@1", "t2i/R@5", "t2i/R@10"):
     print(f"  {k:9s} {results[k]:.3f}   (chance {results[k.replace('R@', 'chance_R@')]:.3f})")
   for k in sorted(results):

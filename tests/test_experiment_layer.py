@@ -141,6 +141,7 @@ def test_an_experiment_names_the_sources_it_reads(tmp_path):
   config = experiment.get_config(os.path.join(ROOT, "configs/contrastive.py:tiny"),
                                  {"data.source.name": "coco_captions"})
   with pytest.raises(ConfigError, match="data.source.name='coco_captions': this experiment reads "
-                     r"shapes \(registered: av_mnist, coco_captions, shapes\)"):
+                     r"shapes, manifest \(registered: av_mnist, coco_captions, manifest, "
+                     r"shapes\)"):
     contrastive.run(config, str(tmp_path))
   assert os.listdir(tmp_path) == []  # failed before writing anything

@@ -14,9 +14,11 @@ the source when it takes them, so that one name means one thing in every experim
   c.data = dict(seed=0, image_size=32, text_len=16,
                 source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05)))
 
-The built-in synthetic world is `shapes`, defined here; datasets on disk register in their own
-modules (`av_mnist`, `coco_captions` in mmjax/data/tfds/), imported at the end of this file so
-that every experiment can choose any of them.
+The built-in synthetic world is `shapes`, defined here; the others register in their own
+modules, imported at the end of this file so that every experiment can choose any of them:
+`manifest` (your own files, mmjax/data/manifest_source.py), `av_mnist` and `coco_captions`
+(mmjax/data/tfds/). A source of files has `size(split)` and `require(fields)`; the synthetic
+world is unbounded and has every field.
 """
 
 from typing import Optional, Sequence
@@ -70,4 +72,4 @@ def build(data, reads: Optional[Sequence[str]] = None):
 
 
 # Last: these modules register into SOURCES above (their tfds imports happen only when read).
-from mmjax.data import tfds  # noqa: E402, F401
+from mmjax.data import manifest_source, tfds  # noqa: E402, F401

@@ -18,7 +18,8 @@ def _recall(sim, match, ks):
 
 def _chance(match, ks):
   n, m = match.shape[1], match.sum(1)
-  return {k: float(np.mean(1.0 - comb(n - m, k) / comb(n, k))) for k in ks}
+  # k >= n items retrieved: every one, so chance 1 (comb(n, k) = 0 for k > n).
+  return {k: float(np.mean(1.0 - comb(n - m, k) / comb(n, k))) if k < n else 1.0 for k in ks}
 
 
 def retrieval_metrics(zimg, ztxt, keys=None, ks=(1, 5, 10), txt_keys=None) -> dict:

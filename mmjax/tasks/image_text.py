@@ -115,25 +115,55 @@ def word_tokenizer(source, workdir: str) -> WordTokenizer:
 
 def caption_batches(source, text_input, batch_size: int, seed: int) -> Batches:
   """Resumable batches of train-split image-caption pairs: {"images": float32 [b, s, s, 3]
-  normalized, "text": text_input(the b captions)}."""
+  normalized, "text": text_input(the b captions)}; a source of files is read in seeded epochs."""
   def make(indices):
     ex = [source.example("train", int(i), ("image", "caption")) for i in indices]
     return {"images": sources.normalize(np.stack([x["image"] for x in ex])),
             "text": text_input([x["caption"] for x in ex])}
-  return Batches(make, batch_size, seed=seed)
+  size = source.size("train") if hasattr(source, "size") else None
+  return Batches(make, batch_size, seed=seed, num_examples=size)
+
+
+def check_source(source, e, task_keys) -> None:
+  """Fails before training when `source` lacks the image and text fields, or when eval section
+  e asks for attribute tasks (task_keys) of a source without the synthetic world's scene
+  attributes, naming the keys to clear."""
+  if hasattr(source, "require"):
+    source.require(("image", "caption"))
+  asked = [k for k in task_keys if e[k]]
+  if asked and not hasattr(source, "first_object_labels"):
+    raise ConfigError(
+        f"{', '.join(f'eval.{k}' for k in asked)} classify the synthetic world's scene "
+        f"attributes, which {type(source).__name__} does not have; clear them: "
+        + " ".join(f"--config.eval.{k}='()'" for k in asked) + ".")
 
 
 def scenes(world, split: str, n: int, captions: bool = False) -> dict:
-  """Examples 0 .. n-1 of `split` of the synthetic world: {"images": float32 [n, s, s, 3]
-  normalized, each attribute of scenes.ATTRIBUTES: int32 [n] the first object's class,
-  "n_objects": int32 [n]}; with captions also "captions": [n] str and "keys": [n] (equal keys:
-  the same content)."""
+  """Examples 0 .. n-1 of `split` (all of it if smaller): {"images": float32 [n, s, s, 3]
+  normalized; from the synthetic world each attribute of scenes.ATTRIBUTES: int32 [n] the first
+  object's class, "n_objects": int32 [n]}; with captions also "captions": [n] str and "keys":
+  [n] (equal keys: the same content).
+
+  A source of files lists each image once per caption; its n rows give each image once, with
+  "keys" [n_images] and "caption_keys" [n] (the image of each caption), for retrieval as
+  Karpathy & Fei-Fei 2015 score it (retrieval_metrics' txt_keys)."""
+  if hasattr(world, "size"):
+    n = min(n, world.size(split))
   fields = ("image", "caption", "key") if captions else ("image",)
+  if captions and hasattr(world, "size"):
+    rows = [world.example(split, i, ("caption", "key")) for i in range(n)]
+    caption_keys = np.array([r["key"] for r in rows])
+    keys, first = np.unique(caption_keys, return_index=True)
+    order = np.argsort(first)  # images in the order the manifest lists them
+    images = [world.example(split, int(i), ("image",))["image"] for i in first[order]]
+    return {"images": sources.normalize(np.stack(images)), "keys": keys[order],
+            "captions": [r["caption"] for r in rows], "caption_keys": caption_keys}
   ex = [world.example(split, i, fields) for i in range(n)]
   out = {"images": sources.normalize(np.stack([x["image"] for x in ex]))}
   if captions:
     out.update(captions=[x["caption"] for x in ex], keys=np.array([x["key"] for x in ex]))
-  out.update(world.first_object_labels(split, range(n)))
+  if hasattr(world, "first_object_labels"):
+    out.update(world.first_object_labels(split, range(n)))
   return out
 
 
@@ -161,6 +191,8 @@ def zero_shot_metrics(zimg, encode, test, tasks, templates: dict, classes) -> di
   """{"<name>/<task>/top1", ...}: zero-shot classification of the single-object images (whose
   one object is the thing to name) of `test` (scenes' dict) for each task, with class prompts
   from each {name: templates} (empty: skipped); encode(strings) -> text embeddings."""
+  if not tasks:
+    return {}
   single, out = test["n_objects"] == 1, {}
   for task in tasks if single.any() else ():
     for name, task_templates in templates.items():
@@ -196,7 +228,8 @@ def evaluator(model, test, text_input, e, classes, ks=(1, 5, 10), probe=None):
     params = state.eval_params
     encode = lambda strings: texts(params, strings)
     zimg, pooled = images(params, test["images"])
-    metrics = retrieval_metrics(zimg, encode(test["captions"]), test["keys"], ks=ks)
+    metrics = retrieval_metrics(zimg, encode(test["captions"]), test["keys"], ks=ks,
+                                txt_keys=test.get("caption_keys"))
     if "paraphrases" in test:
       para = retrieval_metrics(zimg, encode(test["paraphrases"]), test["keys"], ks=ks)
       metrics.update({f"paraphrase/{k}": v for k, v in para.items() if "chance" not in k})
