@@ -8,6 +8,8 @@ Presets, chosen after the colon:
   tiny       seconds-long smoke run (CI).
   lstm       Show and Tell: the same ViT, its pooled feature fed to an LSTM decoder.
   tiny_lstm  lstm at tiny sizes (CI, the sweep's cheap variant).
+  manifest   your own image-caption files (python -m mmjax.data.prepare writes them), 64 px:
+             --config.data.source.manifest.dir=DIR; references are each image's captions.
 Any key can be overridden, e.g. a wider beam with a length bonus, or bfloat16 compute:
   --config.eval.beam_size=5 --config.eval.alpha=0.6 --config.compute_dtype=bfloat16
 
@@ -20,7 +22,7 @@ import ml_collections
 
 from mmjax.train import defaults, smoke
 
-PRESETS = ("", "tiny", "lstm", "tiny_lstm")
+PRESETS = ("", "tiny", "lstm", "tiny_lstm", "manifest")
 
 
 def get_config(arg: str = ""):
@@ -43,7 +45,10 @@ def get_config(arg: str = ""):
   c.data = ml_collections.ConfigDict(dict(
       seed=0, image_size=32,
       text_len=16,  # caption tokens including <eos>; the longest 2-object caption needs 14.
-      source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05))))
+      source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05),
+                  # Your own image-caption files: train/val/test.jsonl in `dir` (image, text).
+                  manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
+                                test="test.jsonl", on_bad_example="error"))))
   c.eval = ml_collections.ConfigDict(dict(
       num_examples=500, batch_size=250, beam_size=3, alpha=0.0, num_examples_saved=10))
   c.eval_only = False
@@ -57,6 +62,9 @@ def get_config(arg: str = ""):
     c.model.decoder.transformer.update(width=32, depth=1, num_heads=2, mlp_dim=64)
     c.model.decoder.lstm.update(embed_dim=16, hidden=32)
     c.eval.update(num_examples=16, batch_size=16, num_examples_saved=4)
+  if arg == "manifest":  # your files: add --config.data.source.manifest.dir=DIR
+    c.data.source.name = "manifest"
+    c.data.update(image_size=64, text_len=40)  # Flickr8k's longest caption has 37 words
   if arg in ("lstm", "tiny_lstm"):
     c.model.decoder.name = "lstm"
     c.model.features = "pooled"

@@ -41,17 +41,20 @@ def run(config, workdir) -> dict:
 
   # Data: each training example is a fresh scene with one of its paraphrases; the test scenes
   # are scored against all of theirs.
-  source = sources.build(config.data, reads=("shapes",))
+  source = sources.build(config.data, reads=("shapes", "manifest"))
+  if hasattr(source, "require"):  # files: they must have images and captions
+    source.require(("image", "caption"))
   tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"),
                                           source.vocabulary())
   encode = captioning.caption_encoder(tokenizer, text_len)
+
+  size = source.size("train") if hasattr(source, "size") else None  # files: seeded epochs
 
   def make_batch(indices):
     images, captions = captioning.image_captions(source, "train", indices)
     return {"images": images, "captions": encode(captions)}
 
-  test_images, _ = captioning.image_captions(source, "test", range(e.num_examples))
-  refs = captioning.references(source, "test", e.num_examples)
+  test_images, refs = captioning.test_set(source, "test", e.num_examples)
   for r in refs:
     encode(r)  # every reference must fit too
 
@@ -83,7 +86,7 @@ def run(config, workdir) -> dict:
 
   result = train.train_or_restore(config, workdir, init_fn=init_fn, loss_fn=loss_fn,
                                   train_data=Batches(make_batch, config.batch_size,
-                                                     seed=config.data.seed),
+                                                     seed=config.data.seed, num_examples=size),
                                   evaluate=evaluate)
   metrics = result.eval_metrics
   results = {"step": result.step, **train.scalars(metrics)}
@@ -95,8 +98,8 @@ def run(config, workdir) -> dict:
     with open(os.path.join(workdir, "examples.json"), "w") as f:
       json.dump(examples, f, indent=2)
 
-  print(f"Captions of {len(refs)} test scenes at step {result.step}, against all "
-        f"{len(refs[0])} paraphrases of each:")
+  print(f"Captions of {len(refs)} test images at step {result.step}, against all "
+        f"{len(refs[0])} references of each:")
   print(f"  {'':9s}" + "".join(f"{m:>12s}" for m in METRICS))
   for name in (*generate, "shuffled"):
     print(f"  {name:9s}" + "".join(f"{results[f'{name}/{m}']:12.3f}" for m in METRICS))

@@ -120,3 +120,19 @@ def test_manifest_preset_is_the_documented_command(tmp_path):
   config = experiment.get_config(os.path.join(ROOT, "configs/contrastive.py:manifest"),
                                  {"data.source.manifest.dir": str(tmp_path)})
   assert config.data.source.name == "manifest" and config.eval.zero_shot_tasks == ()
+
+
+def test_captioning_trains_and_scores_on_your_files(tmp_path):
+  from experiments import captioning
+  root = write_files(tmp_path / "data")
+  config = experiment.get_config(os.path.join(ROOT, "configs/captioning.py:tiny"),
+                                 {"data.source.name": "manifest",
+                                  "data.source.manifest.dir": root})
+  results = captioning.run(config, str(tmp_path / "run"))
+  assert results["step"] == 6 and 0 <= results["greedy/BLEU-4"] <= 1
+  with open(tmp_path / "run" / "examples.json") as f:
+    examples = json.load(f)
+  # 6 test images, each scored against its own 2 captions.
+  assert len(examples) == 4 and examples[1]["references"] == ["a green square",
+                                                              "a square in green"]
+  assert 0 <= results["shuffled/BLEU-4"] <= 1

@@ -47,8 +47,9 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
   # sentence with fewer references than the most.
   width = max((len(r) for r in references), default=1)
   streams = [[r[j] if j < len(r) else None for r in references] for j in range(width)]
+  # force: captions often end in " ." (Flickr8k's do); sacrebleu would only warn about it.
   stats = BLEU(lowercase=lowercase, tokenize=tokenize, smooth_method=smooth,
-               max_ngram_order=max_order).corpus_score(list(hypotheses), streams)
+               max_ngram_order=max_order, force=True).corpus_score(list(hypotheses), streams)
   correct, total = stats.counts, stats.totals
   out = {"brevity_penalty": stats.bp, "hyp_len": stats.sys_len, "ref_len": stats.ref_len}
   # Matches of orders <= k do not depend on the largest order: BLEU-k from the same counts.

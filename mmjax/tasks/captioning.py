@@ -96,6 +96,24 @@ def references(source, split: str, n: int) -> list:
   return [source.scene(split, i).captions() for i in range(n)]
 
 
+def test_set(source, split: str, n: int) -> tuple[np.ndarray, list]:
+  """The first n images of `split` and their reference captions: (images float32 [n, s, s, 3]
+  in [0, 1], [n] lists of str). The synthetic world's references are each scene's paraphrases;
+  a source of files lists an image once per caption, and its references are the image's rows."""
+  if not hasattr(source, "size"):
+    return image_captions(source, split, range(n))[0], references(source, split, n)
+  refs = {}  # image key -> captions, in the order the manifest lists the images
+  for i in range(source.size(split)):
+    row = source.example(split, i, ("key", "caption"))
+    if row["key"] not in refs:
+      if len(refs) == n:
+        break
+      refs[row["key"]] = (i, [])
+    refs[row["key"]][1].append(row["caption"])
+  images = [source.example(split, first, ("image",))["image"] for first, _ in refs.values()]
+  return np.stack(images), [captions for _, captions in refs.values()]
+
+
 def caption_loss_fn(model: Captioner, tokenizer, label_smoothing: float = 0.0):
   """The trainer's loss_fn: teacher forcing on batches {"images": [b, s, s, 3] in [0, 1],
   "captions": int [b, text_len]} -> (token cross-entropy over real tokens, ({"token_accuracy"},
