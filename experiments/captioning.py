@@ -42,13 +42,10 @@ def run(config, workdir) -> dict:
   # Data: each training example is a fresh scene with one of its paraphrases; the test scenes
   # are scored against all of theirs.
   source = sources.build(config.data, reads=("shapes", "manifest"))
-  if hasattr(source, "require"):  # files: they must have images and captions
-    source.require(("image", "caption"))
+  sources.require(source, ("image", "caption"))
   tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"),
                                           source.vocabulary())
   encode = captioning.caption_encoder(tokenizer, text_len)
-
-  size = source.size("train") if hasattr(source, "size") else None  # files: seeded epochs
 
   def make_batch(indices):
     images, captions = captioning.image_captions(source, "train", indices)
@@ -86,7 +83,8 @@ def run(config, workdir) -> dict:
 
   result = train.train_or_restore(config, workdir, init_fn=init_fn, loss_fn=loss_fn,
                                   train_data=Batches(make_batch, config.batch_size,
-                                                     seed=config.data.seed, num_examples=size),
+                                                     seed=config.data.seed,
+                                                     num_examples=sources.size(source, "train")),
                                   evaluate=evaluate)
   metrics = result.eval_metrics
   results = {"step": result.step, **train.scalars(metrics)}

@@ -58,6 +58,19 @@ def shapes(seed: int = 0, image_size: int = 32, sample_rate: int = 8000,
                     audio_seconds=audio_seconds)
 
 
+def size(source, split: str) -> Optional[int]:
+  """How many examples `split` of `source` has; None for the synthetic world, which serves any
+  index (a source of files defines size(split))."""
+  return source.size(split) if hasattr(source, "size") else None
+
+
+def require(source, fields: Sequence[str]) -> None:
+  """Fails naming what a source of files lacks to serve example `fields`; the synthetic world
+  has every field."""
+  if hasattr(source, "require"):
+    source.require(fields)
+
+
 def build(data, reads: Optional[Sequence[str]] = None):
   """The source that config section `data` chooses, given its shared quantities. reads: the
   sources the calling experiment can read (None: any), checked before anything is loaded,

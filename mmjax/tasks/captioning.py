@@ -100,10 +100,11 @@ def test_set(source, split: str, n: int) -> tuple[np.ndarray, list]:
   """The first n images of `split` and their reference captions: (images float32 [n, s, s, 3]
   in [0, 1], [n] lists of str). The synthetic world's references are each scene's paraphrases;
   a source of files lists an image once per caption, and its references are the image's rows."""
-  if not hasattr(source, "size"):
+  rows = sources.size(source, split)
+  if rows is None:
     return image_captions(source, split, range(n))[0], references(source, split, n)
   refs = {}  # image key -> captions, in the order the manifest lists the images
-  for i in range(source.size(split)):
+  for i in range(rows):
     row = source.example(split, i, ("key", "caption"))
     if row["key"] not in refs:
       if len(refs) == n:

@@ -120,16 +120,14 @@ def caption_batches(source, text_input, batch_size: int, seed: int) -> Batches:
     ex = [source.example("train", int(i), ("image", "caption")) for i in indices]
     return {"images": sources.normalize(np.stack([x["image"] for x in ex])),
             "text": text_input([x["caption"] for x in ex])}
-  size = source.size("train") if hasattr(source, "size") else None
-  return Batches(make, batch_size, seed=seed, num_examples=size)
+  return Batches(make, batch_size, seed=seed, num_examples=sources.size(source, "train"))
 
 
 def check_source(source, e, task_keys) -> None:
   """Fails before training when `source` lacks the image and text fields, or when eval section
   e asks for attribute tasks (task_keys) of a source without the synthetic world's scene
   attributes, naming the keys to clear."""
-  if hasattr(source, "require"):
-    source.require(("image", "caption"))
+  sources.require(source, ("image", "caption"))
   asked = [k for k in task_keys if e[k]]
   if asked and not hasattr(source, "first_object_labels"):
     raise ConfigError(
@@ -147,10 +145,11 @@ def scenes(world, split: str, n: int, captions: bool = False) -> dict:
   A source of files lists each image once per caption; its n rows give each image once, with
   "keys" [n_images] and "caption_keys" [n] (the image of each caption), for retrieval as
   Karpathy & Fei-Fei 2015 score it (retrieval_metrics' txt_keys)."""
-  if hasattr(world, "size"):
-    n = min(n, world.size(split))
+  total = sources.size(world, split)
+  if total is not None:
+    n = min(n, total)
   fields = ("image", "caption", "key") if captions else ("image",)
-  if captions and hasattr(world, "size"):
+  if captions and total is not None:
     rows = [world.example(split, i, ("caption", "key")) for i in range(n)]
     caption_keys = np.array([r["key"] for r in rows])
     keys, first = np.unique(caption_keys, return_index=True)
