@@ -153,6 +153,9 @@ class ManifestDataset:
     self.root = os.path.dirname(os.path.abspath(self.path))
     self.skipped = collections.Counter()  # reason -> rows dropped
     self.skipped_rows = []  # (line, field, message)
+    # (field, path) -> None if it decodes, else the error: a file that several rows name (an
+    # image with five captions) is decoded once at load.
+    self._decode_errors = {}
     self.rows, self.fields = self._load()
 
   def __len__(self):
@@ -224,15 +227,19 @@ class ManifestDataset:
     path = value if os.path.isabs(value) else os.path.join(self.root, value)
     if not os.path.isfile(path):
       raise BadExample(line, field, "missing_file", f"no such file: {path}")
-    try:
-      if field == "image":
-        decode_image(path, max_pixels=self.max_pixels)
-      else:
-        if not path.lower().endswith(AUDIO_SUFFIXES):
-          raise ValueError(f"{path}: audio must be WAV or FLAC ({', '.join(AUDIO_SUFFIXES)})")
-        decode_audio(path)
-    except ValueError as e:
-      raise BadExample(line, field, f"undecodable_{field}", str(e)) from None
+    if (field, path) not in self._decode_errors:
+      try:
+        if field == "image":
+          decode_image(path, max_pixels=self.max_pixels)
+        else:
+          if not path.lower().endswith(AUDIO_SUFFIXES):
+            raise ValueError(f"{path}: audio must be WAV or FLAC ({', '.join(AUDIO_SUFFIXES)})")
+          decode_audio(path)
+        self._decode_errors[field, path] = None
+      except ValueError as e:
+        self._decode_errors[field, path] = str(e)
+    if self._decode_errors[field, path] is not None:
+      raise BadExample(line, field, f"undecodable_{field}", self._decode_errors[field, path])
     return path
 
   @staticmethod
