@@ -7,7 +7,10 @@ Run (the default preset, `late`; CI runs only `tiny`, on tfds mock data):
   python experiments/av_mnist.py --config configs/av_mnist.py --workdir runs/av_mnist \
       --config.data.source.av_mnist.data_dir=DIR
 Presets, chosen after the colon; `,tiny` shrinks any of them to a seconds-long smoke run
-(`:tiny` alone is `late,tiny`, what CI runs on tfds mock data):
+(`:tiny` alone is `late,tiny`, what CI runs on tfds mock data); `,manifest` reads your own
+image + audio + label files instead (--config.data.source.manifest.dir=DIR; real FSDD
+recordings and MNIST digits: `python -m mmjax.data.prepare fsdd_mnist`), the same number of
+epochs over its 8,000 training pairs:
   late             (default) image LeNet + audio LeNet, concatenated, MLP head.
   tensor           Tensor Fusion Network ([x_img; 1] (x) [x_aud; 1] -> Dense(120)).
   low_rank_tensor  Low-rank tensor fusion, rank 40, 120 wide.
@@ -45,6 +48,7 @@ from mmjax.train import defaults
 
 TRAIN_EXAMPLES, BATCH = 55_000, 40
 STEPS_PER_EPOCH = TRAIN_EXAMPLES // BATCH  # 1375, as MultiBench's DataLoader (55000 / 40).
+MANIFEST_TRAIN = 8000  # python -m mmjax.data.prepare fsdd_mnist's train split of MNIST's 10k.
 PRESETS = ("late", "tensor", "low_rank_tensor", "multiplicative", "image_only", "audio_only")
 
 
@@ -96,16 +100,21 @@ def get_config(arg: str = ""):
       source=dict(name="av_mnist", av_mnist=dict(
           data_dir="",  # "" = tfds' default (~/tensorflow_datasets or $TFDS_DATA_DIR).
           image_energy=0.25,  # MultiBench removes 75% of the images' PCA energy.
-          audio_snr_db=0.0))))  # white noise at 0 dB SNR; inf = clean audio.
+          audio_snr_db=0.0),  # white noise at 0 dB SNR; inf = clean audio.
+      # Your own image + audio + label files (the `manifest` modifier): train/val/test.jsonl in
+      # `dir`; 28 x 28 grey images as MNIST's.
+      manifest=dict(dir="", train="train.jsonl", val="val.jsonl", test="test.jsonl",
+                    on_bad_example="error", channels=1))))
   c.eval = ml_collections.ConfigDict(dict(batch_size=500))
   c.eval_only = False
 
   names = [a.strip() for a in (arg or "late").split(",")]
-  tiny = "tiny" in names
-  names = [n for n in names if n != "tiny"] or ["late"]
+  tiny, manifest = "tiny" in names, "manifest" in names
+  names = [n for n in names if n not in ("tiny", "manifest")] or ["late"]
   if len(names) != 1 or names[0] not in PRESETS:
     raise ValueError(f"Unknown preset {arg!r}; valid: one of {', '.join(PRESETS)} (default "
-                     "late), optionally followed by ',tiny'; or 'tiny' alone (= late,tiny).")
+                     "late), optionally followed by ',manifest' and/or ',tiny'; or 'tiny' "
+                     "alone (= late,tiny).")
   preset = names[0]
   m = c.model
   if preset == "tensor":
@@ -125,6 +134,14 @@ def get_config(arg: str = ""):
     m.modalities = ("audio",)
     recipe(c, epochs=20, lr=0.1, weight_decay=1e-4)
 
+  if manifest:  # your files: add --config.data.source.manifest.dir=DIR
+    c.data.source.name = "manifest"
+    c.data.image_size = 28
+    # The same epochs on prepare fsdd_mnist's 8,000 training pairs (MNIST's test set split).
+    epochs = c.total_steps // STEPS_PER_EPOCH
+    c.eval_every_steps = c.checkpoint.every_steps = MANIFEST_TRAIN // BATCH
+    c.total_steps = epochs * c.eval_every_steps
+    c.log_every_steps = 50
   if tiny:  # seconds on tfds mock data (tests/test_experiment_av_mnist.py).
     c.batch_size = 8
     c.total_steps = 4

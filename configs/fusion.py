@@ -8,6 +8,8 @@ Presets, chosen after the colon (README has each one's measured accuracy):
              with p = 0.25. Image + audio, concat_late, 500 steps.
   unique     its material, spoken and never drawn (task unique_audio). Image + audio.
   synergy    does the caption describe the image? Image + caption tokens, 1500 steps.
+Your own labelled files (a label field beside image / text / audio) are a source change:
+  --config.data.source.name=manifest --config.data.source.manifest.dir=DIR
 A unimodal baseline is the same run with one modality (the fusion is then skipped):
   --config.model.modalities=image            (or =audio, =text)
 Any component is a config change; each encoder / fusion / head / task has its own option dict
@@ -72,7 +74,11 @@ def get_config(arg: str = ""):
           held_out=(),
           task=dict(name="redundant",
                     redundant=dict(image_eps=0.25, audio_eps=0.25, corruption="erase"),
-                    unique_audio={}, unique_image={}, synergy={})))))
+                    unique_audio={}, unique_image={}, synergy={})),
+          # Your own files: train/val/test.jsonl in `dir` with a label and the modalities'
+          # fields (image, text, audio).
+          manifest=dict(dir="", train="train.jsonl", val="val.jsonl", test="test.jsonl",
+                        on_bad_example="error"))))
   c.eval = ml_collections.ConfigDict(dict(num_examples=1000, batch_size=250))
   c.eval_only = False
 

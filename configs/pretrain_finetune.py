@@ -26,7 +26,12 @@ lit and scratch_text) and holds the two-tower model; `stages.finetune` trains bo
 (finetune and scratch, so the comparison is fair) and holds the head. A stage's key is set where
 it lives (--config.stages.pretrain.total_steps=300), a run-wide one once
 (--config.compute_dtype=bfloat16).
-Presets: '' (a, default), tiny (a, seconds-long smoke run), lit (b), lit_tiny (b, smoke run).
+(b) on your own image-text files (Flickr8k: python -m mmjax.data.prepare flickr8k), at 64 px with
+experiments/contrastive.py's towers and steps (its `manifest` preset), retrieval only:
+  python experiments/pretrain_finetune.py --config configs/pretrain_finetune.py:lit_manifest \
+      --workdir runs/lit_f8k --config.data.source.manifest.dir=DIR
+Presets: '' (a, default), tiny (a, seconds-long smoke run), lit (b), lit_tiny (b, smoke run),
+lit_manifest (b on your files).
 Rerunning a command skips finished runs; --config.eval_only=True re-evaluates every run's
 latest checkpoint.
 """
@@ -42,7 +47,10 @@ def get_config(arg: str = ""):
   c.experiment = "finetune"  # "finetune": (a); "lit": (b).
   c.data = ml_collections.ConfigDict(dict(
       seed=0, image_size=32, text_len=16,
-      source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05))))
+      source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05),
+                  # (b) on your own image-text files: train/val/test.jsonl in `dir`.
+                  manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
+                                test="test.jsonl", on_bad_example="error"))))
   # (a) the labelled task: train images 0 .. num_labels - 1, labelled with `task`, a class of
   # the first object in reading order (shape, colour or size).
   c.downstream = ml_collections.ConfigDict(dict(
@@ -97,7 +105,7 @@ def get_config(arg: str = ""):
     c.downstream.num_labels = 24
     c.eval.update(num_examples=32, batch_size=16, zero_shot_templates=("a {c}", "there is a {c}"),
                   novel_templates=("a photo of a {c}",))
-  if arg in ("lit", "lit_tiny"):
+  if arg in ("lit", "lit_tiny", "lit_manifest"):
     c.experiment = "lit"
     # 48 distinct scenes x 4 captions: the locked tower's cache is tiny.
     c.data.source.shapes.max_objects = 1
@@ -106,7 +114,23 @@ def get_config(arg: str = ""):
   if arg == "lit":
     c.stages.pretrain.update(total_steps=350, checkpoint=dict(every_steps=350),
                              schedule=dict(warmup_steps=35))
+  elif arg == "lit_manifest":  # your files: add --config.data.source.manifest.dir=DIR
+    c.data.source.name = "manifest"
+    c.data.update(image_size=64, text_len=24)
+    c.lit.text_max_len = 40  # word pieces; Flickr8k's captions are up to ~38 words.
+    # The scene attributes and paraphrase table are the synthetic world's; num_examples counts
+    # test rows (captions): Flickr8k's 1,000 test images x 5.
+    c.eval.update(num_examples=5000, zero_shot_tasks=(), zero_shot_templates=(),
+                  novel_templates=(), paraphrases=())
+    # experiments/contrastive.py's manifest preset: its towers and schedule.
+    model = c.stages.pretrain.model
+    model.image.vit.update(width=128, depth=3, mlp_dim=512, pool="cls")
+    model.text.transformer.update(width=128, mlp_dim=512)
+    model.embed_dim = 128
+    c.stages.pretrain.update(total_steps=1000, eval_every_steps=250,
+                             checkpoint=dict(every_steps=500), schedule=dict(warmup_steps=100))
   elif arg not in ("", "tiny", "lit_tiny"):
-    raise ValueError(f"Unknown preset {arg!r}; valid: '' (default), tiny, lit, lit_tiny.")
+    raise ValueError(f"Unknown preset {arg!r}; valid: '' (default), tiny, lit, lit_tiny, "
+                     "lit_manifest.")
   c.lock()  # from here on, a misspelt key is an error that names the valid ones.
   return c

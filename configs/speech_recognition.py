@@ -7,6 +7,9 @@ by WER and CER.
 Presets, chosen after the colon:
   (default)  an audio spectrogram transformer whose tokens are the CTC frames.
   tiny       seconds-long smoke run (CI).
+  manifest   your own recordings and transcripts (audio and text fields; python -m
+             mmjax.data.prepare writes manifests): --config.data.source.manifest.dir=DIR.
+             Clips are resampled to data.sample_rate and padded or cut to data.audio_seconds.
 Any key can be overridden, e.g. a CNN on raw waves, or three-object scenes (longer sentences,
 so longer clips):
   --config.model.encoder.name=wave_cnn
@@ -49,7 +52,9 @@ def get_config(arg: str = ""):
       seed=0, sample_rate=8000,
       audio_seconds=2.5,  # fixed-length clips; a longer sentence is spoken faster to fit.
       text_len=16,        # words per transcript (two-object captions have at most 13).
-      source=dict(name="shapes", shapes=dict(max_objects=2, snr_db=20.0))))
+      source=dict(name="shapes", shapes=dict(max_objects=2, snr_db=20.0),
+                  manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
+                                test="test.jsonl", on_bad_example="error"))))
   c.eval = ml_collections.ConfigDict(dict(
       num_examples=512, batch_size=128, beam_size=4, num_printed=5))
   c.eval_only = False
@@ -61,7 +66,9 @@ def get_config(arg: str = ""):
                                num_mel_bins=16)
     c.data.audio_seconds = 1.0
     c.eval.update(num_examples=16, batch_size=16, beam_size=2, num_printed=2)
+  elif arg == "manifest":  # your files: add --config.data.source.manifest.dir=DIR
+    c.data.source.name = "manifest"
   elif arg:
-    raise ValueError(f"Unknown preset {arg!r}; valid: '' (default), tiny.")
+    raise ValueError(f"Unknown preset {arg!r}; valid: '' (default), tiny, manifest.")
   c.lock()  # from here on, a misspelt key is an error that names the valid ones.
   return c

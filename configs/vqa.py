@@ -8,6 +8,9 @@ Presets, chosen after the colon (README has the measured accuracies):
   default  a GRU reads the question, a CNN the image (its flattened 4 x 4 map); FiLM (the
            question scales and shifts the image features); 2-object scenes, 1200 steps.
   audio    the question and the spoken caption (AST), no image.
+Your own files (image, question, answer[, question_type]; the answers of the train split are the
+classes) are a source change:
+  --config.data.source.name=manifest --config.data.source.manifest.dir=DIR
 results.json gives the accuracy per question type beside two baselines blind to the scene: the
 majority answer of each type on data.prior_examples training questions, and the best any such
 model can do (question-only Bayes).
@@ -62,7 +65,11 @@ def get_config(arg: str = ""):
       text_len=12,  # question words + <eos>; the longest question has 9 words.
       prior_examples=5000,  # training questions the majority-answer prior is counted on.
       source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05, clutter=0,
-                                             occlusion=0.0, snr_db=20.0))))
+                                             occlusion=0.0, snr_db=20.0),
+                  # Your own files: train/val/test.jsonl in `dir` with image, question, answer
+                  # and optionally question_type (the per-type table; else one type "all").
+                  manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
+                                test="test.jsonl", on_bad_example="error"))))
   c.eval = ml_collections.ConfigDict(dict(num_examples=2000, batch_size=250,
                                           num_examples_saved=12))
   c.eval_only = False

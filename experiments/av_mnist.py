@@ -4,8 +4,13 @@ and training recipes; the checkpoint with the best validation accuracy is tested
   python experiments/av_mnist.py --config configs/av_mnist.py:multiplicative \
       --workdir runs/av_mnist_mi --config.data.source.av_mnist.data_dir=DIR
 
-config -> data (tfds mnist + spoken_digit, never downloaded) -> model -> train, validating every
-epoch and keeping the best parameters -> test them -> write results.json.
+Or on your own image + audio + label files (`:manifest` presets; e.g. real FSDD recordings and
+MNIST digits, `python -m mmjax.data.prepare fsdd_mnist` writes them):
+  python experiments/av_mnist.py --config configs/av_mnist.py:late,manifest \
+      --workdir runs/avm_late --config.data.source.manifest.dir=DIR
+
+config -> data (tfds mnist + spoken_digit, never downloaded; or manifests) -> model -> train,
+validating every epoch and keeping the best parameters -> test them -> write results.json.
 """
 
 import json
@@ -42,9 +47,15 @@ def run(config, workdir, splits=None) -> dict:
   if config.eval.batch_size < 1:
     raise ConfigError(f"eval.batch_size={config.eval.batch_size}; it must be >= 1.")
   mods = classification.modalities_of(config, MODALITIES)
-  model = classification.classifier(config, mods, NUM_CLASSES)
+  classification.components(config, mods)  # every model name and option, before any data
   # A missing dataset fails here, in seconds.
-  splits = splits or sources.build(config.data, reads=("av_mnist",))
+  splits = splits or sources.build(config.data, reads=("av_mnist", "manifest"))
+  num_classes = NUM_CLASSES
+  if hasattr(splits, "splits"):  # a manifest source: your own image, audio and label files
+    names = splits.class_names()
+    splits = splits.splits(("image", "audio", "label"))
+    num_classes = len(names) if names else int(splits["train"].labels.max()) + 1
+  model = classification.classifier(config, mods, num_classes)
   train_split, val, test = splits["train"], splits["val"], splits["test"]
   train_data = Batches(lambda idx: keep(train_split.make_batch(idx), mods), config.batch_size,
                        num_examples=len(train_split), seed=config.data.seed)
@@ -89,7 +100,7 @@ def run(config, workdir, splits=None) -> dict:
       return scalars
     with open(best_path, "rb") as f:
       best = flax.serialization.from_bytes(variables, f.read())
-    metrics = classification_metrics(test.labels, predictions(best, test), NUM_CLASSES)
+    metrics = classification_metrics(test.labels, predictions(best, test), num_classes)
     return {**scalars, "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"],
             "test": metrics, "best": {"step": record["step"], "val_curve": record["val_curve"]}}
 
@@ -100,7 +111,8 @@ def run(config, workdir, splits=None) -> dict:
   final = result.eval_metrics
   fusion = config.model.fusion.name if len(mods) > 1 else None
   results = {"step": result.step, "modalities": list(mods), "fusion": fusion,
-             "num_val_examples": len(val), "num_test_examples": len(test), "chance": 0.1,
+             "num_val_examples": len(val), "num_test_examples": len(test),
+             "chance": 1 / num_classes,
              **final["test"], "best_step": final["best"]["step"],
              "val_curve": final["best"]["val_curve"], "val_accuracy": final["val_accuracy"],
              "best_val_accuracy": final["best_val_accuracy"]}
@@ -108,7 +120,7 @@ def run(config, workdir, splits=None) -> dict:
   print(f"AV-MNIST {'+'.join(mods)}{f' ({fusion})' if fusion else ''}: best validation "
         f"accuracy {results['best_val_accuracy']:.4f} at step {results['best_step']} of "
         f"{result.step}; its test accuracy {results['accuracy']:.4f}, macro F1 "
-        f"{results['macro_f1']:.4f} on {len(test)} test examples (chance 0.1).")
+        f"{results['macro_f1']:.4f} on {len(test)} test examples (chance {1 / num_classes:.3f}).")
   return results
 
 

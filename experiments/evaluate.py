@@ -103,8 +103,9 @@ def battery(subject: Subject, seed: int = 0, num_bins: int = 15) -> dict:
 def fusion_subject(workdir: str, num_examples: Optional[int] = None) -> Subject:
   """A fusion_classification.py run: its config, vocabulary and newest checkpoint."""
   config = experiment_lib.load_run_config(workdir)
+  # The suite's noise, held-out and modality studies need the synthetic world.
   mods, world, task, info, tokenizer, model = classification.setup(
-      config, os.path.join(workdir, "vocab.json"))
+      config, os.path.join(workdir, "vocab.json"), reads=("shapes",))
   n = num_examples or config.eval.num_examples
   batches = lambda split: classification.batch_maker(world, split, mods, tokenizer,
                                                      config.data.text_len)(np.arange(n))

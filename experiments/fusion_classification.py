@@ -1,5 +1,6 @@
 """Multimodal classification on the synthetic world's labelled tasks (redundant, unique,
-synergy): one encoder per modality, a fusion, a head; one modality gives the unimodal baseline.
+synergy), or on your own files' labels (data.source manifest: image / text / audio and label
+fields): one encoder per modality, a fusion, a head; one modality gives the unimodal baseline.
 
   python experiments/fusion_classification.py --config configs/fusion.py:tiny --workdir runs/fus
 
@@ -14,6 +15,7 @@ import os
 import numpy as np
 
 from mmjax import experiment, train
+from mmjax.data import sources
 from mmjax.data.pipeline import Batches
 from mmjax.evaluate.classification import classification_metrics
 from mmjax.tasks import classification
@@ -26,8 +28,10 @@ def run(config, workdir) -> dict:
       config, os.path.join(workdir, "vocab.json"))
   batches = lambda split: classification.batch_maker(world, split, mods, tokenizer,
                                                      config.data.text_len)
-  train_data = Batches(batches("train"), config.batch_size, seed=config.data.seed)
-  test = batches("test")(np.arange(config.eval.num_examples))
+  n_test = sources.size(world, "test") or config.eval.num_examples
+  train_data = Batches(batches("train"), config.batch_size, seed=config.data.seed,
+                       num_examples=sources.size(world, "train"))
+  test = batches("test")(np.arange(min(config.eval.num_examples, n_test)))
   inputs = {m: test[m] for m in mods}
   probabilities = classification.predictor(model, probabilities=True)
 
@@ -49,8 +53,10 @@ def run(config, workdir) -> dict:
   experiment.write_results(workdir, results)
   print(f"{task} with {'+'.join(mods)}{f' ({fusion})' if fusion else ''}, "
         f"{len(test['label'])} test examples at step {result.step}:")
+  bayes = results["bayes_optimal"]
   print(f"  accuracy {results['accuracy']:.3f}  macro F1 {results['macro_f1']:.3f}  "
-        f"(chance {info['chance']:.3f}, Bayes-optimal {results['bayes_optimal']:.3f})")
+        f"(chance {info['chance']:.3f}"
+        + (f", Bayes-optimal {bayes:.3f})" if bayes is not None else ")"))
   return results
 
 

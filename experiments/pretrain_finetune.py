@@ -7,6 +7,7 @@
 (b) "lit": an image tower trained against the locked all-MiniLM-L6-v2 text tower (LiT, Zhai et
     al. 2022, text side locked) -> <workdir>/lit, and against a text tower trained from scratch
     -> <workdir>/scratch_text; retrieval, zero-shot, and both on wordings the captions never use.
+    On the synthetic world or your own image-text files (data.source manifest; retrieval only).
 
   python experiments/pretrain_finetune.py --config configs/pretrain_finetune.py:tiny \
       --workdir runs/pf_tiny
@@ -180,9 +181,11 @@ def run_lit(config, workdir, runs) -> dict:
   pre = runs["pretrain"]
   # Loaded first: a missing MiniLM package fails in seconds, naming the pip command.
   locked_text = CachedTextEmbedder.minilm(config.lit.text_max_len)
-  world = sources.build(config.data, reads=("shapes",))
+  world = sources.build(config.data, reads=("shapes", "manifest"))
+  image_text.check_source(world, config.eval, ("zero_shot_tasks",))
   tokenizer = image_text.word_tokenizer(world, workdir)
-  image_text.check_templates(config.eval, "zero_shot_templates", tokenizer, NOVEL_HINT)
+  if config.eval.zero_shot_tasks:  # prompts of words the scratch text tower was trained on
+    image_text.check_templates(config.eval, "zero_shot_templates", tokenizer, NOVEL_HINT)
   image_name, image = IMAGE_ENCODERS.choose(pre.model.image, "stages.pretrain.model.image")
   lit = LockedTextTwoTower(image_encoder=image_name, image=image, embed_dim=pre.model.embed_dim,
                            project_text=config.lit.project_text,

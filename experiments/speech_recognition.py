@@ -1,5 +1,6 @@
-"""CTC speech recognition of the synthetic world's spoken captions, scored by WER and CER with
-greedy and prefix-beam-search decoding.
+"""CTC speech recognition of the synthetic world's spoken captions, or of your own recordings
+and transcripts (data.source manifest: audio and text fields), scored by WER and CER with greedy
+and prefix-beam-search decoding.
 
   python experiments/speech_recognition.py --config configs/speech_recognition.py:tiny \
       --workdir runs/asr
@@ -43,16 +44,18 @@ def run(config, workdir) -> dict:
   check_config(config)
   d, e = config.data, config.eval
 
-  source = sources.build(d, reads=("shapes",))
+  source = sources.build(d, reads=("shapes", "manifest"))
+  sources.require(source, ("audio", "transcript"))
+  n_train, n_test = sources.size(source, "train"), sources.size(source, "test")
   tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"),
                                           source.vocabulary())
   batch = functools.partial(speech.transcript_batch, source, tokenizer=tokenizer,
                             text_len=d.text_len)
-  test = batch("test", np.arange(e.num_examples))
+  test = batch("test", np.arange(min(e.num_examples, n_test or e.num_examples)))
   refs = [tokenizer.decode(t) for t in test["labels"]]
   # A reference point for WER: always answering the commonest training caption.
-  common = collections.Counter(source.example("train", i, ("caption",))["caption"]
-                               for i in range(1000)).most_common(1)[0][0]
+  common = collections.Counter(" ".join(source.example("train", i, ("transcript",))["transcript"])
+                               for i in range(min(1000, n_train or 1000))).most_common(1)[0][0]
   baseline_wer = word_error_rate(refs, [common] * len(refs))
 
   model = speech.build_recognizer(config.model, tokenizer, d.sample_rate,
@@ -73,7 +76,8 @@ def run(config, workdir) -> dict:
 
   result = train.train_or_restore(
       config, workdir, init_fn=init_fn, loss_fn=speech.ctc_loss_fn(model),
-      train_data=Batches(functools.partial(batch, "train"), config.batch_size, seed=d.seed),
+      train_data=Batches(functools.partial(batch, "train"), config.batch_size, seed=d.seed,
+                         num_examples=n_train),
       evaluate=evaluate)
   metrics, transcripts = train.scalars(result.eval_metrics), result.eval_metrics["transcripts"]
   examples = [{"ref": r, "greedy": g, "beam": b} for r, g, b in

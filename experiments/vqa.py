@@ -1,5 +1,7 @@
 """Visual question answering: a question encoder, an image encoder (and optionally an encoder of
-the spoken caption), a fusion and a classifier over the synthetic world's answers.
+the spoken caption), a fusion and a classifier over the answers: the synthetic world's, or
+those of your own files (data.source manifest: image, question, answer and optionally
+question_type fields; the classes are the train split's answers).
 
   python experiments/vqa.py --config configs/vqa.py:tiny --workdir runs/vqa
 
@@ -51,13 +53,20 @@ def make_data(config, world, tokenizer, names):
       return out, ex
     return make
 
-  train_data = Batches(lambda i: batch_fn("train")(i)[0], config.batch_size, seed=d.seed)
-  test, examples = batch_fn("test")(np.arange(config.eval.num_examples))
+  n_test = sources.size(world, "test") or config.eval.num_examples
+  train_data = Batches(lambda i: batch_fn("train")(i)[0], config.batch_size, seed=d.seed,
+                       num_examples=sources.size(world, "train"))
+  test, examples = batch_fn("test")(np.arange(min(config.eval.num_examples, n_test)))
   test["question_type"] = [e["question_type"] for e in examples]
   test["question_text"] = [e["question"] for e in examples]
+  test["answer_text"] = [e["answer"] for e in examples]
   # The question-only prior: the commonest answer of each type among training questions.
-  qa = [world.example("train", i, ("qa",)) for i in range(d.prior_examples)]
+  n_prior = min(d.prior_examples, sources.size(world, "train") or d.prior_examples)
+  qa = [world.example("train", i, ("qa",)) for i in range(n_prior)]
   prior = majority_answers([q["question_type"] for q in qa], [int(q["answer_id"]) for q in qa])
+  # A type no training question has (your files) gets the commonest answer of all.
+  overall = majority_answers(["all"] * len(qa), [int(q["answer_id"]) for q in qa])["all"]
+  prior.update({t: overall for t in test["question_type"] if t not in prior})
   longest = max(len(tokenizer.words(q["question"])) for q in qa + examples)
   if longest + 1 > d.text_len:  # truncation could cut the words that name the object.
     raise ConfigError(f"data.text_len={d.text_len} cannot hold a {longest}-word question and "
@@ -65,13 +74,13 @@ def make_data(config, world, tokenizer, names):
   return train_data, test, prior
 
 
-def save_examples(workdir, test, predictions, prior, n):
+def save_examples(workdir, test, predictions, prior, n, answers):
   """The first n test questions with the answer, the model's and the prior's: a JSON file, and
   a PNG of the images with them when the model saw images."""
   rows = [{"index": i, "question_type": test["question_type"][i],
-           "question": test["question_text"][i], "answer": ANSWERS[test["answer"][i]],
-           "prediction": ANSWERS[predictions[i]],
-           "prior": ANSWERS[prior[test["question_type"][i]]]} for i in range(n)]
+           "question": test["question_text"][i], "answer": test["answer_text"][i],
+           "prediction": answers[predictions[i]],
+           "prior": answers[prior[test["question_type"][i]]]} for i in range(n)]
   with open(os.path.join(workdir, "examples.json"), "w") as f:
     json.dump(rows, f, indent=2)
   if "image" in test and n:
@@ -89,10 +98,14 @@ def run(config, workdir) -> dict:
   train.validate(config)
   names = classification.inputs_of(config)
   check_config(config)
-  world = sources.build(config.data, reads=("shapes",))
+  world = sources.build(config.data, reads=("shapes", "manifest"))
+  files = sources.size(world, "train") is not None
+  if files:
+    sources.require(world, ("qa",) + tuple(n for n in ("image", "audio") if n in names))
+  answers = world.answers() if files else ANSWERS
   tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"),
                                           world.vocabulary(questions_too=True))
-  model = classification.vqa_model(config, names, len(ANSWERS), tokenizer.vocab_size)
+  model = classification.vqa_model(config, names, len(answers), tokenizer.vocab_size)
   train_data, test, prior = make_data(config, world, tokenizer, names)
   inputs = {k: test[k] for k in names}
   predict = classification.predictor(model)
@@ -112,32 +125,33 @@ def run(config, workdir) -> dict:
   model_acc = result.eval_metrics["by_type"]
   prior_acc = accuracy_by_type(exact_match(prior_predictions(prior, test["question_type"]),
                                            test["answer"]), test["question_type"])
-  bayes_q = {t: vqa_info(t, world.max_objects)["unimodal_bayes"]["question"]
+  # What any model that ignores the image can reach at best (known in the synthetic world).
+  bayes_q = {t: None if files else vqa_info(t, world.max_objects)["unimodal_bayes"]["question"]
              for t in model_acc["per_type"]}
+  bayes = None if files else float(sum(bayes_q[t] * c for t, c in model_acc["count"].items())
+                                   / len(test["answer"]))
   fusion = config.model.fusion.name if len(names) > 1 else None
   results = {
       "step": result.step, "inputs": list(names), "fusion": fusion,
       "num_test_examples": len(test["answer"]), "accuracy": model_acc["accuracy"],
       "per_type": model_acc["per_type"], "count": model_acc["count"],
       "prior_accuracy": prior_acc["accuracy"], "prior_per_type": prior_acc["per_type"],
-      "prior_answers": {t: ANSWERS[a] for t, a in prior.items()},
-      # What any model that ignores the image can reach at best, per type and over this test set.
-      "question_only_bayes_per_type": bayes_q,
-      "question_only_bayes": float(sum(bayes_q[t] * c for t, c in model_acc["count"].items())
-                                   / len(test["answer"])),
-      "chance": 1.0 / len(ANSWERS)}
+      "prior_answers": {t: answers[a] for t, a in prior.items()},
+      "question_only_bayes_per_type": bayes_q, "question_only_bayes": bayes,
+      "chance": 1.0 / len(answers)}
   experiment.write_results(workdir, results)
   if jax.process_index() == 0:
     rows = save_examples(workdir, test, result.eval_metrics["predictions"], prior,
-                         min(config.eval.num_examples_saved, len(test["answer"])))
+                         min(config.eval.num_examples_saved, len(test["answer"])), answers)
   print(f"VQA with {'+'.join(names)}{f' ({fusion})' if fusion else ''}, "
         f"{len(test['answer'])} test questions at step {result.step}:")
   print(f"  {'type':10s} {'count':>6s} {'model':>7s} {'prior':>7s} {'Q-only Bayes':>13s}")
+  shown = lambda v: f"{v:13.3f}" if v is not None else f"{'-':>13s}"
   for t, c in model_acc["count"].items():
     print(f"  {t:10s} {c:6d} {model_acc['per_type'][t]:7.3f} {prior_acc['per_type'][t]:7.3f} "
-          f"{bayes_q[t]:13.3f}")
+          f"{shown(bayes_q[t])}")
   print(f"  {'all':10s} {len(test['answer']):6d} {results['accuracy']:7.3f} "
-        f"{results['prior_accuracy']:7.3f} {results['question_only_bayes']:13.3f}")
+        f"{results['prior_accuracy']:7.3f} {shown(bayes)}")
   if jax.process_index() == 0:
     for r in rows:
       print(f"  [{r['index']}] {r['question']}  answer: {r['answer']}  predicted: "

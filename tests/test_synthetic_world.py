@@ -15,7 +15,7 @@ from mmjax.data.synthetic.questions import NUMBERS
 from mmjax.data.synthetic.scenes import ERASED, SHAPES
 from mmjax.data.synthetic.tasks import MATERIALS
 
-ALL = ("image", "caption", "key", "audio", "labels", "qa")
+ALL = ("image", "caption", "key", "audio", "transcript", "label", "qa")
 
 
 def fingerprint(world):
@@ -73,7 +73,7 @@ def test_every_field_is_deterministic_and_split_dependent():
       assert np.asarray(x[k]).tobytes() == np.asarray(y[k]).tobytes(), k
     # Asking for fewer fields changes none of them.
     for f, keys in (("caption", ("caption",)), ("audio", ("audio", "word_starts")),
-                    ("qa", ("question",)), ("labels", ("label",))):
+                    ("qa", ("question",)), ("label", ("label",))):
       part = a.example("train", i, (f,))
       assert set(part) == set(keys) | set(part) and all(
           np.asarray(part[k]).tobytes() == np.asarray(x[k]).tobytes() for k in keys)
@@ -193,8 +193,8 @@ def test_unique_tasks_put_the_label_in_one_modality_only():
   labels = collections.Counter()
   for i in range(60):
     p = plain.example("train", i)
-    a = audio_only.example("train", i, ("image", "caption", "labels"))
-    m = image_only.example("train", i, ("image", "caption", "labels"))
+    a = audio_only.example("train", i, ("image", "caption", "label"))
+    m = image_only.example("train", i, ("image", "caption", "label"))
     # The other modality is byte-identical to the unlabelled world's: it carries nothing.
     assert a["image"].tobytes() == p["image"].tobytes() and m["caption"] == p["caption"]
     assert [w for w in a["caption"].split() if w in MATERIALS] == [MATERIALS[a["label"]]]
@@ -342,7 +342,7 @@ def test_bad_options_name_the_valid_choices():
   with pytest.raises(ValueError, match="valid: a sequence of image, caption"):
     w.example("train", 0, ("image", "depth"))
   with pytest.raises(ValueError, match="needs a task; valid tasks: redundant, synergy"):
-    w.example("train", 0, ("labels",))
+    w.example("train", 0, ("label",))
   with pytest.raises(ValueError, match="split='dev'; valid: train, val, test"):
     w.example("dev", 0)
   with pytest.raises(ValueError, match="max_objects=4; valid: 1, 2, 3"):

@@ -5,10 +5,11 @@
   image,text,label                  <- CSV: a header row naming the fields
   imgs/0001.png,a dog on a beach,dog
 
-Each row has any subset of the fields image (path), text, audio (WAV or FLAC path) and label
-(an integer class id, or a class name: names get ids in sorted order); every row must have the
-same fields. Relative paths are resolved against the manifest's folder. Loading validates every
-row - files exist and decode, texts are non-empty, labels have one type - and reports the line
+Each row has any subset of the fields image (path), text, audio (WAV or FLAC path), label
+(an integer class id, or a class name: names get ids in sorted order), and for visual question
+answering question, answer and question_type (strings); every row must have the same fields.
+Relative paths are resolved against the manifest's folder. Loading validates every row - files
+exist and decode, texts are non-empty, labels have one type - and reports the line
 and field of each problem. With on_bad_example="skip", bad rows are dropped, logged one by one
 and counted by reason in `.skipped`; an error in the manifest itself (unreadable file, unknown
 column, no rows left) always raises.
@@ -32,7 +33,8 @@ import numpy as np
 from mmjax.data.audio_ops import AudioOps
 from mmjax.data.image_ops import ImageOps, decode_image
 
-FIELDS = ("image", "text", "audio", "label")
+FIELDS = ("image", "text", "audio", "label", "question", "answer", "question_type")
+TEXT_FIELDS = ("text", "question", "answer", "question_type")
 ON_BAD = ("error", "skip")
 AUDIO_SUFFIXES = (".wav", ".flac")
 
@@ -212,11 +214,12 @@ class ManifestDataset:
     for k in ("image", "audio"):
       if k in fields:
         out[k] = self._check_file(line, k, row[k])
-    if "text" in fields:
-      if not isinstance(row["text"], str) or not row["text"].strip():
-        raise BadExample(line, "text", "empty_text", f"text must be a non-empty string, got "
-                         f"{row['text']!r}")
-      out["text"] = row["text"]
+    for k in TEXT_FIELDS:
+      if k in fields:
+        if not isinstance(row[k], str) or not row[k].strip():
+          raise BadExample(line, k, "empty_text", f"{k} must be a non-empty string, got "
+                           f"{row[k]!r}")
+        out[k] = row[k]
     if "label" in fields:
       out["label"] = self._check_label(line, row["label"])
     return out

@@ -10,12 +10,18 @@ on_bad_example="skip").
 
 The source serves examples by index as the synthetic world does, with the fields an experiment
 asks for, from the manifest's fields:
-  image   <- image: float32 [image_size, image_size, 3] in [0, 1]; the shorter side resized to
-             image_size, then the centre crop
+  image   <- image: float32 [image_size, image_size, channels] in [0, 1]; the shorter side
+             resized to image_size, then the centre crop; channels=1 gives grey (ITU-R 601 luma)
   caption <- text;   transcript <- text's words
   audio   <- audio: float32 [samples] at sample_rate, padded or cropped to audio_seconds
   label   <- label (class names become ids in sorted order)
+  qa      <- question, answer (and question_type, else "all"): "question", "answer" str,
+             "answer_id" int32 (the answer's place in answers(), the train split's sorted
+             answers; -1 for an answer no train row has), "question_type" str
   key     <- the image path (captions of one image describe the same thing), else the text
+
+Experiments that read whole splits (av_mnist) take `source.splits()`: per split an object with
+make_batch(indices) -> {"images", "audio", "labels"}, `labels` and len(), as the tfds AV-MNIST.
 """
 
 import dataclasses
@@ -23,6 +29,7 @@ import functools
 import os
 from typing import Optional
 
+import numpy as np
 
 from mmjax.data.audio_ops import AudioOps
 from mmjax.data.image_ops import ImageOps, decode_image
@@ -32,8 +39,16 @@ from mmjax.data.tokenizer import WordTokenizer
 from mmjax.registry import ConfigError
 
 # Example field -> the manifest field it is read from.
+# RGB -> grey weights (ITU-R 601, as Pillow's convert("L")); a grey file stays exactly itself.
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 FIELD_OF = {"image": "image", "caption": "text", "transcript": "text", "audio": "audio",
-            "label": "label", "key": None}
+            "label": "label", "qa": ("question", "answer"), "key": None}
+
+
+def needs(field: str) -> tuple:
+  """The manifest fields example field `field` is read from."""
+  read = FIELD_OF[field]
+  return () if read is None else (read,) if isinstance(read, str) else read
 
 
 @SOURCES.register("manifest")
@@ -50,8 +65,12 @@ class ManifestSource:
   test: str = "test.jsonl"
   on_bad_example: str = "error"
   max_pixels: int = 89_478_485
+  channels: int = 3
 
   def __post_init__(self):
+    if self.channels not in (1, 3):
+      raise ConfigError(f"data.source.manifest.channels={self.channels}; valid: 3 (RGB) or 1 "
+                        "(grey).")
     if not self.dir:
       raise ConfigError("data.source.manifest.dir is empty; give the folder of your train / val "
                         "/ test manifests (python -m mmjax.data.prepare writes them).")
@@ -77,7 +96,7 @@ class ManifestSource:
   def require(self, fields, split: str = "train") -> None:
     """Fails naming the manifest fields missing for example `fields` (before any training)."""
     have = self.dataset(split).fields
-    missing = sorted({FIELD_OF[f] for f in fields if FIELD_OF[f] and FIELD_OF[f] not in have})
+    missing = sorted({m for f in fields for m in needs(f) if m not in have})
     if missing:
       raise ConfigError(f"{self.path(split)} has the fields {', '.join(have)}; this experiment "
                         f"also reads {', '.join(missing)}. Add them to the manifests.")
@@ -89,13 +108,15 @@ class ManifestSource:
     for f in fields:
       if f not in FIELD_OF:
         raise ValueError(f"field {f!r}; a manifest source has {', '.join(FIELD_OF)}.")
-      if FIELD_OF[f] and FIELD_OF[f] not in row:
+      if any(m not in row for m in needs(f)):
         self.require([f], split)
       if f == "image":
         # JPEGs decode downscaled in the decoder while the shorter side stays >= 2x the target.
         image = decode_image(row["image"], min_side=2 * self.image_size,
                              max_pixels=self.max_pixels)
         out[f] = self._image_ops(image, (self.seed, int(index)))
+        if self.channels == 1:
+          out[f] = out[f] @ LUMA[:, None]
       elif f == "caption":
         out[f] = row["text"]
       elif f == "transcript":
@@ -105,15 +126,41 @@ class ManifestSource:
         out[f] = self._audio_ops(wave, rate, (self.seed, int(index)))[0]
       elif f == "label":
         out[f] = self._label_id(split, row["label"])
+      elif f == "qa":
+        answers = self._answer_ids
+        out.update(question=row["question"], answer=row["answer"],
+                   answer_id=np.int32(answers.get(row["answer"], -1)),
+                   question_type=row.get("question_type", "all"))
       else:
         out[f] = row.get("image", row.get("text"))
     return out
 
-  def vocabulary(self) -> list:
-    """The words of the train split's texts, sorted."""
+  def labels(self, split: str) -> np.ndarray:
+    """int32 [size(split)] the split's label ids (the train split's ids), from the rows alone."""
+    self.require(["label"], split)
+    rows = self.dataset(split).rows
+    return np.array([self._label_id(split, r["label"]) for r in rows], np.int32)
+
+  def splits(self, fields=("image", "audio", "label")) -> dict:
+    """{"train", "val", "test": ManifestSplit}: each split whole, batched by index."""
+    self.require(fields)
+    return {s: ManifestSplit(self, s, tuple(fields)) for s in ("train", "val", "test")}
+
+  def vocabulary(self, questions_too: bool = False) -> list:
+    """The words of the train split's texts (with questions_too, of its questions), sorted."""
     ds = self.dataset("train")
-    self.require(["caption"])
-    return sorted({w for r in ds.rows for w in WordTokenizer.words(r["text"])})
+    self.require(["qa"] if questions_too else ["caption"])
+    read = [f for f in ("text", "question") if f in ds.fields and (questions_too or f == "text")]
+    return sorted({w for r in ds.rows for f in read for w in WordTokenizer.words(r[f])})
+
+  def answers(self) -> list:
+    """The train split's distinct answers, sorted: the classes of a VQA model."""
+    self.require(["qa"])
+    return sorted({r["answer"] for r in self.dataset("train").rows})
+
+  @functools.cached_property
+  def _answer_ids(self) -> dict:
+    return {a: i for i, a in enumerate(self.answers())}
 
   def class_names(self) -> Optional[list]:
     """The label names (sorted) when the manifests give names, else None."""
@@ -143,6 +190,34 @@ class ManifestSource:
     if self.audio_seconds:
       ops.append({"op": "pad_or_crop", "length": round(self.audio_seconds * self.sample_rate)})
     return AudioOps(ops, "data.source.manifest")
+
+
+@dataclasses.dataclass(frozen=True)
+class ManifestSplit:
+  """One split of a ManifestSource as a whole dataset: make_batch(indices) -> {"images": float32
+  [n, s, s, channels] in [0, 1], "audio": float32 [n, samples], "labels": int32 [n]} (the fields
+  read), `labels` int32 [len] without decoding any file."""
+  source: ManifestSource
+  split: str
+  fields: tuple = ("image", "audio", "label")
+
+  def __len__(self):
+    return self.source.size(self.split)
+
+  @functools.cached_property
+  def labels(self) -> np.ndarray:
+    return self.source.labels(self.split)
+
+  @property
+  def class_names(self):
+    return self.source.class_names()
+
+  def make_batch(self, indices, positions=None) -> dict:
+    del positions  # the manifest source's ops are deterministic (resize and crop)
+    ex = [self.source.example(self.split, int(i), self.fields) for i in indices]
+    names = {"image": "images", "audio": "audio", "label": "labels"}
+    return {names[f]: np.stack([e[f] for e in ex]).astype(np.int32 if f == "label" else
+                                                          np.float32) for f in self.fields}
 
 
 @functools.lru_cache(maxsize=None)

@@ -172,16 +172,32 @@ def read_idx(path: str) -> np.ndarray:
   return body.reshape(shape)
 
 
+def degrade(images: np.ndarray, train: np.ndarray, energy: float) -> np.ndarray:
+  """uint8 images [n, h, w] projected onto the principal directions that keep `energy` of the
+  variance of images[train] (mmjax.data.tfds.av_mnist.fit_pca, as the tfds AV-MNIST does)."""
+  from mmjax.data.tfds.av_mnist import fit_pca  # pylint: disable=g-import-not-at-top
+  flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
+  mean, comps = fit_pca(flat[train], energy)
+  kept = np.clip((flat - mean) @ comps @ comps.T + mean, 0.0, 1.0)
+  return np.round(kept * 255.0).astype(np.uint8).reshape(images.shape)
+
+
 def fsdd_mnist(recordings: str, mnist_images: str, mnist_labels: str, out: str,
                val_speakers: Sequence[str] = ("theo",),
                test_speakers: Sequence[str] = ("yweweler",),
-               fractions: Sequence[float] = (0.1, 0.1), seed: int = 0) -> dict:
+               fractions: Sequence[float] = (0.1, 0.1), seed: int = 0,
+               image_energy: float = 1.0) -> dict:
   """AV-MNIST-style pairs from real recordings: an MNIST digit (written as a PNG under
   <out>/mnist/) with a Free Spoken Digit Dataset recording (`<digit>_<speaker>_<k>.wav`) of the
   same digit. The recordings are split by speaker (val_speakers, test_speakers; the rest
   train), so no voice is heard in two splits; the MNIST images by a seeded permutation
   (fractions: val, test). Each image is paired with its split's recordings of its digit in a
-  seeded order that uses every recording before repeating one: rows {"image", "audio", "label"}."""
+  seeded order that uses every recording before repeating one: rows {"image", "audio", "label"}.
+
+  image_energy < 1 degrades the digits as AV-MNIST does (MultiBench keeps 0.25): each image
+  keeps that fraction of its PCA energy, PCA fitted on the train split's images, so that the
+  image alone no longer decides the digit and fusion has something to add. The written PNGs are
+  the degraded images, as AV-MNIST ships them."""
   pattern = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
   clips = collections.defaultdict(list)  # (split, digit) -> paths
   speakers = set()
@@ -206,6 +222,8 @@ def fsdd_mnist(recordings: str, mnist_images: str, mnist_labels: str, out: str,
   order = rng.permutation(len(images))
   n_train, n_val, _ = split_sizes(len(images), fractions)
   parts = dict(zip(SPLITS, np.split(order, [n_train, n_train + n_val])))
+  if image_energy < 1.0:
+    images = degrade(images, parts["train"], image_energy)
   folder = os.path.join(out, "mnist")
   os.makedirs(folder, exist_ok=True)
   splits = {}
@@ -250,6 +268,8 @@ def main(argv=None):
   p.add_argument("--val_speakers", default="theo")
   p.add_argument("--test_speakers", default="yweweler")
   p.add_argument("--fractions", default="0.1,0.1", help="val,test fractions of the images")
+  p.add_argument("--image_energy", type=float, default=1.0,
+                 help="keep this fraction of the digits' PCA energy (AV-MNIST: 0.25)")
   for p in sub.choices.values():
     p.add_argument("--out", required=True, help="folder for the manifests")
     if p.prog.split()[-1] != "coco":
@@ -265,7 +285,7 @@ def main(argv=None):
   else:
     counts = fsdd_mnist(a.recordings, a.mnist_images, a.mnist_labels, a.out,
                         split_list(a.val_speakers), split_list(a.test_speakers),
-                        tuple(map(float, split_list(a.fractions))), a.seed)
+                        tuple(map(float, split_list(a.fractions))), a.seed, a.image_energy)
   for split, n in counts.items():
     print(f"{os.path.join(a.out, split + '.jsonl')}: {n} rows")
 

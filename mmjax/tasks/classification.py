@@ -213,7 +213,7 @@ def batch_maker(source, split: str, modalities: Sequence[str], tokenizer,
                 text_len: int) -> Callable:
   """make(indices int [n]) -> {"label": int32 [n], **stack_inputs of `modalities`} of `split`'s
   examples (text: the caption's words)."""
-  fields = ("labels",) + tuple(FIELDS[m] for m in modalities)
+  fields = ("label",) + tuple(FIELDS[m] for m in modalities)
 
   def make(indices):
     examples = [source.example(split, int(i), fields) for i in indices]
@@ -235,8 +235,23 @@ def labelled_task(data, source) -> tuple[str, dict]:
   return task["name"], source.task.info()
 
 
-def bayes_for(info: dict, modalities: Sequence[str]) -> float:
-  """The Bayes-optimal accuracy seeing `modalities`: text and audio both carry the caption."""
+def files_task(source, modalities: Sequence[str]) -> dict:
+  """task_info of a source of files' labels (the manifest's label field): num_classes (the train
+  split's class names, or its largest id + 1), chance = the test split's commonest class's share
+  (what always answering it scores); the Bayes-optimal accuracy is unknown (None)."""
+  sources.require(source, ("label",) + tuple(FIELDS[m] for m in modalities))
+  names = source.class_names()
+  num_classes = len(names) if names else int(source.labels("train").max()) + 1
+  test = np.bincount(source.labels("test"), minlength=num_classes)
+  return {"num_classes": num_classes, "chance": float(test.max() / test.sum()),
+          "bayes_optimal": None, "unimodal_bayes": None}
+
+
+def bayes_for(info: dict, modalities: Sequence[str]) -> Optional[float]:
+  """The Bayes-optimal accuracy seeing `modalities` (text and audio both carry the caption);
+  None when unknown (your own files)."""
+  if info["bayes_optimal"] is None:
+    return None
   views = {"image" if m == "image" else "audio" for m in modalities}
   return info["bayes_optimal"] if len(views) == 2 else info["unimodal_bayes"][views.pop()]
 
@@ -244,20 +259,25 @@ def bayes_for(info: dict, modalities: Sequence[str]) -> float:
 class Setup(NamedTuple):
   """What a labelled-task classification run is built from (`setup`)."""
   modalities: tuple
-  source: object       # the data source (the synthetic world)
-  task: str            # the labelled task's name
+  source: object       # the data source (the synthetic world, or your files)
+  task: str            # the labelled task's name ("manifest": your files' label field)
   info: dict           # its task_info
   tokenizer: WordTokenizer
   model: MultimodalClassifier
 
 
-def setup(config, vocab_path: str) -> Setup:
+def setup(config, vocab_path: str, reads: Sequence[str] = ("shapes", "manifest")) -> Setup:
   """The modalities, data source, task, tokenizer (loaded from vocab_path, or built from the
   source's vocabulary and saved there) and model of a fusion_classification config; every
   config value is checked, naming its key, before any example is made."""
   modalities = modalities_of(config)
-  source = sources.build(config.data, reads=("shapes",))
-  task, info = labelled_task(config.data, source)
-  tokenizer = WordTokenizer.load_or_build(vocab_path, source.vocabulary())
+  source = sources.build(config.data, reads=reads)
+  if sources.size(source, "train") is None:
+    task, info = labelled_task(config.data, source)
+  else:
+    task, info = "manifest", files_task(source, modalities)
+  # Without text there is no vocabulary to build (files may have no text field).
+  words = source.vocabulary() if "text" in modalities or task != "manifest" else []
+  tokenizer = WordTokenizer.load_or_build(vocab_path, words)
   model = classifier(config, modalities, info["num_classes"], tokenizer.vocab_size)
   return Setup(modalities, source, task, info, tokenizer, model)

@@ -60,7 +60,7 @@ def transcript_batch(source, split: str, indices, tokenizer, text_len: int) -> d
   """Examples `indices` of `split`: {"audio": float32 [n, samples], "labels": int32 [n,
   text_len] word ids then 0 (<pad>, the blank), "label_paddings": float32 [n, text_len] 1 =
   padding}. A longer transcript fails naming data.text_len."""
-  ex = [source.example(split, int(i), ("audio",)) for i in indices]
+  ex = [source.example(split, int(i), ("audio", "transcript")) for i in indices]
   labels = np.zeros((len(ex), text_len), np.int32)
   for row, e in enumerate(ex):
     if len(e["transcript"]) > text_len:

@@ -6,7 +6,7 @@ pipeline can resume at any position. Each field draws from its own random stream
 a field never changes another, and a field not asked for costs nothing.
 
   world = SceneWorld(seed=0, image_size=32, max_objects=3, task="redundant")
-  ex = world.example("train", 12345, fields=("image", "caption", "audio", "labels", "qa"))
+  ex = world.example("train", 12345, fields=("image", "caption", "audio", "label", "qa"))
 
 Fields and the keys they give:
   image   "image" [size, size, 3] float32 in [0, 1] (render.py: noise, clutter, occlusion)
@@ -14,7 +14,8 @@ Fields and the keys they give:
   key     "key" str, the caption's canonical scene description (equal keys = same text)
   audio   "audio" [samples] float32 (the caption spoken in the tonal language, speech.py),
           "transcript" [words] str, "word_starts" / "word_ends" [words] int32 sample indices
-  labels  "label" int32, the task's label (tasks.py; needs a task)
+  transcript "transcript" [words] str, the caption's words (without speaking them)
+  label   "label" int32, the task's label (tasks.py; needs a task)
   qa      "question_type", "question", "answer" str, "answer_id" int32 (questions.py)
 Splits: train, val, test, and test_compositional -- scenes with a held-out (shape, colour) pair,
 which never appears in the other splits (needs held_out). With the default options (max_objects
@@ -28,7 +29,7 @@ import numpy as np
 from mmjax.data.synthetic import questions, render, scenes, speech, tasks
 
 SPLITS = {"train": 0, "val": 1, "test": 2, "test_compositional": 3}
-FIELDS = ("image", "caption", "key", "audio", "labels", "qa")
+FIELDS = ("image", "caption", "key", "audio", "transcript", "label", "qa")
 # Random streams of an example, besides the scene's own (which also gives noise and caption).
 _TASK, _EXTRAS, _SPEECH, _QA = 1, 2, 3, 4
 
@@ -131,15 +132,15 @@ class SceneWorld:
     """The requested fields of example `index` of `split` (see the module docstring)."""
     if isinstance(fields, str) or not set(fields) <= set(FIELDS):
       raise ValueError(f"fields={fields!r}; valid: a sequence of {', '.join(FIELDS)}.")
-    if "labels" in fields and self.task is None:
-      raise ValueError("field 'labels' needs a task; valid tasks: "
+    if "label" in fields and self.task is None:
+      raise ValueError("field 'label' needs a task; valid tasks: "
                        f"{', '.join(tasks.TASKS.names())}.")
     views = self.views(split, index)
     out = {}
     # The scene's stream, far past the draws that made the scene: pixel noise, then caption.
     rng = self._rng(split, index)
     rng.bit_generator.advance(1 << 20)
-    speaks = "caption" in fields or "audio" in fields
+    speaks = bool({"caption", "audio", "transcript"} & set(fields))
     if "image" in fields:
       out["image"] = self.render(views.image, rng, self._rng(split, index, _EXTRAS))
     elif speaks and self.noise:  # keep the caption choice where rendering would leave it
@@ -157,7 +158,9 @@ class SceneWorld:
                                         self.sample_rate, self.voice, self.snr_db,
                                         self.audio_seconds)
       out.update(audio=wave, transcript=np.asarray(words), word_starts=starts, word_ends=ends)
-    if "labels" in fields:
+    if "transcript" in fields:
+      out["transcript"] = np.asarray(caption.split())
+    if "label" in fields:
       out["label"] = np.int32(views.label)
     if "qa" in fields:
       out.update(questions.ask(views.scene, self._rng(split, index, _QA), self._pairs(split)))
