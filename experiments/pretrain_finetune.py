@@ -88,7 +88,7 @@ def train_contrastive(stage, workdir, model, world, text_input, test) -> train.F
       init_fn=image_text.init_fn(model, test["images"][:1], text_input(test["captions"][:1])),
       loss_fn=image_text.contrastive_loss_fn(model, stage.model.loss),
       train_data=image_text.caption_batches(world, text_input, stage.batch_size, stage.data.seed),
-      evaluate=image_text.evaluator(model, test, text_input, stage.eval, CLASSES, ks=(1, 5)))
+      evaluate=image_text.evaluator(model, test, text_input, stage.eval, CLASSES))
 
 
 def train_classifier(stage, workdir, model, predict, labelled, test, pretrained=None,

@@ -221,3 +221,31 @@ def test_cheap_run_of_a_real_target_fills_every_cell(tmp_path, capsys):
   assert cells[3].endswith("cores)") and "failed" not in cells[3]
   results = json.loads((work / "fusion_unique" / "results.json").read_text())
   assert results["task"] == "unique_audio" and results["step"] == 6  # the tiny preset ran
+
+
+def test_real_data_targets_read_the_manifests_under_data_dir(tmp_path, capsys):
+  from mmjax.reproduce.targets import REAL_DATA_TARGETS
+  from tests.test_manifest_source import write_files
+  work, data = tmp_path / "work", tmp_path / "data"
+  # Without the prepared folders: an error naming the folder, before anything runs.
+  assert cli.main(["--workdir", str(work), "--data_dir", str(data), "--list"]) == 2
+  assert f"{data / 'f8k'}, which has no train.jsonl" in capsys.readouterr().out
+  write_files(data / "f8k")
+  write_files(data / "avm", audio=True)
+  assert cli.main(["--workdir", str(work), "--data_dir", str(data), "--list"]) == 0
+  listed = capsys.readouterr().out.splitlines()
+  assert len(listed) == sum(len(t.runs) for t in REAL_DATA_TARGETS) == 8
+  assert all(f"--config.data.source.manifest.dir={data}/" in line for line in listed)
+  # The cheap variant trains on the tiny files and fills the row's every cell.
+  assert cli.main(["--workdir", str(work), "--data_dir", str(data), "--cheap", "--only",
+                   "f8k_captioning"]) == 0, capsys.readouterr().out[-3000:]
+  row = next(t for t in REAL_DATA_TARGETS if t.name == "f8k_captioning")
+  line = (work / "results.md").read_text().splitlines()[2]
+  assert row.parse(line.strip().strip("|").split(" | ")[2]) is not None
+  # --update_readme writes the real-data block, not the synthetic one.
+  readme = tmp_path / "README.md"
+  readme.write_text(f"{tables.BEGIN}\nsynthetic\n{tables.END}\n{tables.REAL_BEGIN}\nold\n"
+                    f"{tables.REAL_END}\n")
+  assert tables.current_block(readme.read_text(), tables.REAL_BEGIN, tables.REAL_END) == "old"
+  # Without --data_dir, the synthetic targets: the real-data names are unknown there.
+  assert cli.main(["--workdir", str(work), "--list", "--only", "f8k_captioning"]) == 2

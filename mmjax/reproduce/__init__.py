@@ -17,7 +17,9 @@ outside its tolerance, and any missing one. `--update_readme` writes the regener
 sweep tables between the markers; with `--only`, just those targets' parts are replaced and the
 others kept, so a long reproduction can land in pieces (each part names its own wall time).
 `--cheap` runs each target's tiny variant: every cell filled, nothing checked (what CI runs).
-`--list` prints the commands.
+`--list` prints the commands. `--data_dir DATA` reproduces the real-data block instead
+(`targets.REAL_DATA_TARGETS`, between the `<!-- reproduce:real_data:... -->` markers): its runs
+read the manifests prepared into DATA/f8k and DATA/avm (README's "Real data" section).
 
 Expected wall time on 2 CPU cores, from the README's recorded times: the 17 runs of the results
 rows about 1 h 05 min (on a machine shared with other jobs; roughly half that on quiet cores);

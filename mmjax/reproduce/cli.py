@@ -7,7 +7,7 @@ import os
 
 from mmjax.reproduce import runner, tables
 from mmjax.reproduce.spec import Row
-from mmjax.reproduce.targets import TARGETS
+from mmjax.reproduce.targets import REAL_DATA_TARGETS, TARGETS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -26,6 +26,9 @@ def parse_args(argv):
                       "block (with --only: just those targets'; the others are kept).")
   p.add_argument("--readme", default=os.path.join(ROOT, "README.md"))
   p.add_argument("--list", action="store_true", help="Print the targets' commands and exit.")
+  p.add_argument("--data_dir", default=None,
+                 help="Reproduce the real-data results instead (README's 'Real data' block): the "
+                      "folder holding the prepared manifests, f8k/ and avm/ (see README).")
   args = p.parse_args(argv)
   if args.cheap and (args.check or args.update_readme):
     p.error("--cheap runs do not reach the README's numbers: use --check / --update_readme "
@@ -43,10 +46,24 @@ def select(targets, only: str):
   return [t for t in targets if not wanted or t.name in wanted]
 
 
-def run_all(selected, workdir: str, cheap: bool, cwd: str) -> list:
+def commands_of(runs, workdir: str, cheap: bool, data_dir) -> list:
+  """Each run's command line; a real-data run without data_dir (or its folder) fails first."""
+  try:
+    commands = [r.command(os.path.join(workdir, r.name), cheap, data_dir) for r in runs]
+  except ValueError as e:
+    raise runner.ReproduceError(str(e)) from None
+  for r in runs:
+    folder = os.path.join(data_dir or "", getattr(r, "data", None) or "")
+    if getattr(r, "data", None) and not os.path.isfile(os.path.join(folder, "train.jsonl")):
+      raise runner.ReproduceError(f"run {r.name} reads the manifests in {folder}, which has no "
+                                  f"train.jsonl; prepare them as README's 'Real data' says.")
+  return commands
+
+
+def run_all(selected, workdir: str, cheap: bool, cwd: str, data_dir=None) -> list:
   """Runs each selected target's runs in turn, skipping finished ones; returns the failures."""
   runs = [r for t in selected for r in t.runs]
-  commands = [r.command(os.path.join(workdir, r.name), cheap) for r in runs]
+  commands = commands_of(runs, workdir, cheap, data_dir)
   for r, cmd in zip(runs, commands):  # refuse before anything runs
     runner.check_workdir(os.path.join(workdir, r.name), cmd)
   failures = []
@@ -84,22 +101,27 @@ def collect(selected, workdir: str):
   return results, records, summaries
 
 
-def main(argv=None, targets=TARGETS, cwd=ROOT) -> int:
+def main(argv=None, targets=None, cwd=ROOT) -> int:
   args = parse_args(argv)
+  data_dir = os.path.abspath(args.data_dir) if args.data_dir else None
+  if targets is None:
+    targets = REAL_DATA_TARGETS if data_dir else TARGETS
+  markers = (tables.REAL_BEGIN, tables.REAL_END) if data_dir else (tables.BEGIN, tables.END)
   try:
     selected = select(targets, args.only)
     if args.list:
-      for r in (r for t in selected for r in t.runs):
-        print(f"{r.name}: {' '.join(r.command(os.path.join(args.workdir, r.name), args.cheap))}")
+      runs = [r for t in selected for r in t.runs]
+      for r, cmd in zip(runs, commands_of(runs, args.workdir, args.cheap, data_dir)):
+        print(f"{r.name}: {' '.join(cmd)}")
       return 0
     if args.update_readme:  # a README without markers fails now, not after the runs
       with open(args.readme) as f:
         try:
-          tables.replace_block(f.read(), "")
+          tables.replace_block(f.read(), "", *markers)
         except ValueError as e:
           raise runner.ReproduceError(f"{args.readme}: {e}") from None
     workdir = os.path.abspath(args.workdir)
-    failures = run_all(selected, workdir, args.cheap, cwd)
+    failures = run_all(selected, workdir, args.cheap, cwd, data_dir)
   except runner.ReproduceError as e:
     print(f"error: {e}")
     return 2
@@ -126,8 +148,8 @@ def main(argv=None, targets=TARGETS, cwd=ROOT) -> int:
     with open(args.readme) as f:
       text = f.read()
     try:
-      merged = tables.merge_block(tables.current_block(text), block, targets, selected)
-      new = tables.replace_block(text, merged)
+      merged = tables.merge_block(tables.current_block(text, *markers), block, targets, selected)
+      new = tables.replace_block(text, merged, *markers)
     except ValueError as e:
       print(f"error: {args.readme}: {e}")
       return 2

@@ -9,6 +9,7 @@ summary.md table.
 """
 
 import dataclasses
+import os
 import re
 import string
 import sys
@@ -36,13 +37,20 @@ class Run:
   cheap_config: Optional[str] = None
   cheap_overrides: Mapping[str, str] = dataclasses.field(default_factory=dict)
   done_file: str = "results.json"
+  # Real data: the folder under --data_dir whose manifests the run reads (data.source.manifest).
+  data: Optional[str] = None
 
-  def command(self, workdir: str, cheap: bool) -> list:
+  def command(self, workdir: str, cheap: bool, data_dir: Optional[str] = None) -> list:
     if cheap:
       config = self.cheap_config or self.config.split(":")[0] + ":tiny"
       pairs = {**COMMON_OVERRIDES, **self.cheap_overrides, **self.overrides}
     else:
       config, pairs = self.config, {**COMMON_OVERRIDES, **self.overrides}
+    if self.data:
+      if not data_dir:
+        raise ValueError(f"run {self.name!r} reads real data: pass --data_dir (the folder "
+                         f"holding {self.data}/).")
+      pairs["data.source.manifest.dir"] = os.path.join(data_dir, self.data)
     return [sys.executable, self.script, "--config", config, *_overrides(pairs),
             "--workdir", workdir]
 
@@ -125,6 +133,7 @@ class Sweep:
   def runs(self):
     return (self,)
 
-  def command(self, workdir: str, cheap: bool) -> list:
+  def command(self, workdir: str, cheap: bool, data_dir: Optional[str] = None) -> list:
+    del data_dir  # the sweeps run on the synthetic world
     config, args = (self.cheap_config, self.cheap_args) if cheap else (self.config, self.args)
     return [sys.executable, *self.program, "--config", config, "--workdir", workdir, *args]

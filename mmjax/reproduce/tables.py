@@ -9,6 +9,9 @@ from mmjax.reproduce.spec import Row, Sweep
 
 BEGIN = "<!-- reproduce:results:begin -->"
 END = "<!-- reproduce:results:end -->"
+# The block of the real-data results (python -m mmjax.reproduce --data_dir DIR).
+REAL_BEGIN = "<!-- reproduce:real_data:begin -->"
+REAL_END = "<!-- reproduce:real_data:end -->"
 HEADER = "| experiment | command | result | wall time |\n|---|---|---|---|"
 
 
@@ -144,24 +147,24 @@ def merge_block(old: str, new: str, targets, selected) -> str:
   return "\n\n".join(([HEADER + "".join("\n" + r for r in rows)] if rows else []) + sweeps)
 
 
-def _check_markers(readme: str):
-  if readme.count(BEGIN) != 1 or readme.count(END) != 1 or readme.index(BEGIN) > readme.index(END):
-    raise ValueError(f"README.md needs exactly one {BEGIN} line before one {END} line around "
-                     f"the results table (found {readme.count(BEGIN)} and {readme.count(END)}).")
+def _check_markers(readme: str, begin: str, end: str):
+  if readme.count(begin) != 1 or readme.count(end) != 1 or readme.index(begin) > readme.index(end):
+    raise ValueError(f"README.md needs exactly one {begin} line before one {end} line around "
+                     f"the results table (found {readme.count(begin)} and {readme.count(end)}).")
 
 
-def current_block(readme: str) -> str:
+def current_block(readme: str, begin: str = BEGIN, end: str = END) -> str:
   """The text between README's markers."""
-  _check_markers(readme)
-  return readme.split(BEGIN)[1].split(END)[0].strip()
+  _check_markers(readme, begin, end)
+  return readme.split(begin)[1].split(end)[0].strip()
 
 
-def replace_block(readme: str, block: str) -> str:
+def replace_block(readme: str, block: str, begin: str = BEGIN, end: str = END) -> str:
   """README with the text between the markers replaced by `block`."""
-  _check_markers(readme)
-  head, rest = readme.split(BEGIN)
-  tail = rest.split(END)[1]
-  return f"{head}{BEGIN}\n{block}\n{END}{tail}"
+  _check_markers(readme, begin, end)
+  head, rest = readme.split(begin)
+  tail = rest.split(end)[1]
+  return f"{head}{begin}\n{block}\n{end}{tail}"
 
 
 def read_summary(workdir: str):
