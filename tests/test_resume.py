@@ -101,3 +101,27 @@ def test_writes_config_metrics_and_tensorboard(tmp_path):
   assert logged(tmp_path, "setup/compile_time_s")[0] > 0
   assert sorted(logged(tmp_path, "train/examples_per_s")) == [1, 2, 3, 4, 5, 6]
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tensorboard"))
+
+
+def test_data_error_mid_run_saves_the_work_done_and_resumes_exactly(tmp_path):
+  c = adamw_config()
+  c.checkpoint.every_steps = 100  # no periodic checkpoint: only the data error saves.
+  init_fn, loss_fn, make_batch = toy.contrastive_problem()
+  full = run(c, tmp_path / "full")
+  broken = {"yes": True}
+
+  def flaky(indices):  # batch index 4 (step 5) reads a file that vanished after validation.
+    if broken["yes"] and indices[0] == 4 * c.batch_size:
+      raise FileNotFoundError("no such file: img/0042.jpg")
+    return make_batch(indices)
+
+  fit = lambda: train.fit(c, str(tmp_path / "run"), init_fn=init_fn, loss_fn=loss_fn,
+                          train_data=toy.batches(flaky, c))
+  with pytest.raises(train.DataError, match=r"after step 4 failed: FileNotFoundError: no such "
+                     r"file: img/0042.jpg\nThe state after step 4 is saved"):
+    fit()
+  assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["4"]
+  broken["yes"] = False  # the data is fixed: the rerun resumes at step 4, as if never stopped
+  resumed = fit()
+  assert resumed.step == 6
+  assert_same_params(resumed.state.params, full.state.params)

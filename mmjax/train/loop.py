@@ -2,7 +2,8 @@
 
 It validates the config, builds or restores the TrainState, compiles the step once (jit over
 a mesh, or pmap), then loops: feed a batch, step, check the loss is finite, log, checkpoint,
-evaluate. SIGTERM / SIGINT save a checkpoint and return with `interrupted=True`; a NaN or Inf
+evaluate. SIGTERM / SIGINT save a checkpoint and return with `interrupted=True`; a batch that
+fails to load mid-run saves the state trained so far and raises DataError; a NaN or Inf
 loss raises `NonFiniteLossError` and leaves the last good checkpoint in place.
 """
 
@@ -32,6 +33,11 @@ log = logging.getLogger("mmjax")
 
 class NonFiniteLossError(FloatingPointError):
   """The loss or gradient norm became NaN/Inf; the message names the step."""
+
+
+class DataError(RuntimeError):
+  """Reading a training batch failed mid-run (a file changed or vanished after validation,
+  ...); the trained state up to then was saved first, and the message names its step."""
 
 
 @dataclasses.dataclass
@@ -223,7 +229,17 @@ def _loop(config, compiled, state, batch, data_state, batches, setup, ckpt, writ
     step += 1
     batch_state = data_state
     if step < total:  # already on the devices (DevicePrefetch) while this step runs.
-      batch, data_state = next(batches)
+      try:
+        batch, data_state = next(batches)
+      except Exception as e:  # noqa: BLE001 - any data failure: keep the work done so far
+        for p in (pending, (step, metrics)):
+          if p:
+            check(p)  # a state with a NaN loss is not worth keeping
+        ckpt.save(step, setup.to_host(state), batch_state)
+        ckpt.wait()
+        raise DataError(f"reading the training batch after step {step} failed: "
+                        f"{type(e).__name__}: {e}\nThe state after step {step} is saved in "
+                        f"{ckpt.directory}; fix the data and rerun to resume from it.") from e
     if pending:
       check(pending)
     pending = (step, metrics)
