@@ -181,3 +181,16 @@ def test_validate_cli_has_workers_and_no_cache(data, decodes, capsys):
   with pytest.raises(SystemExit):
     validate.main([path])
   assert os.path.exists(cache_path(path)) and capsys.readouterr().out == out
+
+
+def test_the_manifest_source_passes_validation_cache_on(tmp_path):
+  from mmjax.data.manifest_source import ManifestSource
+  write_png(tmp_path / "0.png", np.zeros((4, 4, 3)))
+  for split in ("train", "val", "test"):
+    write_jsonl(tmp_path / f"{split}.jsonl", [{"image": "0.png", "text": "a"}])
+  age(tmp_path / "0.png")
+  assert ManifestSource(dir=str(tmp_path), validation_cache=False).size("train") == 1
+  assert not os.path.exists(cache_path(tmp_path / "train.jsonl"))
+  assert ManifestSource(dir=str(tmp_path)).size("val") == 1
+  assert read_cache(tmp_path / "val.jsonl")["image"] == {"0.png": [
+      os.path.getsize(tmp_path / "0.png"), os.stat(tmp_path / "0.png").st_mtime_ns]}

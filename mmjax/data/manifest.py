@@ -336,8 +336,8 @@ class ManifestDataset:
                            chunksize=16))
 
   def _read_cache(self) -> dict:
-    """The cache's {field: {path from root: [size, mtime_ns]}}, or {} if absent, unreadable, of
-    another version or made with another max_pixels."""
+    """The cache's {field: {path as the manifest writes it: [size, mtime_ns]}}, or {} if absent,
+    unreadable, of another version or made with another max_pixels."""
     try:
       with open(cache_path(self.path), encoding="utf-8") as f:
         cache = json.load(f)
@@ -361,10 +361,10 @@ class ManifestDataset:
     tmp = None
     try:
       fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-      os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from others sharing the dataset
       with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump({"version": CACHE_VERSION, "max_pixels": self.max_pixels, **files}, f,
                   separators=(",", ":"))
+      os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from others sharing the dataset
       os.replace(tmp, path)
     except OSError as e:  # a read-only dataset folder: validate every run, say so once.
       if tmp is not None:
