@@ -16,9 +16,11 @@ import sys
 from mmjax.data.manifest import ManifestDataset
 
 
-def validate(paths, max_pixels=None, out=sys.stdout, workers=None, cache=True) -> int:
-  """Prints the bad rows of each manifest in `paths`; returns how many rows (or unreadable
-  manifests) were bad."""
+def validate(paths, max_pixels=None, out=None, workers=None, cache=True) -> int:
+  """Prints the bad rows of each manifest in `paths` to `out` (default: sys.stdout, looked up
+  at call time, since it can be replaced); returns how many rows (or unreadable manifests) were
+  bad."""
+  out = out or sys.stdout
   bad, reasons = 0, collections.Counter()
   for path in paths:
     try:
