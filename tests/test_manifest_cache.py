@@ -24,7 +24,7 @@ def age(*paths, by=HOUR_AGO):
 
 @pytest.fixture
 def data(tmp_path):
-  """Six images (one named by two rows), three clips, a broken PNG, JPEG and WAV."""
+  """Six PNGs, three WAVs, and a broken PNG, JPEG and WAV, all an hour old."""
   from PIL import Image
   rng = np.random.default_rng(0)
   for i in range(6):
