@@ -104,7 +104,7 @@ def get_config(arg: str = ""):
       # Your own image + audio + label files (the `manifest` modifier): train/val/test.jsonl in
       # `dir`; 28 x 28 grey images as MNIST's.
       manifest=dict(dir="", train="train.jsonl", val="val.jsonl", test="test.jsonl",
-                    on_bad_example="error", channels=1))))
+                    on_bad_example="error", validation_cache=True, channels=1))))
   c.eval = ml_collections.ConfigDict(dict(batch_size=500))
   c.eval_only = False
 

@@ -16,7 +16,6 @@ import math
 from typing import Optional
 
 import numpy as np
-import scipy.signal
 
 from mmjax.data.image_ops import build_op_list
 from mmjax.registry import Registry
@@ -45,6 +44,9 @@ def resample(wave: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
   """Polyphase resampling (scipy.signal.resample_poly: a Kaiser-windowed anti-alias FIR)."""
   if rate == new_rate:
     return np.asarray(wave, np.float32)
+  # Imported here: scipy.signal takes seconds to import, which every manifest load (and
+  # `python -m mmjax.data.validate`) would pay without ever resampling.
+  import scipy.signal  # pylint: disable=g-import-not-at-top
   g = math.gcd(int(rate), int(new_rate))
   return scipy.signal.resample_poly(wave, new_rate // g, rate // g).astype(np.float32)
 

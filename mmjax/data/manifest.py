@@ -14,16 +14,28 @@ and field of each problem. With on_bad_example="skip", bad rows are dropped, log
 and counted by reason in `.skipped`; an error in the manifest itself (unreadable file, unknown
 column, no rows left) always raises.
 
+The distinct files are decoded in `workers` threads (Pillow and scipy release the GIL), and the
+ones that decode are recorded beside the manifest in `.<manifest name>.validated.json` (size and
+modification time of each, keyed by the path as the manifest writes it): a later load decodes
+only new, changed or bad files (Flickr8k's 30,000 train rows naming 6,000 JPEGs: 7.8 s cold,
+0.4 s cached). A read-only folder just runs without the cache; cache_validation=False turns it
+off.
+
   ds = ManifestDataset("data/train.jsonl", image_ops=[{"op": "resize", "size": 64}])
   batches = Batches(ds.make_batch, 128, num_examples=len(ds), with_positions=True)
 """
 
 import collections
+import concurrent.futures
+import contextlib
 import csv
 import dataclasses
 import io
 import json
 import os
+import stat
+import tempfile
+import time
 import warnings
 from typing import Any, Optional, Sequence
 
@@ -37,6 +49,9 @@ FIELDS = ("image", "text", "audio", "label", "question", "answer", "question_typ
 TEXT_FIELDS = ("text", "question", "answer", "question_type")
 ON_BAD = ("error", "skip")
 AUDIO_SUFFIXES = (".wav", ".flac")
+# Bumped when what validation checks changes, so older caches are not trusted.
+CACHE_VERSION = 1
+_warned_cache_dirs = set()  # folders whose cache could not be written, warned about once
 
 
 class BadExample(ValueError):
@@ -71,10 +86,11 @@ def decode_audio(path: str):
       raise ValueError(f"{path} is a FLAC file with no samples.")
     return wave, int(rate)
   import scipy.io.wavfile  # pylint: disable=g-import-not-at-top
+  # Unknown metadata chunks are harmless. A process-wide filter, (re)added on every call (it is
+  # idempotent): catch_warnings() is not thread-safe, and clips decode in threads.
+  warnings.filterwarnings("ignore", category=scipy.io.wavfile.WavFileWarning)
   try:
-    with warnings.catch_warnings():  # unknown metadata chunks are harmless.
-      warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
-      rate, wave = scipy.io.wavfile.read(path)
+    rate, wave = scipy.io.wavfile.read(path)
   except Exception as e:  # wavfile raises ValueError, EOFError, struct.error, ...
     raise ValueError(f"cannot decode {path} as WAV: {e}") from None
   if wave.size == 0:
@@ -82,6 +98,27 @@ def decode_audio(path: str):
   if wave.dtype.kind == "f" and not np.isfinite(wave).all():
     raise ValueError(f"{path} has non-finite samples (NaN or inf).")
   return wave, int(rate)
+
+
+def file_error(field: str, path: str, max_pixels: Optional[int]) -> Optional[str]:
+  """Decodes the `field` ("image" or "audio") file at `path`: None if usable, else why not."""
+  try:
+    if field == "image":
+      decode_image(path, max_pixels=max_pixels)
+    else:
+      if not path.lower().endswith(AUDIO_SUFFIXES):
+        raise ValueError(f"{path}: audio must be WAV or FLAC ({', '.join(AUDIO_SUFFIXES)})")
+      decode_audio(path)
+    return None
+  except ValueError as e:
+    return str(e)
+
+
+def cache_path(manifest: str) -> str:
+  """Where the validation cache of `manifest` lives: a hidden file beside it (hidden so that
+  `validate data/*.json*` does not take it for a manifest)."""
+  folder, name = os.path.split(os.path.abspath(manifest))
+  return os.path.join(folder, f".{name}.validated.json")
 
 
 def _read_rows(path: str):
@@ -145,6 +182,10 @@ class ManifestDataset:
   seed: int = 0
   # Larger images are bad rows, found from their headers (Pillow's own warning threshold).
   max_pixels: int = 89_478_485
+  # Threads decoding files at load; None: one per CPU.
+  workers: Optional[int] = None
+  # Remember which files decoded (by size and mtime) beside the manifest; see the docstring.
+  cache_validation: bool = True
 
   def __post_init__(self):
     if self.on_bad_example not in ON_BAD:
@@ -158,6 +199,7 @@ class ManifestDataset:
     # (field, path) -> None if it decodes, else the error: a file that several rows name (an
     # image with five captions) is decoded once at load.
     self._decode_errors = {}
+    self._files = {}  # (field, value as written) -> its path, for the files that exist
     self.rows, self.fields = self._load()
 
   def __len__(self):
@@ -170,6 +212,7 @@ class ManifestDataset:
       if unknown:
         raise ValueError(f"manifest {self.path}: unknown column(s) {unknown}; valid fields: "
                          f"{', '.join(FIELDS)}.")
+    self._validate_files(rows)
     fields = None
     good = []
     for line, row in rows:
@@ -227,23 +270,113 @@ class ManifestDataset:
   def _check_file(self, line, field, value):
     if not isinstance(value, str) or not value:
       raise BadExample(line, field, "missing_file", f"expected a file path, got {value!r}")
-    path = value if os.path.isabs(value) else os.path.join(self.root, value)
-    if not os.path.isfile(path):
-      raise BadExample(line, field, "missing_file", f"no such file: {path}")
-    if (field, path) not in self._decode_errors:
-      try:
-        if field == "image":
-          decode_image(path, max_pixels=self.max_pixels)
-        else:
-          if not path.lower().endswith(AUDIO_SUFFIXES):
-            raise ValueError(f"{path}: audio must be WAV or FLAC ({', '.join(AUDIO_SUFFIXES)})")
-          decode_audio(path)
-        self._decode_errors[field, path] = None
-      except ValueError as e:
-        self._decode_errors[field, path] = str(e)
+    path = self._files.get((field, value))  # found by _validate_files: exists, checked
+    if path is None:
+      path = value if os.path.isabs(value) else os.path.join(self.root, value)
+      if not os.path.isfile(path):
+        raise BadExample(line, field, "missing_file", f"no such file: {path}")
+      if (field, path) not in self._decode_errors:  # appeared after _validate_files looked
+        self._decode_errors[field, path] = file_error(field, path, self.max_pixels)
     if self._decode_errors[field, path] is not None:
       raise BadExample(line, field, f"undecodable_{field}", self._decode_errors[field, path])
     return path
+
+  def _validate_files(self, rows):
+    """Fills self._decode_errors for every file the rows name, decoding in threads the ones the
+    cache does not vouch for. Rows are checked (and errors raised, in line order) afterwards."""
+    start = time.perf_counter()
+    # A file changed within a timestamp tick of being stat-ed could keep its size and mtime:
+    # files this young are decoded but not cached (git's "racy" rule; 2 s covers FAT and NFS).
+    racy = time.time_ns() - 2_000_000_000
+    found = {}  # (field, path) -> (cache key: the path as the manifest writes it, [size, mtime])
+    for _, row in rows:
+      if not isinstance(row, dict):
+        continue
+      for field in ("image", "audio"):
+        value = row.get(field)
+        if not isinstance(value, str) or not value or (field, value) in self._files:
+          continue
+        path = value if os.path.isabs(value) else os.path.join(self.root, value)
+        if (field, path) not in found:
+          try:
+            st = os.stat(path)
+          except OSError:  # missing: _check_file reports it on its row.
+            continue
+          if not stat.S_ISREG(st.st_mode):
+            continue
+          found[field, path] = (value, [st.st_size, st.st_mtime_ns])
+        self._files[field, value] = path
+    old = self._read_cache() if self.cache_validation else {}
+    new = {"image": {}, "audio": {}}
+    decode = []
+    for (field, path), (key, size_mtime) in found.items():
+      if old.get(field, {}).get(key) == size_mtime:
+        self._decode_errors[field, path] = None
+        new[field][key] = size_mtime
+      else:
+        decode.append((field, path))
+    workers = self.workers or os.cpu_count() or 1
+    for (field, path), error in zip(decode, self._decode_all(decode, workers)):
+      self._decode_errors[field, path] = error
+      # Only files that decode are cached: a bad one is decoded again next time, so its message
+      # names the file where it is now (relative keys let the cache move with its folder).
+      key, size_mtime = found[field, path]
+      if error is None and size_mtime[1] < racy:
+        new[field][key] = size_mtime
+    if self.cache_validation and new != {k: old.get(k, {}) for k in new}:
+      self._write_cache(new)
+    if found:
+      logging.info("manifest %s: %d files checked (%d decoded with %d workers, %d cached) in "
+                   "%.1fs", self.path, len(found), len(decode), workers,
+                   len(found) - len(decode), time.perf_counter() - start)
+
+  def _decode_all(self, files, workers):
+    """[(field, path)] -> [error or None], in order."""
+    if workers <= 1 or len(files) <= 1:
+      return [file_error(f, p, self.max_pixels) for f, p in files]
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+      return list(pool.map(lambda fp: file_error(fp[0], fp[1], self.max_pixels), files,
+                           chunksize=16))
+
+  def _read_cache(self) -> dict:
+    """The cache's {field: {path as the manifest writes it: [size, mtime_ns]}}, or {} if absent,
+    unreadable, of another version or made with another max_pixels."""
+    try:
+      with open(cache_path(self.path), encoding="utf-8") as f:
+        cache = json.load(f)
+    except FileNotFoundError:
+      return {}
+    except (OSError, ValueError) as e:
+      logging.warning("manifest %s: ignoring unreadable validation cache %s (%s); revalidating.",
+                      self.path, cache_path(self.path), e)
+      return {}
+    if (not isinstance(cache, dict) or cache.get("version") != CACHE_VERSION
+        or cache.get("max_pixels") != self.max_pixels
+        or not all(isinstance(cache.get(k), dict) for k in ("image", "audio"))):
+      return {}
+    return {k: cache[k] for k in ("image", "audio")}
+
+  def _write_cache(self, files: dict):
+    """Writes a temporary file and renames it over the cache, so a killed run leaves the old
+    cache or the new one, never half of one."""
+    path = cache_path(self.path)
+    folder = os.path.dirname(path)
+    tmp = None
+    try:
+      fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+      with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"version": CACHE_VERSION, "max_pixels": self.max_pixels, **files}, f,
+                  separators=(",", ":"))
+      os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from others sharing the dataset
+      os.replace(tmp, path)
+    except OSError as e:  # a read-only dataset folder: validate every run, say so once.
+      if tmp is not None:
+        with contextlib.suppress(OSError):
+          os.remove(tmp)
+      if folder not in _warned_cache_dirs:
+        _warned_cache_dirs.add(folder)
+        logging.warning("manifest %s: cannot write the validation cache %s (%s); every load "
+                        "will decode every file.", self.path, path, e)
 
   @staticmethod
   def _check_label(line, value):

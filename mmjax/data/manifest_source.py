@@ -5,7 +5,8 @@
 `dir` holds one manifest per split (mmjax/data/manifest.py: JSONL or CSV rows of image, text,
 audio, label; `python -m mmjax.data.prepare` writes them from downloaded layouts), by default
 train.jsonl, val.jsonl and test.jsonl. Each split is read and validated when first used (every
-file opened and decoded; a bad row fails naming its file, line and field, or is skipped with
+file opened and decoded, or found unchanged in the manifest's validation cache unless
+validation_cache=False; a bad row fails naming its file, line and field, or is skipped with
 on_bad_example="skip").
 
 The source serves examples by index as the synthetic world does, with the fields an experiment
@@ -66,6 +67,8 @@ class ManifestSource:
   on_bad_example: str = "error"
   max_pixels: int = 89_478_485
   channels: int = 3
+  # Remember which files decoded beside each manifest (ManifestDataset.cache_validation).
+  validation_cache: bool = True
 
   def __post_init__(self):
     if self.channels not in (1, 3):
@@ -87,7 +90,7 @@ class ManifestSource:
 
   def dataset(self, split: str) -> ManifestDataset:
     """The split's rows, read and validated once per process."""
-    return _read(self.path(split), self.on_bad_example, self.max_pixels)
+    return _read(self.path(split), self.on_bad_example, self.max_pixels, self.validation_cache)
 
   def size(self, split: str) -> int:
     """How many examples `split` has (the synthetic world, unbounded, has no size)."""
@@ -221,5 +224,7 @@ class ManifestSplit:
 
 
 @functools.lru_cache(maxsize=None)
-def _read(path: str, on_bad_example: str, max_pixels: int) -> ManifestDataset:
-  return ManifestDataset(path, on_bad_example=on_bad_example, max_pixels=max_pixels)
+def _read(path: str, on_bad_example: str, max_pixels: int,
+          validation_cache: bool = True) -> ManifestDataset:
+  return ManifestDataset(path, on_bad_example=on_bad_example, max_pixels=max_pixels,
+                         cache_validation=validation_cache)

@@ -5,7 +5,8 @@
 Each manifest is read as ManifestDataset reads it with on_bad_example="skip" (every file opened
 and decoded, texts, labels and fields checked); each bad row is printed as `manifest:line
 field: problem`, then a count per reason. Exits 1 when any row is bad or a manifest cannot be
-read at all, 0 when every row is usable.
+read at all, 0 when every row is usable. Files found unchanged in a manifest's validation cache
+are not decoded again (--no_cache decodes every file); --workers sets the decoding threads.
 """
 
 import argparse
@@ -15,13 +16,15 @@ import sys
 from mmjax.data.manifest import ManifestDataset
 
 
-def validate(paths, max_pixels=None, out=sys.stdout) -> int:
-  """Prints the bad rows of each manifest in `paths`; returns how many rows (or unreadable
-  manifests) were bad."""
+def validate(paths, max_pixels=None, out=None, workers=None, cache=True) -> int:
+  """Prints the bad rows of each manifest in `paths` to `out` (default: sys.stdout, looked up
+  at call time, since it can be replaced); returns how many rows (or unreadable manifests) were
+  bad."""
+  out = out or sys.stdout
   bad, reasons = 0, collections.Counter()
   for path in paths:
     try:
-      ds = ManifestDataset(path, on_bad_example="skip",
+      ds = ManifestDataset(path, on_bad_example="skip", workers=workers, cache_validation=cache,
                            **({} if max_pixels is None else {"max_pixels": max_pixels}))
     except (OSError, ValueError) as e:  # the manifest itself: unreadable, unknown column, empty
       print(f"{path}: {e}", file=out)
@@ -46,8 +49,13 @@ def main(argv=None):
   parser.add_argument("manifests", nargs="+", help=".jsonl or .csv manifests")
   parser.add_argument("--max_pixels", type=int, default=None,
                       help="images with more pixels are bad rows (default: ManifestDataset's)")
+  parser.add_argument("--workers", type=int, default=None,
+                      help="threads decoding files (default: one per CPU)")
+  parser.add_argument("--no_cache", action="store_true",
+                      help="decode every file, ignoring and not writing the validation cache")
   args = parser.parse_args(argv)
-  sys.exit(1 if validate(args.manifests, args.max_pixels) else 0)
+  sys.exit(1 if validate(args.manifests, args.max_pixels, workers=args.workers,
+                         cache=not args.no_cache) else 0)
 
 
 if __name__ == "__main__":
