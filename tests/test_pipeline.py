@@ -7,12 +7,15 @@ import shutil
 import threading
 import time
 
+import jax
 import numpy as np
 import pytest
 
 from benchmarks import data_throughput
+from mmjax import train
 from mmjax.data.pipeline import Batches
 from mmjax.tasks import image_text
+from tests import toy
 from tests.test_manifest_source import build, write_files
 
 WORKERS = (0, 1, 2)
@@ -125,6 +128,21 @@ def test_bad_arguments():
   with pytest.raises(ValueError, match="workers=-1"):
     Batches(record, 4, workers=-1)
   assert Batches(record, 4, prefetch=0, workers=2).workers == 0  # prefetch=0: synchronous
+
+
+def test_trainer_sets_data_workers_and_they_do_not_change_training(tmp_path):
+  runs = []
+  for workers in (0, 2):
+    c = toy.config(total_steps=3, data_workers=workers)
+    init_fn, loss_fn, make_batch = toy.contrastive_problem()
+    data = toy.batches(make_batch, c)
+    result = train.fit(c, str(tmp_path / str(workers)), init_fn=init_fn, loss_fn=loss_fn,
+                       train_data=data)
+    data.close()
+    assert data.workers == workers
+    runs.append(result.state.params)
+  for x, y in zip(*map(jax.tree.leaves, runs)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 def test_manifest_cache_serves_the_decoded_images(tmp_path):

@@ -38,9 +38,10 @@ class Batches:
   the examples' places in the whole run's stream (distinct across epochs), to seed random
   augmentation so that it differs between epochs yet stays reproducible on resume.
 
-  workers: threads building batches ahead (grain's ReadOptions.num_threads); prefetch: batches
-  read ahead, at least `workers` (grain's prefetch_buffer_size). workers=0 or prefetch=0 builds
-  each batch in the caller's thread when asked for. Neither changes which batches come out.
+  workers: threads building batches ahead (grain's ReadOptions.num_threads; the trainer sets it
+  from config.data_workers); prefetch: batches read ahead, at least `workers` (grain's
+  prefetch_buffer_size). workers=0 or prefetch=0 builds each batch in the caller's thread when
+  asked for. Neither changes which batches come out.
   """
 
   def __init__(self, make_batch: Callable, global_batch: int, *, seed: int = 0,
@@ -51,9 +52,8 @@ class Batches:
     self.with_positions = with_positions
     self.global_batch = global_batch
     self.seed, self.num_examples, self.prefetch = seed, num_examples, prefetch
-    if workers < 0 or prefetch < 0:
-      raise ValueError(f"workers={workers} and prefetch={prefetch} must be >= 0.")
-    self.workers = workers if prefetch else 0
+    if prefetch < 0:
+      raise ValueError(f"prefetch={prefetch} must be >= 0.")
     self.process_index = jax.process_index() if process_index is None else process_index
     self.process_count = jax.process_count() if process_count is None else process_count
     if global_batch % self.process_count:
@@ -62,6 +62,20 @@ class Batches:
     self._consumed = 0
     self._iter = None
     self._running = None
+    self.workers = workers
+
+  @property
+  def workers(self) -> int:
+    return self._workers
+
+  @workers.setter
+  def workers(self, workers: int):
+    """Changes the worker threads (the trainer sets config.data_workers): batches read ahead
+    are dropped and the iterator goes on from the same batch."""
+    if workers < 0:
+      raise ValueError(f"workers={workers} must be >= 0.")
+    self.close()
+    self._workers = workers if self.prefetch else 0
 
   def positions(self, batch: int) -> np.ndarray:
     """Stream positions [local_batch] of this process's part of global batch `batch`."""
