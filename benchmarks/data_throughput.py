@@ -175,6 +175,7 @@ def measure(name, build, args, workers):
   rate = args.batches * args.batch / seconds
   mock_data = name in ("coco_captions", "av_mnist", "image_classification") and not args.data_dir
   return {"source": name, "mock_data": mock_data, "workers": workers,
+          **({"cache": args.cache} if name == "manifest_dir" else {}),
           "batch": args.batch, "batches": args.batches, "examples_per_s": round(rate, 1),
           "seconds": round(seconds, 2), "setup_s": round(setup, 2),
           "x_clip_tiny_step": round(rate / args.step_examples_per_s, 2),
