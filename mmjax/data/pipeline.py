@@ -25,9 +25,10 @@ import grain
 import jax
 import numpy as np
 
-# Threads decoding batches ahead of the consumer: 2, this machine's cores, gave 1.6x the
-# examples/s of 1 on Flickr8k JPEGs (benchmarks/data_throughput.py --manifest_dir); a thread
-# waiting on a full buffer costs nothing while the train step is the bottleneck.
+# Threads decoding batches ahead of the consumer: 2, this machine's cores, gave 1.25-1.6x the
+# examples/s of 1 on Flickr8k JPEGs when both cores were free (benchmarks/data_throughput.py
+# --manifest_dir); a thread waiting on a full buffer costs nothing while the step is the
+# bottleneck.
 DEFAULT_WORKERS = 2
 
 
