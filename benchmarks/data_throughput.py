@@ -1,20 +1,29 @@
-r"""Input-pipeline throughput: examples/s each data source delivers through `Batches` (with its
-prefetch thread), one JSON line per source, against what the clip_tiny train step consumes.
+r"""Input-pipeline throughput: examples/s each data source delivers through `Batches` (grain,
+reading ahead with --workers threads), one JSON line per source and worker count, against what
+the clip_tiny train step consumes.
 
   python benchmarks/data_throughput.py                                   # all, offline mock data
   python benchmarks/data_throughput.py --sources coco_captions --data_dir ~/tensorflow_datasets
+  python benchmarks/data_throughput.py --manifest_dir DIR --workers 1,2  # your JPEGs, 64 px
 
 Sources: shapes (the synthetic world's batches exactly as experiments/contrastive.py reads them
 for configs/contrastive.py:clip_tiny), coco_captions (64x64 crops of JPEGs), av_mnist (PCA
 degradation and noise on), image_classification (cifar10 with random crops and flips), manifest
-(PNG images + text + WAV clips written to a temporary folder). Without --data_dir the tfds
-sources read mock data (tfds.testing.mock_data; COCO-sized random JPEGs for coco_captions), so
-the figures are the pipeline's own cost (decode, resize, ops, batching), not disk reads.
+(PNG images + text + WAV clips written to a temporary folder), manifest_dir (the default with
+--manifest_dir: DIR/train.jsonl through the `manifest` source and caption batches exactly as
+experiments/contrastive.py reads them with configs/contrastive.py:manifest, 64 px; --cache
+keeps decoded images, which pays from the second epoch). Without --data_dir the tfds sources
+read mock data (tfds.testing.mock_data; COCO-sized random JPEGs for coco_captions), so the
+figures are the pipeline's own cost (decode, resize, ops, batching), not disk reads.
 
 Each line: examples_per_s over --batches batches of --batch after one warm-up batch, setup_s
-(materialising, fitting PCA, opening streams), and x_clip_tiny_step = examples_per_s / the
-train step's consumption (--step_examples_per_s, ~30/s for clip_tiny at batch 128 on this
-2-core CPU; benchmarks/train_throughput.py measures it). Above 1, data is not the bottleneck.
+(materialising, fitting PCA, opening streams, validating a manifest), cores_busy (this
+process's CPU seconds per second while timed: up to one per worker; below that the GIL or other
+processes held the workers back) and examples_per_cpu_s (the cost, which a shared CPU changes
+little), and x_clip_tiny_step =
+examples_per_s / the train step's consumption (--step_examples_per_s, ~30/s for clip_tiny at
+batch 128 on this 2-core CPU; benchmarks/train_throughput.py measures it). Above 1, data is
+not the bottleneck; the issue asks for 5 on real JPEGs.
 """
 
 import argparse
@@ -31,23 +40,44 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from mmjax import experiment  # noqa: E402
 from mmjax.data import sources  # noqa: E402
-from mmjax.data.pipeline import Batches  # noqa: E402
+from mmjax.data.pipeline import DEFAULT_WORKERS, Batches  # noqa: E402
 from mmjax.data.tokenizer import WordTokenizer  # noqa: E402
 from mmjax.tasks import image_text  # noqa: E402
 
 SOURCES = ("shapes", "coco_captions", "av_mnist", "image_classification", "manifest")
+EXTRA_SOURCES = ("manifest_dir",)
 IMAGE_SIZE = 64  # clip_tiny's
 
 
-def parse():
+def parse(argv=None):
   p = argparse.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--sources", default=",".join(SOURCES))
+  p.add_argument("--sources", default=None,
+                 help=f"default: {','.join(SOURCES)}; manifest_dir with --manifest_dir")
+  p.add_argument("--workers", default=str(DEFAULT_WORKERS),
+                 help="comma-separated Batches worker threads; 0 builds batches synchronously")
+  p.add_argument("--manifest_dir", default=None, help="a folder with train.jsonl (image, text)")
+  p.add_argument("--cache", action="store_true", help="manifest_dir: data.source.manifest.cache")
   p.add_argument("--batch", type=int, default=128)
   p.add_argument("--batches", type=int, default=5, help="timed batches per source")
   p.add_argument("--data_dir", default=None, help="prepared tfds data; default: mock data")
   p.add_argument("--step_examples_per_s", type=float, default=30.0)
-  return p.parse_args()
+  args = p.parse_args(argv)
+  if args.sources is None:
+    args.sources = "manifest_dir" if args.manifest_dir else ",".join(SOURCES)
+  try:
+    args.workers = [int(w) for w in args.workers.split(",") if w]
+    assert args.workers and min(args.workers) >= 0
+  except (ValueError, AssertionError):
+    p.error(f"--workers {args.workers!r}; valid: comma-separated integers >= 0.")
+  names = [s for s in args.sources.split(",") if s]
+  unknown = [s for s in names if s not in SOURCES + EXTRA_SOURCES]
+  if unknown:
+    p.error(f"--sources {unknown}; valid: {', '.join(SOURCES + EXTRA_SOURCES)}.")
+  if "manifest_dir" in names and not args.manifest_dir:
+    p.error("--sources manifest_dir needs --manifest_dir DIR (a folder with train.jsonl).")
+  args.sources = names
+  return args
 
 
 def shapes(args, workdir):
@@ -57,6 +87,17 @@ def shapes(args, workdir):
   tokenizer = image_text.word_tokenizer(world, workdir)
   tokens = lambda captions: tokenizer.encode_batch(captions, config.data.text_len)
   return image_text.caption_batches(world, tokens, args.batch, config.data.seed)
+
+
+def manifest_dir(args, workdir):
+  """DIR/train.jsonl's image-caption batches as experiments/contrastive.py reads them with
+  configs/contrastive.py:manifest (64 px, the shorter side resized, centre crop)."""
+  config = experiment.get_config(os.path.join(ROOT, "configs/contrastive.py:manifest"))
+  config.data.source.manifest.update(dir=args.manifest_dir, cache=args.cache)
+  files = sources.build(config.data)
+  tokenizer = image_text.word_tokenizer(files, workdir)
+  tokens = lambda captions: tokenizer.encode_batch(captions, config.data.text_len)
+  return image_text.caption_batches(files, tokens, args.batch, config.data.seed)
 
 
 def mock(args, **kwargs):
@@ -119,36 +160,42 @@ def manifest(args, workdir, stack):
   return Batches(data.make_batch, args.batch, num_examples=len(data), with_positions=True)
 
 
-def measure(name, build, args):
+def measure(name, build, args, workers):
   with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as stack:
     t0 = time.perf_counter()
-    batches = build(args, workdir) if name == "shapes" else build(args, workdir, stack)
+    if name in ("shapes", "manifest_dir"):
+      batches = build(args, workdir)
+    else:
+      batches = build(args, workdir, stack)
+    batches.workers = workers if batches.prefetch else 0  # before the first batch is read
     stack.callback(batches.close)
     first = next(batches)  # warm-up: starts the prefetch thread and any stream.
     setup = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for _ in range(args.batches):
       next(batches)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
   rate = args.batches * args.batch / seconds
-  mock_data = name not in ("shapes", "manifest") and not args.data_dir
-  return {"source": name, "mock_data": mock_data,
+  mock_data = name in ("coco_captions", "av_mnist", "image_classification") and not args.data_dir
+  return {"source": name, "mock_data": mock_data, "workers": workers,
+          **({"cache": args.cache} if name == "manifest_dir" else {}),
           "batch": args.batch, "batches": args.batches, "examples_per_s": round(rate, 1),
-          "seconds": round(seconds, 2), "setup_s": round(setup, 2),
+          "seconds": round(seconds, 2), "cores_busy": round(cpu / seconds, 2),
+          "examples_per_cpu_s": round(args.batches * args.batch / cpu, 1),
+          "setup_s": round(setup, 2),
           "x_clip_tiny_step": round(rate / args.step_examples_per_s, 2),
-          "shapes": {k: list(np.shape(v)) for k, v in first.items()}}
+          "shapes": {k: list(np.shape(v)) for k, v in first.items()},
+          "load_avg_1min": round(os.getloadavg()[0], 2)}
 
 
 def main():
   args = parse()
   builders = {"shapes": shapes, "coco_captions": coco_captions, "av_mnist": av_mnist,
-              "image_classification": image_classification, "manifest": manifest}
-  names = [s for s in args.sources.split(",") if s]
-  unknown = [s for s in names if s not in builders]
-  if unknown:
-    raise ValueError(f"--sources {unknown}; valid: {', '.join(SOURCES)}.")
-  for name in names:
-    print(json.dumps(measure(name, builders[name], args)), flush=True)
+              "image_classification": image_classification, "manifest": manifest,
+              "manifest_dir": manifest_dir}
+  for name in args.sources:
+    for workers in args.workers:
+      print(json.dumps(measure(name, builders[name], args, workers)), flush=True)
 
 
 if __name__ == "__main__":

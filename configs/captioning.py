@@ -49,7 +49,7 @@ def get_config(arg: str = ""):
                   # Your own image-caption files: train/val/test.jsonl in `dir` (image, text).
                   manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
                                 test="test.jsonl", on_bad_example="error",
-                                validation_cache=True))))
+                                validation_cache=True, cache=False))))
   c.eval = ml_collections.ConfigDict(dict(
       num_examples=500, batch_size=250, beam_size=3, alpha=0.0, num_examples_saved=10))
   c.eval_only = False

@@ -51,7 +51,7 @@ def get_config(arg: str = ""):
                   # Your own image-text files: train/val/test.jsonl in `dir` (image, text).
                   manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
                                 test="test.jsonl", on_bad_example="error",
-                                validation_cache=True))))
+                                validation_cache=True, cache=False))))
   c.eval = ml_collections.ConfigDict(dict(
       num_examples=1000, batch_size=250,
       zero_shot_tasks=("shape", "colour"),  # class names from mmjax/data/synthetic/scenes.py

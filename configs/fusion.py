@@ -78,7 +78,7 @@ def get_config(arg: str = ""):
           # Your own files: train/val/test.jsonl in `dir` with a label and the modalities'
           # fields (image, text, audio).
           manifest=dict(dir="", train="train.jsonl", val="val.jsonl", test="test.jsonl",
-                        on_bad_example="error", validation_cache=True))))
+                        on_bad_example="error", validation_cache=True, cache=False))))
   c.eval = ml_collections.ConfigDict(dict(num_examples=1000, batch_size=250))
   c.eval_only = False
 

@@ -50,7 +50,8 @@ def get_config(arg: str = ""):
       source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05),
                   # (b) on your own image-text files: train/val/test.jsonl in `dir`.
                   manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
-                                test="test.jsonl", on_bad_example="error", validation_cache=True))))
+                                test="test.jsonl", on_bad_example="error",
+                                validation_cache=True, cache=False))))
   # (a) the labelled task: train images 0 .. num_labels - 1, labelled with `task`, a class of
   # the first object in reading order (shape, colour or size).
   c.downstream = ml_collections.ConfigDict(dict(

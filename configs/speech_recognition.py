@@ -54,7 +54,8 @@ def get_config(arg: str = ""):
       text_len=16,        # words per transcript (two-object captions have at most 13).
       source=dict(name="shapes", shapes=dict(max_objects=2, snr_db=20.0),
                   manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
-                                test="test.jsonl", on_bad_example="error", validation_cache=True))))
+                                test="test.jsonl", on_bad_example="error",
+                                validation_cache=True, cache=False))))
   c.eval = ml_collections.ConfigDict(dict(
       num_examples=512, batch_size=128, beam_size=4, num_printed=5))
   c.eval_only = False

@@ -69,7 +69,8 @@ def get_config(arg: str = ""):
                   # Your own files: train/val/test.jsonl in `dir` with image, question, answer
                   # and optionally question_type (the per-type table; else one type "all").
                   manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
-                                test="test.jsonl", on_bad_example="error", validation_cache=True))))
+                                test="test.jsonl", on_bad_example="error",
+                                validation_cache=True, cache=False))))
   c.eval = ml_collections.ConfigDict(dict(num_examples=2000, batch_size=250,
                                           num_examples_saved=12))
   c.eval_only = False

@@ -34,6 +34,7 @@ def test_locked_config_rejects_misspelt_key():
     ("batch_size", 12, "batch_size=12 is not divisible by the number of devices \\(8\\)"),
     ("grad_accum_steps", 3, "grad_accum_steps=3 does not divide"),
     ("total_steps", 0, "total_steps=0 must be an integer >= 1"),
+    ("data_workers", -1, "data_workers=-1 must be an integer >= 0"),
 ])
 def test_invalid_values_fail_fast(tmp_path, key, value, message):
   c = toy.config(**{key: value})

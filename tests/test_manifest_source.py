@@ -3,6 +3,7 @@ what it serves, its errors, and the contrastive experiment trained and evaluated
 
 import json
 import os
+import shutil
 
 import ml_collections
 import numpy as np
@@ -270,3 +271,18 @@ def test_lit_trains_against_the_locked_text_tower_on_your_files(tmp_path):
       json.loads(line)["text"] for s in ("train", "test") for line in open(f"{root}/{s}.jsonl")})
   full = experiment.get_config(os.path.join(ROOT, "configs/pretrain_finetune.py:lit_manifest"))
   assert full.stages.pretrain.total_steps == 1000 and full.data.image_size == 64
+
+
+def test_cache_keeps_decoded_audio_and_grey_images(tmp_path):
+  root = write_files(tmp_path, audio=True)
+  plain, cached = build(dir=root, channels=1), build(dir=root, channels=1, cache=True)
+  fields = ("image", "audio", "label")
+  first = [cached.example("val", i, fields) for i in range(12)]
+  shutil.rmtree(tmp_path / "img")  # cached examples need no files any more
+  for i, ex in enumerate(first):
+    again = cached.example("val", i, fields)
+    assert again["image"].shape == (16, 16, 1) and again["audio"].shape == (2000,)
+    for k in fields:
+      np.testing.assert_array_equal(again[k], ex[k])
+  with pytest.raises(ValueError, match="cannot decode|No such file"):
+    plain.example("val", 0, fields)  # the uncached source reads the (now missing) files

@@ -43,6 +43,9 @@ def defaults(**overrides) -> ml_collections.ConfigDict:
   c.eval_every_steps = 0     # 0: evaluate only at the end.
   c.progress_bar = True
   c.prefetch_to_device = 2   # batches transferred to the devices ahead of the step; 0 = none.
+  # Threads decoding train batches ahead on the host (mmjax.data.pipeline.Batches.workers);
+  # 0 builds each batch when the step asks for it.
+  c.data_workers = 2
   # Multi-host: set enabled=True on every process; the addresses come from the cluster
   # environment (SLURM, TPU pods) unless given here.
   c.distributed = ml_collections.ConfigDict(dict(
@@ -105,6 +108,7 @@ def validate(config, experiment_sections=("model", "data", "eval", "eval_only"))
   _positive(config.checkpoint.keep, "checkpoint.keep")
   _positive(config.eval_every_steps, "eval_every_steps", allow_zero=True)
   _positive(config.prefetch_to_device, "prefetch_to_device", allow_zero=True)
+  _positive(config.data_workers, "data_workers", allow_zero=True)
   _positive(config.schedule.warmup_steps, "schedule.warmup_steps", allow_zero=True)
   if config.schedule.warmup_steps >= config.total_steps and config.schedule.name != "constant":
     raise ConfigError(f"schedule.warmup_steps={config.schedule.warmup_steps} must be below "

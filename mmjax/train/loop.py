@@ -145,7 +145,8 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
   """Trains to `config.total_steps`, resuming from the newest checkpoint in `workdir`.
 
   init_fn(rng) -> (params, model_state); loss_fn as in `mmjax.train.step`;
-  train_data: an iterator of this process's numpy batches with `.state()` / `.restore(state)`;
+  train_data: an iterator of this process's numpy batches with `.state()` / `.restore(state)`
+    (and `.workers`, set to config.data_workers, if it has one: `mmjax.data.pipeline.Batches`);
   evaluate(state, step) -> dict, run every `eval_every_steps` and at the end: its scalars are
     logged (metrics.jsonl, TensorBoard), the whole dict (artifacts too) is returned;
   hooks: called with the step number after each step (tests use them to inject signals).
@@ -157,6 +158,8 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
   total = config.total_steps
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.every_steps,
                       config.checkpoint.keep, config.checkpoint.async_save)
+  if hasattr(train_data, "workers"):  # a Batches: its read-ahead threads are a trainer choice.
+    train_data.workers = config.data_workers
   start = ckpt.latest_step() or 0
   if start:
     state, data_state = setup.restore(ckpt, start)
