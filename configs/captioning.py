@@ -10,6 +10,10 @@ Presets, chosen after the colon:
   tiny_lstm  lstm at tiny sizes (CI, the sweep's cheap variant).
   manifest   your own image-caption files (python -m mmjax.data.prepare writes them), 64 px:
              --config.data.source.manifest.dir=DIR; references are each image's captions.
+  coco       COCO Captions from tfds (train+restval; Karpathy's 5000 test images against all
+             their captions), 64 px: --config.data.source.coco_captions.data_dir=DIR (prepared
+             once with `tfds build coco_captions --data_dir DIR`). Any preset reads it with
+             --config.data.source.name=coco_captions.
 Any key can be overridden, e.g. a wider beam with a length bonus, or bfloat16 compute:
   --config.eval.beam_size=5 --config.eval.alpha=0.6 --config.compute_dtype=bfloat16
 
@@ -22,7 +26,7 @@ import ml_collections
 
 from mmjax.train import defaults, smoke
 
-PRESETS = ("", "tiny", "lstm", "tiny_lstm", "manifest")
+PRESETS = ("", "tiny", "lstm", "tiny_lstm", "manifest", "coco")
 
 
 def get_config(arg: str = ""):
@@ -49,7 +53,13 @@ def get_config(arg: str = ""):
                   # Your own image-caption files: train/val/test.jsonl in `dir` (image, text).
                   manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
                                 test="test.jsonl", on_bad_example="error",
-                                validation_cache=True, cache=False))))
+                                validation_cache=True, cache=False),
+                  # tfds COCO Captions (tfds build coco_captions --data_dir DIR), streamed; the
+                  # shuffle buffer holds JPEG bytes (~160 KB each); the word vocabulary comes
+                  # from the first vocab_examples train images' captions.
+                  coco_captions=dict(data_dir="", dataset="coco_captions",
+                                     train_split="train+restval", eval_split="test",
+                                     shuffle_buffer=10_000, vocab_examples=5000))))
   c.eval = ml_collections.ConfigDict(dict(
       num_examples=500, batch_size=250, beam_size=3, alpha=0.0, num_examples_saved=10))
   c.eval_only = False
@@ -66,6 +76,11 @@ def get_config(arg: str = ""):
   if arg == "manifest":  # your files: add --config.data.source.manifest.dir=DIR
     c.data.source.name = "manifest"
     c.data.update(image_size=64, text_len=40)  # Flickr8k's longest caption has 37 words
+  if arg == "coco":  # add --config.data.source.coco_captions.data_dir=DIR
+    c.data.source.name = "coco_captions"
+    # A caption longer than text_len - 1 words fails naming data.text_len, in training too.
+    c.data.update(image_size=64, text_len=64)
+    c.eval.num_examples = 5000  # Karpathy's test images, each scored against all its captions
   if arg in ("lstm", "tiny_lstm"):
     c.model.decoder.name = "lstm"
     c.model.features = "pooled"

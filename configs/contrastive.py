@@ -11,6 +11,11 @@ Presets, chosen after the colon:
   tiny       seconds-long smoke run (CI).
   manifest   your own image-text files (python -m mmjax.data.prepare writes them), 64 px:
              --config.data.source.manifest.dir=DIR; retrieval only (no scene attributes).
+  coco       COCO Captions from tfds (train+restval; Karpathy's 5000 test images, every
+             caption), 64 px: --config.data.source.coco_captions.data_dir=DIR (prepared once
+             with `tfds build coco_captions --data_dir DIR`); retrieval only. Any preset reads
+             it with --config.data.source.name=coco_captions (clear eval.zero_shot_tasks and
+             eval.probe_tasks, which need the synthetic scenes' attributes).
   clip_tiny  the benchmark model (ViT 64px/8, width 256, 6 layers; text ctx 32, vocab 8192).
 Any key can be overridden, e.g. the SigLIP loss on 8 pmap devices in bfloat16, or another tower:
   --config.model.loss=sigmoid --config.parallelism=pmap --config.compute_dtype=bfloat16
@@ -25,6 +30,11 @@ Ablation sweep (get_sweep below): SigLIP vs softmax (CLIP) loss x batch size x 3
 import ml_collections
 
 from mmjax import train
+
+
+# data.source.coco_captions: the shuffle buffer holds JPEG bytes (~160 KB each).
+COCO = dict(data_dir="", dataset="coco_captions", train_split="train+restval", eval_split="test",
+            shuffle_buffer=10_000, vocab_examples=5000)
 
 
 def get_config(arg: str = ""):
@@ -51,12 +61,20 @@ def get_config(arg: str = ""):
                   # Your own image-text files: train/val/test.jsonl in `dir` (image, text).
                   manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
                                 test="test.jsonl", on_bad_example="error",
-                                validation_cache=True, cache=False))))
+                                validation_cache=True, cache=False),
+                  # tfds COCO Captions (tfds build coco_captions --data_dir DIR), streamed; the
+                  # word vocabulary comes from the first vocab_examples train images' captions.
+                  coco_captions=dict(COCO))))
   c.eval = ml_collections.ConfigDict(dict(
       num_examples=1000, batch_size=250,
       zero_shot_tasks=("shape", "colour"),  # class names from mmjax/data/synthetic/scenes.py
       zero_shot_templates=("a {c}", "there is a {c}", "a picture of a {c}",
                            "an image with a {c}"),  # words must be caption words
+      # tfds test sets classified zero-shot with zero_shot_templates, e.g. ("cifar10",
+      # "mnist"), prepared in zero_shot_data_dir (tfds build cifar10 --data_dir DIR); the first
+      # zero_shot_examples images of each (0: all). Results count the class names the
+      # caption vocabulary lacks (zero_shot/<name>/oov_classes).
+      zero_shot_datasets=(), zero_shot_data_dir="", zero_shot_examples=0,
       probe_tasks=("shape", "colour"),
       probe_examples=1000))  # train-split images the probe fits on (a fifth validates)
   c.eval_only = False
@@ -75,6 +93,12 @@ def get_config(arg: str = ""):
     # The scene attributes are synthetic; num_examples counts test rows (captions): Flickr8k's
     # 1,000 test images x 5.
     c.eval.update(zero_shot_tasks=(), probe_tasks=(), num_examples=5000)
+  elif arg == "coco":  # add --config.data.source.coco_captions.data_dir=DIR
+    c.data.source.name = "coco_captions"
+    c.data.update(image_size=64, text_len=24)
+    # No scene attributes; num_examples counts test images, each with all its ~5 captions
+    # (Karpathy's 5000-image test split).
+    c.eval.update(zero_shot_tasks=(), probe_tasks=(), num_examples=5000)
   elif arg == "clip_tiny":
     c.data.update(image_size=64, text_len=32)
     c.model.image.vit.update(patch_size=8, width=256, depth=6, num_heads=4, mlp_dim=1024)
@@ -82,7 +106,8 @@ def get_config(arg: str = ""):
                                     mlp_dim=1024)
     c.model.embed_dim = 256
   elif arg:
-    raise ValueError(f"Unknown preset {arg!r}; valid: '' (default), tiny, manifest, clip_tiny.")
+    raise ValueError(f"Unknown preset {arg!r}; valid: '' (default), tiny, manifest, coco, "
+                     "clip_tiny.")
   c.lock()  # from here on, a misspelt key is an error that names the valid ones.
   return c
 

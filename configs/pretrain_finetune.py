@@ -30,8 +30,11 @@ it lives (--config.stages.pretrain.total_steps=300), a run-wide one once
 experiments/contrastive.py's towers and steps (its `manifest` preset), retrieval only:
   python experiments/pretrain_finetune.py --config configs/pretrain_finetune.py:lit_manifest \
       --workdir runs/lit_f8k --config.data.source.manifest.dir=DIR
+(b) on tfds COCO Captions (prepared once: tfds build coco_captions --data_dir DIR), the same way:
+  python experiments/pretrain_finetune.py --config configs/pretrain_finetune.py:lit_coco \
+      --workdir runs/lit_coco --config.data.source.coco_captions.data_dir=DIR
 Presets: '' (a, default), tiny (a, seconds-long smoke run), lit (b), lit_tiny (b, smoke run),
-lit_manifest (b on your files).
+lit_manifest (b on your files), lit_coco (b on COCO).
 Rerunning a command skips finished runs; --config.eval_only=True re-evaluates every run's
 latest checkpoint.
 """
@@ -51,7 +54,12 @@ def get_config(arg: str = ""):
                   # (b) on your own image-text files: train/val/test.jsonl in `dir`.
                   manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
                                 test="test.jsonl", on_bad_example="error",
-                                validation_cache=True, cache=False))))
+                                validation_cache=True, cache=False),
+                  # (b) on tfds COCO Captions (tfds build coco_captions --data_dir DIR),
+                  # streamed; the shuffle buffer holds JPEG bytes (~160 KB each).
+                  coco_captions=dict(data_dir="", dataset="coco_captions",
+                                     train_split="train+restval", eval_split="test",
+                                     shuffle_buffer=10_000, vocab_examples=5000))))
   # (a) the labelled task: train images 0 .. num_labels - 1, labelled with `task`, a class of
   # the first object in reading order (shape, colour or size).
   c.downstream = ml_collections.ConfigDict(dict(
@@ -106,7 +114,7 @@ def get_config(arg: str = ""):
     c.downstream.num_labels = 24
     c.eval.update(num_examples=32, batch_size=16, zero_shot_templates=("a {c}", "there is a {c}"),
                   novel_templates=("a photo of a {c}",))
-  if arg in ("lit", "lit_tiny", "lit_manifest"):
+  if arg in ("lit", "lit_tiny", "lit_manifest", "lit_coco"):
     c.experiment = "lit"
     # 48 distinct scenes x 4 captions: the locked tower's cache is tiny.
     c.data.source.shapes.max_objects = 1
@@ -115,12 +123,14 @@ def get_config(arg: str = ""):
   if arg == "lit":
     c.stages.pretrain.update(total_steps=350, checkpoint=dict(every_steps=350),
                              schedule=dict(warmup_steps=35))
-  elif arg == "lit_manifest":  # your files: add --config.data.source.manifest.dir=DIR
-    c.data.source.name = "manifest"
+  elif arg in ("lit_manifest", "lit_coco"):  # add --config.data.source.<name>.dir / data_dir
+    # The locked tower's cache keeps each distinct caption's embedding: ~1 GB for COCO's.
+    c.data.source.name = "manifest" if arg == "lit_manifest" else "coco_captions"
     c.data.update(image_size=64, text_len=24)
     c.lit.text_max_len = 40  # word pieces; Flickr8k's captions are up to ~38 words.
     # The scene attributes and paraphrase table are the synthetic world's; num_examples counts
-    # test rows (captions): Flickr8k's 1,000 test images x 5.
+    # test rows (captions) of your files, Flickr8k's 1,000 test images x 5, and test images
+    # of COCO (Karpathy's 5,000, each with all its captions).
     c.eval.update(num_examples=5000, zero_shot_tasks=(), zero_shot_templates=(),
                   novel_templates=(), paraphrases=())
     # experiments/contrastive.py's manifest preset: its towers and schedule.
@@ -132,6 +142,6 @@ def get_config(arg: str = ""):
                              checkpoint=dict(every_steps=500), schedule=dict(warmup_steps=100))
   elif arg not in ("", "tiny", "lit_tiny"):
     raise ValueError(f"Unknown preset {arg!r}; valid: '' (default), tiny, lit, lit_tiny, "
-                     "lit_manifest.")
+                     "lit_manifest, lit_coco.")
   c.lock()  # from here on, a misspelt key is an error that names the valid ones.
   return c

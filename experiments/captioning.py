@@ -1,6 +1,6 @@
 """Image captioning: an image encoder and a caption decoder trained with teacher forcing, then
 the test images captioned by greedy and beam search and scored with BLEU-1..4 and CIDEr-D
-against every paraphrase of each scene.
+against every paraphrase of each scene (every caption of each image of your files or COCO).
 
   python experiments/captioning.py --config configs/captioning.py:tiny --workdir runs/captioning
 
@@ -15,7 +15,6 @@ import jax.numpy as jnp
 
 from mmjax import experiment, train
 from mmjax.data import sources
-from mmjax.data.pipeline import Batches
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.registry import ConfigError
 from mmjax.tasks import captioning
@@ -39,17 +38,13 @@ def run(config, workdir) -> dict:
   check_eval(config.eval)
   e, text_len = config.eval, config.data.text_len
 
-  # Data: each training example is a fresh scene with one of its paraphrases; the test scenes
-  # are scored against all of theirs.
-  source = sources.build(config.data, reads=("shapes", "manifest"))
+  # Data: each training example is an image with one of its captions (a fresh scene with one of
+  # its paraphrases); the test images are scored against all of theirs.
+  source = sources.build(config.data, reads=("shapes", "manifest", "coco_captions"))
   sources.require(source, ("image", "caption"))
   tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"),
                                           source.vocabulary())
   encode = captioning.caption_encoder(tokenizer, text_len)
-
-  def make_batch(indices):
-    images, captions = captioning.image_captions(source, "train", indices)
-    return {"images": images, "captions": encode(captions)}
 
   test_images, refs = captioning.test_set(source, "test", e.num_examples)
   for r in refs:
@@ -82,9 +77,8 @@ def run(config, workdir) -> dict:
     return metrics
 
   result = train.train_or_restore(config, workdir, init_fn=init_fn, loss_fn=loss_fn,
-                                  train_data=Batches(make_batch, config.batch_size,
-                                                     seed=config.data.seed,
-                                                     num_examples=sources.size(source, "train")),
+                                  train_data=captioning.train_batches(
+                                      source, encode, config.batch_size, config.data.seed),
                                   evaluate=evaluate)
   metrics = result.eval_metrics
   results = {"step": result.step, **train.scalars(metrics)}

@@ -1,5 +1,6 @@
 """CLIP / SigLIP pretraining of a two-tower image-text model, then retrieval, zero-shot
-classification with prompt templates, and a linear probe on the image tower's pooled features.
+classification with prompt templates (of the scenes' attributes, and of tfds sets such as
+cifar10 with eval.zero_shot_datasets), and a linear probe on the image tower's pooled features.
 
   python experiments/contrastive.py --config configs/contrastive.py:tiny --workdir runs/clip
 
@@ -20,11 +21,14 @@ def run(config, workdir) -> dict:
   """Trains (or with eval_only restores) and evaluates; writes and returns the results."""
   train.validate(config)
   image_text.check_tasks(config.eval, ("zero_shot_tasks", "probe_tasks"), CLASSES)
-  world = sources.build(config.data, reads=("shapes", "manifest"))
-  image_text.check_source(world, config.eval, ("zero_shot_tasks", "probe_tasks"))
+  world = sources.build(config.data, reads=("shapes", "manifest", "coco_captions"))
+  e = config.eval
+  image_text.check_source(world, e, ("zero_shot_tasks", "probe_tasks"))
+  datasets = image_text.zero_shot_sets(e, config.data.image_size)
   tokenizer = image_text.word_tokenizer(world, workdir)
-  if config.eval.zero_shot_tasks:  # prompts of words the text tower was trained on
-    image_text.check_templates(config.eval, "zero_shot_templates", tokenizer)
+  if e.zero_shot_tasks or e.zero_shot_datasets:  # prompts of words the text tower knows
+    image_text.check_templates(e, "zero_shot_templates", tokenizer)
+  image_text.count_oov_classes(datasets, tokenizer)
   model = image_text.two_tower(config.model, tokenizer.vocab_size, config.data.text_len,
                                config.compute_dtype)
   tokens = lambda captions: tokenizer.encode_batch(captions, config.data.text_len)
@@ -37,7 +41,8 @@ def run(config, workdir) -> dict:
       init_fn=image_text.init_fn(model, test["images"][:1], tokens(test["captions"][:1])),
       loss_fn=image_text.contrastive_loss_fn(model, config.model.loss),
       train_data=image_text.caption_batches(world, tokens, config.batch_size, config.data.seed),
-      evaluate=image_text.evaluator(model, test, tokens, config.eval, CLASSES, probe=probe))
+      evaluate=image_text.evaluator(model, test, tokens, e, CLASSES, probe=probe,
+                                    datasets=datasets))
   results = {"step": result.step, **result.eval_metrics}
   experiment.write_results(workdir, results)
 
@@ -49,7 +54,9 @@ def run(config, workdir) -> dict:
   for k in sorted(results):
     if k.endswith("/top1") or k.endswith("/accuracy"):
       chance = k.replace("/top1", "/chance_top1").replace("/accuracy", "/chance")
-      print(f"  {k:30s} {results[k]:.3f}   (chance {results[chance]:.3f})")
+      oov = results.get(k.replace("/top1", "/oov_classes"))
+      unknown = f", {oov} class names not in the vocabulary" if oov else ""
+      print(f"  {k:30s} {results[k]:.3f}   (chance {results[chance]:.3f}{unknown})")
   return results
 
 

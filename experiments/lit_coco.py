@@ -19,7 +19,6 @@ import numpy as np
 from mmjax import experiment, train
 from mmjax.data import sources
 from mmjax.data.image_ops import ImageOps
-from mmjax.data.pipeline import Batches
 from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.retrieval import retrieval_metrics
 from mmjax.losses.contrastive import CONTRASTIVE_LOSSES
@@ -125,23 +124,11 @@ def image_ops(size, train_ops):
 
 def make_train_data(config, source, tokenizer):
   d = config.data
-  coco = source.stream(source.train_split, image_ops=image_ops(d.image_size, True),
-                       tokenizer=tokenizer, max_len=d.text_len)
-  make = coco.batch_fn(config.batch_size)
-
-  def arrays(positions):  # only what the step uses goes to the devices (not strings or ids).
-    batch = make(positions)
-    return {"images": batch["images"], "text": batch["tokens"]}
-
-  batches = Batches(arrays, config.batch_size, seed=d.seed, process_index=coco.process_index,
-                    process_count=coco.process_count)
-  close = batches.close
-
-  def close_both():
-    close()
-    coco.close()
-  batches.close = close_both
-  return batches
+  # Only what the step uses goes to the devices (not strings or ids).
+  return source.train_batches(config.batch_size,
+                              lambda b: {"images": b["images"], "text": b["tokens"]},
+                              image_ops=image_ops(d.image_size, True), tokenizer=tokenizer,
+                              max_len=d.text_len)
 
 
 def load_eval(config, source, tokenizer):

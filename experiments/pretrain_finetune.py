@@ -7,7 +7,8 @@
 (b) "lit": an image tower trained against the locked all-MiniLM-L6-v2 text tower (LiT, Zhai et
     al. 2022, text side locked) -> <workdir>/lit, and against a text tower trained from scratch
     -> <workdir>/scratch_text; retrieval, zero-shot, and both on wordings the captions never use.
-    On the synthetic world or your own image-text files (data.source manifest; retrieval only).
+    On the synthetic world, your own image-text files (data.source manifest) or COCO
+    (coco_captions): retrieval only.
 
   python experiments/pretrain_finetune.py --config configs/pretrain_finetune.py:tiny \
       --workdir runs/pf_tiny
@@ -181,7 +182,7 @@ def run_lit(config, workdir, runs) -> dict:
   pre = runs["pretrain"]
   # Loaded first: a missing MiniLM package fails in seconds, naming the pip command.
   locked_text = CachedTextEmbedder.minilm(config.lit.text_max_len)
-  world = sources.build(config.data, reads=("shapes", "manifest"))
+  world = sources.build(config.data, reads=("shapes", "manifest", "coco_captions"))
   image_text.check_source(world, config.eval, ("zero_shot_tasks",))
   tokenizer = image_text.word_tokenizer(world, workdir)
   if config.eval.zero_shot_tasks:  # prompts of words the scratch text tower was trained on

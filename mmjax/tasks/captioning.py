@@ -23,6 +23,7 @@ import numpy as np
 
 from mmjax import models
 from mmjax.data import sources
+from mmjax.data.pipeline import Batches
 from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.bleu import corpus_bleu
 from mmjax.evaluate.cider import cider_d
@@ -91,6 +92,21 @@ def image_captions(source, split: str, indices) -> tuple[np.ndarray, list]:
   return np.stack([e["image"] for e in ex]), [e["caption"] for e in ex]
 
 
+def train_batches(source, encode, batch_size: int, seed: int) -> Batches:
+  """Resumable batches of train-split images and their captions: {"images": float32
+  [b, s, s, 3] in [0, 1], "captions": encode(the b captions) int32 [b, text_len]}; a source of
+  files is read in seeded epochs, a streamed source (coco_captions) in its own seeded order
+  (each image with one of its captions, a new one each epoch)."""
+  if sources.streamed(source):
+    return source.train_batches(batch_size, lambda b: {"images": b["images"],
+                                                       "captions": encode(list(b["texts"]))})
+
+  def make(indices):
+    images, captions = image_captions(source, "train", indices)
+    return {"images": images, "captions": encode(captions)}
+  return Batches(make, batch_size, seed=seed, num_examples=sources.size(source, "train"))
+
+
 def references(source, split: str, n: int) -> list:
   """Every paraphrase of each of the first `n` scenes of `split` (the synthetic world's)."""
   return [source.scene(split, i).captions() for i in range(n)]
@@ -99,7 +115,11 @@ def references(source, split: str, n: int) -> list:
 def test_set(source, split: str, n: int) -> tuple[np.ndarray, list]:
   """The first n images of `split` and their reference captions: (images float32 [n, s, s, 3]
   in [0, 1], [n] lists of str). The synthetic world's references are each scene's paraphrases;
-  a source of files lists an image once per caption, and its references are the image's rows."""
+  a source of files lists an image once per caption, and its references are the image's rows;
+  a streamed source's (coco_captions) are each image's captions."""
+  if sources.streamed(source):
+    read = source.images_with_captions(split, n)
+    return read["images"], read["captions"]
   rows = sources.size(source, split)
   if rows is None:
     return image_captions(source, split, range(n))[0], references(source, split, n)

@@ -6,7 +6,8 @@
 - the contrastive loss function (CLIP softmax or SigLIP sigmoid) of any two-tower model;
 - image-caption pairs of a data source: train batches, and labelled evaluation scenes;
 - the embedding evaluation: retrieval both ways, zero-shot classification from prompt
-  templates, and a linear probe on the image tower's pooled features.
+  templates (of the synthetic scenes' attributes, and of tfds image classification sets such as
+  cifar10), and a linear probe on the image tower's pooled features.
 
 The towers' text side is anything `text_input(captions)` makes of a list of strings: token ids
 for a trained text tower, or a locked encoder's features (LockedTextTwoTower).
@@ -115,7 +116,12 @@ def word_tokenizer(source, workdir: str) -> WordTokenizer:
 
 def caption_batches(source, text_input, batch_size: int, seed: int) -> Batches:
   """Resumable batches of train-split image-caption pairs: {"images": float32 [b, s, s, 3]
-  normalized, "text": text_input(the b captions)}; a source of files is read in seeded epochs."""
+  normalized, "text": text_input(the b captions)}; a source of files is read in seeded epochs,
+  a streamed source (coco_captions) in its own seeded order."""
+  if sources.streamed(source):  # coco_captions: its train stream, one caption per image
+    return source.train_batches(batch_size, lambda b: {
+        "images": sources.normalize(b["images"]), "text": text_input(list(b["texts"]))})
+
   def make(indices):
     ex = [source.example("train", int(i), ("image", "caption")) for i in indices]
     return {"images": sources.normalize(np.stack([x["image"] for x in ex])),
@@ -127,13 +133,13 @@ def check_source(source, e, task_keys) -> None:
   """Fails before training when `source` lacks the image and text fields, or when eval section
   e asks for attribute tasks (task_keys) of a source without the synthetic world's scene
   attributes, naming the keys to clear."""
-  sources.require(source, ("image", "caption"))
   asked = [k for k in task_keys if e[k]]
   if asked and not hasattr(source, "first_object_labels"):
     raise ConfigError(
         f"{', '.join(f'eval.{k}' for k in asked)} classify the synthetic world's scene "
         f"attributes, which {type(source).__name__} does not have; clear them: "
         + " ".join(f"--config.eval.{k}='()'" for k in asked) + ".")
+  sources.require(source, ("image", "caption"))  # after the config: it may read files
 
 
 def scenes(world, split: str, n: int, captions: bool = False) -> dict:
@@ -144,7 +150,10 @@ def scenes(world, split: str, n: int, captions: bool = False) -> dict:
 
   A source of files lists each image once per caption; its n rows give each image once, with
   "keys" [n_images] and "caption_keys" [n] (the image of each caption), for retrieval as
-  Karpathy & Fei-Fei 2015 score it (retrieval_metrics' txt_keys)."""
+  Karpathy & Fei-Fei 2015 score it (retrieval_metrics' txt_keys). A streamed source
+  (coco_captions) gives its first n images, each with all its captions, the same way."""
+  if sources.streamed(world):
+    return stream_scenes(world, split, n, captions)
   total = sources.size(world, split)
   if total is not None:
     n = min(n, total)
@@ -163,6 +172,57 @@ def scenes(world, split: str, n: int, captions: bool = False) -> dict:
     out.update(captions=[x["caption"] for x in ex], keys=np.array([x["key"] for x in ex]))
   if hasattr(world, "first_object_labels"):
     out.update(world.first_object_labels(split, range(n)))
+  return out
+
+
+def zero_shot_sets(e, image_size: int) -> dict:
+  """The tfds image classification sets eval section e names in zero_shot_datasets ("cifar10",
+  "mnist", ...; prepared in e.zero_shot_data_dir), read before training so that a missing one
+  fails in seconds: {name: {"images": float32 [n, s, s, 3] normalized (grey made RGB, resized
+  to image_size), "labels": int32 [n], "classes": [C] names}}, the first e.zero_shot_examples
+  (0: all) of each test split."""
+  from mmjax.data.tfds import ImageClassification  # pylint: disable=g-import-not-at-top
+  from mmjax.data.tfds.load import tfds_module  # pylint: disable=g-import-not-at-top
+  if not isinstance(e.zero_shot_examples, int) or e.zero_shot_examples < 0:
+    raise ConfigError(f"eval.zero_shot_examples={e.zero_shot_examples!r}; valid: an integer "
+                      ">= 0 (0: the whole test split).")
+  if e.zero_shot_datasets and not e.zero_shot_templates:
+    raise ConfigError("eval.zero_shot_datasets are classified with eval.zero_shot_templates, "
+                      "which is empty; give prompts of caption words, e.g. ('a picture of a "
+                      "{c}',).")
+  out = {}
+  for name in e.zero_shot_datasets:
+    try:
+      data = ImageClassification(name, split="test", data_dir=e.zero_shot_data_dir or None,
+                                 image_ops=["to_rgb", {"op": "resize", "size": image_size}])
+    except tfds_module().core.registered.DatasetNotFoundError:
+      raise ConfigError(f"eval.zero_shot_datasets has {name!r}, which tfds does not know; give "
+                        "tfds image classification datasets, e.g. cifar10, mnist.") from None
+    n = len(data) if not e.zero_shot_examples else min(e.zero_shot_examples, len(data))
+    batch = data.make_batch(np.arange(n))
+    out[name] = {"images": sources.normalize(batch["images"]), "labels": batch["labels"],
+                 "classes": list(data.class_names)}
+  return out
+
+
+def count_oov_classes(datasets, tokenizer) -> None:
+  """Adds "oov_classes" to each of zero_shot_sets' `datasets`: how many class names have a
+  word the word `tokenizer` does not know (a text tower trained on captions cannot name them;
+  they are scored all the same, since the count says how far to trust the accuracy)."""
+  for d in datasets.values():
+    d["oov_classes"] = sum(any(w not in tokenizer.stoi for w in tokenizer.words(c))
+                           for c in d["classes"])
+
+
+def stream_scenes(source, split: str, n: int, captions: bool = False) -> dict:
+  """scenes() of a streamed source: its first n images of `split`, read once, {"images":
+  float32 [n, s, s, 3] normalized}, with captions also "keys" int64 [n] (image ids),
+  "captions" [m] every caption of those images and "caption_keys" [m] (each one's image)."""
+  read = source.images_with_captions(split, n)
+  out = {"images": sources.normalize(read["images"])}
+  if captions:
+    out.update(keys=read["image_ids"], captions=[c for caps in read["captions"] for c in caps],
+               caption_keys=np.repeat(read["image_ids"], [len(c) for c in read["captions"]]))
   return out
 
 
@@ -212,13 +272,28 @@ def probe_metrics(features, labelled, test_features, test, tasks, classes) -> di
   return out
 
 
-def evaluator(model, test, text_input, e, classes, ks=(1, 5, 10), probe=None):
+def dataset_zero_shot_metrics(embed, encode, datasets, templates) -> dict:
+  """{"zero_shot/<dataset>/top1", ".../chance_top1", ".../oov_classes"}: zero-shot
+  classification of each of zero_shot_sets' `datasets` with class prompts from `templates`
+  ('{c}' slots); embed(images) -> image embeddings, encode(strings) -> text embeddings."""
+  out = {}
+  for name, d in datasets.items():
+    cls = class_embeddings(encode, d["classes"], templates)
+    for k, v in zero_shot_accuracy(embed(d["images"]), cls, d["labels"]).items():
+      out[f"zero_shot/{name}/{k}"] = v
+    if "oov_classes" in d:
+      out[f"zero_shot/{name}/oov_classes"] = d["oov_classes"]
+  return out
+
+
+def evaluator(model, test, text_input, e, classes, ks=(1, 5, 10), probe=None, datasets=None):
   """evaluate(state, step) of a two-tower model on `test` (scenes' dict with captions, and
   optionally "paraphrases" of them): retrieval R@ks both ways on the captions (and on the
   paraphrases, "paraphrase/..."); zero-shot classes of eval section e's zero_shot_tasks from
   e.zero_shot_templates ("zero_shot/...") and e.novel_templates if it has them
   ("zero_shot_novel/..."); with `probe` (labelled scenes) a linear probe on the pooled image
-  features for e.probe_tasks."""
+  features for e.probe_tasks; with `datasets` (zero_shot_sets') zero-shot classification of
+  each from e.zero_shot_templates ("zero_shot/<dataset>/...")."""
   images, texts = embed_images(model, e.batch_size), embed_texts(model, text_input, e.batch_size)
   templates = {"zero_shot": e.zero_shot_templates,
                "zero_shot_novel": e.get("novel_templates", ())}
@@ -233,6 +308,9 @@ def evaluator(model, test, text_input, e, classes, ks=(1, 5, 10), probe=None):
       para = retrieval_metrics(zimg, encode(test["paraphrases"]), test["keys"], ks=ks)
       metrics.update({f"paraphrase/{k}": v for k, v in para.items() if "chance" not in k})
     metrics.update(zero_shot_metrics(zimg, encode, test, e.zero_shot_tasks, templates, classes))
+    if datasets:
+      metrics.update(dataset_zero_shot_metrics(lambda x: images(params, x)[0], encode, datasets,
+                                               e.zero_shot_templates))
     if probe is not None and e.probe_tasks:
       features = images(params, probe["images"])[1]
       metrics.update(probe_metrics(features, probe, pooled, test, e.probe_tasks, classes))

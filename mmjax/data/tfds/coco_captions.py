@@ -27,6 +27,7 @@ from mmjax.data.pipeline import Batches
 from mmjax.data.sources import SOURCES
 from mmjax.data.tfds import load
 from mmjax.data.tokenizer import WordTokenizer
+from mmjax.registry import ConfigError
 
 
 @dataclasses.dataclass
@@ -187,7 +188,12 @@ class CocoCaptionsSource:
   """COCO Captions from tfds (`tfds build coco_captions --data_dir DIR`; Karpathy splits), one
   mmjax.data.tfds.CocoCaptions stream per split (images are too many to serve by index).
   dataset: the tfds name, or a version ("coco_captions/2014:1.1.0"); vocab_examples: the train
-  examples whose captions make the word vocabulary (a text tower trained from scratch)."""
+  examples whose captions make the word vocabulary (a text tower trained from scratch).
+
+  Experiments that read any source through mmjax.tasks (contrastive, captioning) take its train
+  batches from `train_batches` and a test set from `images_with_captions`, both read in order
+  without random access (`sources.streamed(source)` tells them apart from a source of files).
+  """
   seed: int = 0
   image_size: int = 224
   data_dir: str = ""
@@ -197,6 +203,8 @@ class CocoCaptionsSource:
   shuffle_buffer: int = 20_000
   vocab_examples: int = 1000
 
+  FIELDS = ("image", "caption", "key")  # key: the image id (its ~5 captions share it)
+
   def stream(self, split: str, **options):
     """A CocoCaptions stream of `split` with this source's data_dir, dataset, image_size, seed
     and shuffle buffer, updated with `options`."""
@@ -204,17 +212,74 @@ class CocoCaptionsSource:
                                   dataset=self.dataset, image_size=self.image_size,
                                   seed=self.seed, shuffle_buffer=self.shuffle_buffer), **options})
 
+  def tfds_split(self, split: str) -> str:
+    """The tfds split an experiment's "train" or "test" reads (train_split, eval_split); any
+    other name ("val", "restval") is the tfds split of that name."""
+    return {"train": self.train_split, "test": self.eval_split}.get(split, split)
+
   def check_prepared(self):
     """Fails naming the `tfds build` command when a split is not prepared (metadata only)."""
     for split in (self.train_split, self.eval_split):
       self.stream(split, shuffle=False, process_index=0, process_count=1).close()
 
+  def require(self, fields) -> None:
+    """Fails in seconds, before any training: naming the example fields COCO lacks, or the
+    `tfds build` command when the data is not prepared in data_dir."""
+    missing = [f for f in fields if f not in self.FIELDS]
+    if missing:
+      raise ConfigError(f"data.source coco_captions has the fields {', '.join(self.FIELDS)}; "
+                        f"this experiment also reads {', '.join(missing)}. Choose a source "
+                        f"that has them (data.source.name).")
+    self.check_prepared()
+
+  def captions(self, split: str, n: int) -> list:
+    """The captions of the first n examples of tfds split `split` in file order: [n] lists of
+    str (images are skipped, not decoded)."""
+    ds = load.load(self.dataset, split, self.data_dir or None, shuffle_files=False,
+                   decoders={"image": load.tfds_module().decode.SkipDecoding()})
+    ds = ds.take(n).map(lambda ex: ex["captions"]["text"])
+    return [[c.decode("utf-8") for c in caps] for caps in load.tfds_module().as_numpy(ds)]
+
   def vocabulary(self) -> list:
     """The words of the first vocab_examples train examples' captions, sorted."""
-    coco = self.stream(self.train_split, shuffle=False)
+    texts = [c for caps in self.captions(self.train_split, self.vocab_examples) for c in caps]
+    return sorted({w for t in texts for w in WordTokenizer.words(t)})
+
+  def train_batches(self, global_batch: int, adapt, **options) -> Batches:
+    """Resumable batches of the train split's stream, each process reading its own part:
+    adapt(a CocoCaptions batch {"images": float32 [n, s, s, 3] in [0, 1], "texts": str [n],
+    "image_ids": int64 [n]}) -> the experiment's batch. options: CocoCaptions fields
+    (image_ops, ...). Closing the batches closes the stream."""
+    coco = self.stream(self.train_split, **options)
+    make = coco.batch_fn(global_batch)
+    batches = Batches(lambda positions: adapt(make(positions)), global_batch, seed=self.seed,
+                      process_index=coco.process_index, process_count=coco.process_count)
+    close = batches.close
+
+    def close_both():  # a live tf.data iterator can stall interpreter shutdown.
+      close()
+      coco.close()
+    batches.close = close_both
+    return batches
+
+  def images_with_captions(self, split: str, n: int, batch: int = 256) -> dict:
+    """The first n images (0 or more than there are: all) of `split` ("test": eval_split) in
+    file order, read once, each with all its captions: {"images": float32 [n, s, s, 3] in
+    [0, 1] (resized shorter side, centre crop: the train stream's default ops), "image_ids":
+    int64 [n], "captions": [n] lists of str}. Every process reads the same images."""
+    coco = self.stream(self.tfds_split(split), shuffle=False, process_index=0, process_count=1)
+    ops = ImageOps(coco.image_ops)
     try:
-      n = min(self.vocab_examples, len(coco))
-      texts = [c.decode() for ex in coco.read(0, n) for c in ex["captions"]]
+      n = len(coco) if n <= 0 else min(n, len(coco))
+      images, ids, captions = [], [], []
+      for start in range(0, n, batch):
+        for ex in coco.read(start, min(batch, n - start)):
+          images.append(ops(ex["image"], 0))
+          ids.append(int(ex["image_id"]))
+          captions.append([c.decode("utf-8") for c in ex["captions"]])
     finally:
       coco.close()
-    return sorted({w for t in texts for w in WordTokenizer.words(t)})
+    if any(not c for c in captions):
+      raise ValueError(f"{self.dataset} {split!r}: an image has no captions.")
+    return {"images": np.stack(images).astype(np.float32), "image_ids": np.array(ids, np.int64),
+            "captions": captions}

@@ -56,7 +56,8 @@ def coco_caption(image_id: int, j: int) -> str:
 def mock_coco_captions(num_examples: int = 10, sides=(16, 40), num_distinct=None, seed=0):
   """Within the block, tfds coco_captions splits hold `num_examples` examples (image ids
   100, 101, ...) with random image sides in [sides[0], sides[1]). Examples are encoded once;
-  num_distinct (default all) repeats a few distinct images, for cheap large benchmarks."""
+  num_distinct (default all) repeats a few distinct images, for cheap large benchmarks. Inside
+  a tfds.testing.mock_data block, other datasets keep its random examples."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   cache = {}
@@ -73,7 +74,15 @@ def mock_coco_captions(num_examples: int = 10, sides=(16, 40), num_distinct=None
             "captions": [{"id": 5 * i + j, "text": coco_caption(100 + i, j)} for j in range(5)]})))
     return cache["examples"]
 
+  from tensorflow_datasets.core import dataset_builder  # pylint: disable=g-import-not-at-top
+  # Other datasets read as they did before the block: random examples inside an enclosing
+  # tfds.testing.mock_data (so an experiment can read mock COCO and mock cifar10 in one run).
+  others = dataset_builder.FileReaderBuilder._as_dataset  # pylint: disable=protected-access
+
   def as_dataset(self, split, decoders=None, read_config=None, shuffle_files=False, **kwargs):
+    if self.name != "coco_captions":
+      return others(self, split, decoders=decoders, read_config=read_config,
+                    shuffle_files=shuffle_files, **kwargs)
     feats = self.info.features
     examples = encoded(feats)
 
