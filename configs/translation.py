@@ -1,5 +1,5 @@
-r"""Modality translation on the built-in synthetic scene world (data.source shapes), judged by
-attribute classifiers.
+r"""Modality translation on the built-in synthetic scene world (data.source shapes), or on your
+own labelled image-caption files, judged by attribute classifiers.
 
 mode=text_to_image (the default preset): a text-conditioned diffusion model generates images of
 test captions; an image classifier trained on real images names the shape, colour and size of
@@ -14,6 +14,10 @@ classifier on the image itself. mode=both runs every stage.
   python experiments/translation.py --config configs/translation.py --workdir runs/t2i
   python experiments/translation.py --config configs/translation.py:caption_route \
       --workdir runs/caption_route
+
+On your files (manifests with image, text and label fields; python -m mmjax.data.prepare writes
+them), the judged attribute is the label and chance is 1 / its number of classes; any preset:
+  --config.data.source.name=manifest --config.data.source.manifest.dir=DIR
 
 Presets, chosen after the colon: tiny (seconds-long smoke run of every stage, CI),
 caption_route. Each stage (stages.<name>: its model and trainer keys, see mmjax/train/stages.py)
@@ -37,7 +41,11 @@ def get_config(arg: str = ""):
   c.data = ml_collections.ConfigDict(dict(
       seed=0, image_size=16,
       text_len=16,  # caption tokens incl. <eos>; the longest 2-object caption needs 14.
-      source=dict(name="shapes", shapes=dict(max_objects=1, noise=0.05))))
+      source=dict(name="shapes", shapes=dict(max_objects=1, noise=0.05),
+                  # Your own files: train/val/test.jsonl in `dir` (image, text, label).
+                  manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
+                                test="test.jsonl", on_bad_example="error",
+                                validation_cache=True, cache=False))))
   c.stages = ml_collections.ConfigDict(dict(
       # The judge of generated images: a CNN and one head per attribute of the first object.
       image_classifier=stages.stage(

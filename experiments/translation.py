@@ -3,9 +3,13 @@
 text -> image: a text-conditioned diffusion model draws each test caption; an image classifier
 trained on real images names the first object's shape, colour and size, scored against the
 caption. image -> caption -> text: a captioner describes each test image and a text classifier
-trained on real captions names the same attributes from the generated caption.
+trained on real captions names the same attributes from the generated caption. On your own
+files (data.source manifest, rows of image, text and label) the one judged attribute is the
+label; each test row is an example (its caption's references: every caption of its image).
 
   python experiments/translation.py --config configs/translation.py:tiny --workdir runs/t2i
+  python experiments/translation.py --config configs/translation.py --workdir runs/t2i_files \
+      --config.data.source.name=manifest --config.data.source.manifest.dir=DIR
 
 config -> data -> stages (each trained or restored in workdir/<stage>) -> results.json, and
 generated.png (generated images with their captions).
@@ -22,7 +26,6 @@ import numpy as np
 from mmjax import experiment, train
 from mmjax.data import sources
 from mmjax.data.pipeline import Batches
-from mmjax.data.synthetic.scenes import ATTRIBUTES
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.image_grid import save_image_grid
@@ -31,7 +34,7 @@ from mmjax.registry import ConfigError
 from mmjax.tasks import captioning
 from mmjax.tasks import translation as stage_models
 from mmjax.tasks.classification import variables_of
-from mmjax.tasks.translation import accuracies, rbg
+from mmjax.tasks.translation import accuracies, attributes_of, labels_of, rbg
 from mmjax.train import stages
 
 MODES = {"text_to_image": ("image_classifier", "generator"),
@@ -78,18 +81,29 @@ def check_captioning_workdir(config, captioner):
   except (AttributeError, KeyError, ConfigError) as e:
     raise ConfigError(f"captioner_workdir={where!r} holds no captioner this run can read: "
                       f"{e}") from None
-  if not same_model or plain(theirs.data) != plain(config.data):
+  if not same_model or data_spec(theirs.data) != data_spec(config.data):
     raise ConfigError(f"captioner_workdir={where!r} was trained with model "
-                      f"{plain(theirs.model)} and data {plain(theirs.data)}; this run has "
-                      f"{plain(captioner.model)} and {plain(config.data)}: set "
+                      f"{plain(theirs.model)} and data {data_spec(theirs.data)}; this run "
+                      f"has {plain(captioner.model)} and {data_spec(config.data)}: set "
                       "stages.captioner.model and data to match.")
 
 
+def data_spec(d) -> dict:
+  """Data section `d` as plain JSON with only the chosen source's options: what a stage's data
+  is (the options of sources not read do not matter)."""
+  spec = json.loads(json.dumps(d.to_dict()))
+  name = spec["source"]["name"]
+  spec["source"] = {"name": name, name: spec["source"].get(name, {})}
+  return spec
+
+
 def make_data(config, workdir):
-  """The tokenizer, a train-batch maker and the test set (images in [0, 1]); the workdir records
-  the data options, and refuses stages trained on other data."""
+  """The tokenizer, batches(stage config) -> the stage's train Batches, the test set (images in
+  [0, 1], captions, references, labels {attribute: int32 [n]}) and the judged attributes
+  {name: number of classes}; the workdir records the data options, and refuses stages trained
+  on other data. A source of files is read in seeded epochs, its test set capped at its size."""
   d, e = config.data, config.eval
-  spec = d.to_dict()
+  spec = data_spec(d)
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, "data.json")
   if os.path.exists(path) and json.load(open(path)) != spec:  # stages would mix two datasets
@@ -97,32 +111,52 @@ def make_data(config, workdir):
                       f"{spec}; use another workdir.")
   with open(path, "w") as f:
     json.dump(spec, f)
-  source = sources.build(d, reads=("shapes",))
+  source = sources.build(d, reads=("shapes", "manifest"))
+  sources.require(source, ("image", "caption", "label"))
+  attributes = attributes_of(source)
   tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"),
                                           source.vocabulary())
   encode = captioning.caption_encoder(tokenizer, d.text_len)
 
-  def train_batch(indices):  # a fresh scene per example, one of its paraphrases at random.
+  def train_batch(indices):  # synthetic: a fresh scene per example, a random paraphrase.
     images, captions = captioning.image_captions(source, "train", indices)
-    labels = source.first_object_labels("train", indices)  # minus n_objects: no stage uses it
-    return {"images": images, "captions": encode(captions), **{a: labels[a] for a in ATTRIBUTES}}
+    return {"images": images, "captions": encode(captions),
+            **labels_of(source, "train", indices)}
 
+  num_train = sources.size(source, "train")  # None: the synthetic world's fresh scenes
+  batches = lambda cfg: Batches(train_batch, cfg.batch_size, seed=cfg.data.seed,
+                                num_examples=num_train)
   n = max(e.num_examples, e.sample_examples)
+  rows = sources.size(source, "test")
+  n = n if rows is None else min(n, rows)
   images, captions = captioning.image_captions(source, "test", range(n))
   test = {"images": images, "text": captions, "captions": encode(captions),
-          **source.first_object_labels("test", range(n)),
-          "references": captioning.references(source, "test", n)}
-  return tokenizer, train_batch, test
+          "labels": labels_of(source, "test", range(n)),
+          "references": (captioning.references(source, "test", n) if rows is None
+                         else row_references(source, "test", n))}
+  return tokenizer, batches, test, attributes
 
 
-def make_models(config, configs, vocab_size) -> dict:
-  """The model of each stage that runs; a bad name or option fails now, naming its key."""
+def row_references(source, split: str, n: int) -> list:
+  """The references of each of the first n rows of a source of files: every caption of the
+  split's rows of the same image (key), in the manifest's order."""
+  rows = [source.example(split, i, ("key", "caption")) for i in range(sources.size(source, split))]
+  captions = {}
+  for r in rows:
+    captions.setdefault(r["key"], []).append(r["caption"])
+  return [captions[r["key"]] for r in rows[:n]]
+
+
+def make_models(config, configs, vocab_size, attributes) -> dict:
+  """The model of each stage that runs (the classifiers: one head per attribute of `attributes`,
+  {name: number of classes}); a bad name or option fails now, naming its key."""
   dtype, text_len = jnp.dtype(config.compute_dtype), config.data.text_len
   out = {}
   for name, modality in (("image_classifier", "image"), ("text_classifier", "text")):
     if name in configs:
       out[name] = stage_models.build_attribute_classifier(
-          configs[name].model, modality, vocab_size, text_len, dtype, f"stages.{name}.model")
+          configs[name].model, modality, vocab_size, text_len, dtype, f"stages.{name}.model",
+          attributes)
   if "generator" in configs:
     out["generator"] = stage_models.build_text_to_image(
         configs["generator"].model, vocab_size, text_len, dtype, "stages.generator.model")
@@ -132,19 +166,19 @@ def make_models(config, configs, vocab_size) -> dict:
   return out
 
 
-def run_stage(config, name, cfg, workdir, *, init_fn, loss_fn, make_batch, evaluate):
+def run_stage(config, name, cfg, workdir, *, init_fn, loss_fn, batches, evaluate):
   """Trains (or with eval_only restores) stage `name` in workdir/name (the captioner of
-  captioner_workdir: there) -> its FitResult. evaluate(variables) -> dict."""
+  captioner_workdir: there) on batches(cfg) -> its FitResult. evaluate(variables) -> dict."""
   sub = os.path.join(workdir, name)
   if name == "captioner" and config.captioner_workdir:
     sub = config.captioner_workdir
   return train.train_or_restore(
       cfg, sub, init_fn=init_fn, loss_fn=loss_fn,
-      train_data=Batches(make_batch, cfg.batch_size, seed=cfg.data.seed),
+      train_data=batches(cfg),
       evaluate=lambda state, step: evaluate(variables_of(state)))
 
 
-def classifier_stage(config, name, cfg, workdir, model, make_batch, test):
+def classifier_stage(config, name, cfg, workdir, model, batches, test):
   """An attribute classifier of images or captions -> (FitResult, predict(x) -> {attribute:
   int [n]})."""
   key = "images" if model.modality == "image" else "captions"
@@ -165,13 +199,14 @@ def classifier_stage(config, name, cfg, workdir, model, make_batch, test):
   predict = lambda variables, x: apply_in_batches(lambda b, _: logits_fn(variables, b), x,
                                                   config.eval.batch_size)
   n = config.eval.num_examples
-  evaluate = lambda v: accuracies(predict(v, test[key][:n]), {a: test[a][:n] for a in ATTRIBUTES})
+  evaluate = lambda v: accuracies(predict(v, test[key][:n]),
+                                  {a: y[:n] for a, y in test["labels"].items()})
   result = run_stage(config, name, cfg, workdir, init_fn=init_fn, loss_fn=loss_fn,
-                     make_batch=make_batch, evaluate=evaluate)
+                     batches=batches, evaluate=evaluate)
   return result, functools.partial(predict, variables_of(result.state))
 
 
-def generator_stage(config, cfg, workdir, model, make_batch, test, judge):
+def generator_stage(config, cfg, workdir, model, batches, test, judge):
   """Text -> image diffusion, scored by `judge` (the image classifier) on generated images; the
   FitResult's eval_metrics hold the images too."""
   alpha_bars = stage_models.noise_schedule(cfg.model)
@@ -187,17 +222,17 @@ def generator_stage(config, cfg, workdir, model, make_batch, test, judge):
     n = e.sample_examples
     images = stage_models.generate_images(sampler, variables["params"], test["captions"][:n],
                                           config.seed, e.batch_size)
-    labels = {a: test[a][:n] for a in ATTRIBUTES}
+    labels = {a: y[:n] for a, y in test["labels"].items()}
     return {**{f"generated/{k}": v for k, v in accuracies(judge(images), labels).items()},
             **{f"real/{k}": v for k, v in accuracies(judge(test["images"][:n]), labels).items()},
             "images": images}
 
   return run_stage(config, "generator", cfg, workdir, init_fn=init_fn,
                    loss_fn=stage_models.diffusion_loss_fn(model, alpha_bars),
-                   make_batch=make_batch, evaluate=evaluate)
+                   batches=batches, evaluate=evaluate)
 
 
-def captioner_stage(config, cfg, workdir, model, make_batch, test, tokenizer, read_caption):
+def captioner_stage(config, cfg, workdir, model, batches, test, tokenizer, read_caption):
   """Image -> caption, scored by `read_caption` (the text classifier) on the captions; the
   FitResult's eval_metrics hold the captions too."""
   s, text_len, e = config.data.image_size, config.data.text_len, config.eval
@@ -212,14 +247,14 @@ def captioner_stage(config, cfg, workdir, model, make_batch, test, tokenizer, re
     n = e.num_examples
     tokens = captioning.caption_images(greedy, variables, test["images"][:n], e.batch_size)
     captions = [tokenizer.decode(t) for t in tokens]
-    labels = {a: test[a][:n] for a in ATTRIBUTES}
+    labels = {a: y[:n] for a, y in test["labels"].items()}
     return {**{f"generated/{k}": v for k, v in accuracies(read_caption(tokens), labels).items()},
             "caption_exact_match": captioning.exact_match(captions, test["references"]),
             "captions": captions}
 
   loss_fn = captioning.caption_loss_fn(model, tokenizer, cfg.model.label_smoothing)
   return run_stage(config, "captioner", cfg, workdir, init_fn=init_fn, loss_fn=loss_fn,
-                   make_batch=make_batch, evaluate=evaluate)
+                   batches=batches, evaluate=evaluate)
 
 
 def with_prefix(metrics, prefix):
@@ -230,21 +265,23 @@ def with_prefix(metrics, prefix):
 def run(config, workdir) -> dict:
   """The whole experiment; returns (and writes) the results."""
   configs = check_config(config)
-  tokenizer, train_batch, test = make_data(config, workdir)
-  models = make_models(config, configs, tokenizer.vocab_size)
-  chance = {a: 1.0 / len(v) for a, v in ATTRIBUTES.items()}
+  tokenizer, batches, test, attributes = make_data(config, workdir)
+  models = make_models(config, configs, tokenizer.vocab_size, attributes)
+  chance = {a: 1.0 / n for a, n in attributes.items()}
   chance["all"] = float(np.prod(list(chance.values())))
-  results = {"mode": config.mode, "chance": chance}
+  results = {"mode": config.mode, "attributes": attributes, "chance": chance}
+  num_test = min(config.eval.num_examples, len(test["text"]))
+  num_sampled = min(config.eval.sample_examples, len(test["text"]))
 
   fit, see = classifier_stage(config, "image_classifier", configs["image_classifier"], workdir,
-                              models["image_classifier"], train_batch, test)
+                              models["image_classifier"], batches, test)
   results["image_classifier"] = {"step": fit.step, "real_images": fit.eval_metrics,
-                                 "num_test_examples": config.eval.num_examples}
+                                 "num_test_examples": num_test}
   if "generator" in configs:
     fit = generator_stage(config, configs["generator"], workdir, models["generator"],
-                          train_batch, test, see)
+                          batches, test, see)
     results["generator"] = {
-        "step": fit.step, "num_test_captions": config.eval.sample_examples,
+        "step": fit.step, "num_test_captions": num_sampled,
         "generated_images": with_prefix(fit.eval_metrics, "generated/"),
         "real_images": with_prefix(fit.eval_metrics, "real/")}
     images = fit.eval_metrics["images"]
@@ -254,10 +291,10 @@ def run(config, workdir) -> dict:
                       wrap_width=18)
   if "text_classifier" in configs:
     fit, read = classifier_stage(config, "text_classifier", configs["text_classifier"],
-                                 workdir, models["text_classifier"], train_batch, test)
+                                 workdir, models["text_classifier"], batches, test)
     results["text_classifier"] = {"step": fit.step, "real_captions": fit.eval_metrics}
     fit = captioner_stage(config, configs["captioner"], workdir, models["captioner"],
-                          train_batch, test, tokenizer, read)
+                          batches, test, tokenizer, read)
     results["captioner"] = {
         "step": fit.step, "caption_exact_match": fit.eval_metrics["caption_exact_match"],
         "generated_captions": with_prefix(fit.eval_metrics, "generated/"),
@@ -270,7 +307,7 @@ def run(config, workdir) -> dict:
 
 
 def report(results):
-  cols = (*ATTRIBUTES, "all")
+  cols = tuple(results["chance"])  # the judged attributes, then "all"
   rows = [("image classifier, real images", results["image_classifier"]["real_images"])]
   if "generator" in results:
     g = results["generator"]

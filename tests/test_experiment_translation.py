@@ -90,6 +90,14 @@ def test_stage_models_from_config_sections():
   labels = {"shape": np.array([0, 1]), "colour": np.array([2, 3]), "size": np.array([1, 1])}
   assert stage_models.accuracies(predictions, labels) == {"shape": 1.0, "colour": 0.5,
                                                           "size": 1.0, "all": 0.5}
+  # The attribute set is the data's: a source of files' label alone.
+  label = stage_models.build_attribute_classifier(s.image_classifier.model, "image", 30, 16,
+                                                  attributes={"label": 3})
+  assert label.num_classes == {"label": 3}
+  assert stage_models.accuracies({"label": np.array([0, 2])}, {"label": np.array([0, 1])}) == {
+      "label": 0.5, "all": 0.5}
+  assert stage_models.accuracies(predictions, labels, ("shape", "size")) == {
+      "shape": 1.0, "size": 1.0, "all": 1.0}
 
 
 @pytest.mark.parametrize("section,changes,match", [

@@ -273,6 +273,56 @@ def test_lit_trains_against_the_locked_text_tower_on_your_files(tmp_path):
   assert full.stages.pretrain.total_steps == 1000 and full.data.image_size == 64
 
 
+def test_translation_trains_on_your_labelled_image_text_files(tmp_path):
+  from experiments import translation
+  from mmjax.tasks import translation as stage_models
+  root = write_files(tmp_path / "data")
+  src = build(dir=root)
+  # The judged attributes are the data's: the label alone (blue, green, red), per row.
+  assert stage_models.attributes_of(src) == {"label": 3}
+  labels = stage_models.labels_of(src, "test", [0, 2, 3])
+  assert list(labels) == ["label"] and labels["label"].dtype == np.int32
+  np.testing.assert_array_equal(labels["label"], [2, 1, 1])
+  config = experiment.get_config(os.path.join(ROOT, "configs/translation.py:tiny"),
+                                 {"data.source.name": "manifest",
+                                  "data.source.manifest.dir": root})
+  assert config.mode == "both"
+  results = translation.run(config, str(tmp_path / "run"))
+  # Three colours: chance 1/3; the 12 test rows (6 images x 2 captions) are all scored.
+  assert results["attributes"] == {"label": 3}
+  assert results["chance"] == pytest.approx({"label": 1 / 3, "all": 1 / 3})
+  assert results["image_classifier"]["num_test_examples"] == 12
+  assert results["generator"]["num_test_captions"] == 12
+  scores = [results["image_classifier"]["real_images"], results["generator"]["generated_images"],
+            results["text_classifier"]["real_captions"],
+            results["captioner"]["generated_captions"]]
+  for s in scores:
+    assert set(s) == {"label", "all"} and s["all"] == s["label"]
+    assert 12 * s["label"] == pytest.approx(round(12 * s["label"])) and 0 <= s["label"] <= 1
+  for stage in ("image_classifier", "generator", "text_classifier", "captioner"):
+    assert results[stage]["step"] == config.stages[stage].total_steps, stage
+  # Each row's references are every caption of its image.
+  assert 0 <= results["captioner"]["caption_exact_match"] <= 1
+  assert results["captioner"]["examples"][1]["references"] == ["a red square", "a square in red"]
+  # Files without a label field fail before training, naming the field to add.
+  os.makedirs(tmp_path / "unlabelled")
+  for split in ("train", "val", "test"):
+    with open(os.path.join(root, f"{split}.jsonl")) as f, \
+        open(tmp_path / "unlabelled" / f"{split}.jsonl", "w") as g:
+      for line in f:
+        row = json.loads(line)
+        row.pop("label")
+        row["image"] = os.path.join(root, row["image"])
+        g.write(json.dumps(row) + "\n")
+  config = experiment.get_config(os.path.join(ROOT, "configs/translation.py:tiny"),
+                                 {"data.source.name": "manifest",
+                                  "data.source.manifest.dir": str(tmp_path / "unlabelled")})
+  with pytest.raises(ConfigError, match="has the fields image, text; this experiment also reads "
+                     "label. Add them to the manifests."):
+    translation.run(config, str(tmp_path / "run2"))
+  assert not os.path.exists(tmp_path / "run2" / "image_classifier")
+
+
 def test_cache_keeps_decoded_audio_and_grey_images(tmp_path):
   root = write_files(tmp_path, audio=True)
   plain, cached = build(dir=root, channels=1), build(dir=root, channels=1, cache=True)

@@ -1,7 +1,11 @@
 """The models of experiments/translation.py's stages from their config sections: the attribute
-classifier that judges images or captions (one head per attribute of the first object), and the
+classifier that judges images or captions (one head per judged attribute), and the
 text-to-image generator with the diffusion loss_fn and the sampler that train and draw from it.
 (The captioner stage's model is mmjax.tasks.captioning's.)
+
+The judged attributes are the data's (`attributes_of`, `labels_of`): the synthetic world's first
+object's shape, colour and size, or a source of files' single attribute `label` (the manifests'
+label field).
 
   classifier model = dict(encoder=dict(name="cnn", cnn=dict(channels=(16, 32))),
                           head=dict(hidden=(64,)))          # the ClassificationHead's options
@@ -10,11 +14,14 @@ text-to-image generator with the diffusion loss_fn and the sampler that train an
                           condition="pooled", noise_schedule="cosine", timesteps=1000)
 """
 
+from typing import Mapping, Optional
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from mmjax import models
+from mmjax.data import sources
 from mmjax.data.synthetic.scenes import ATTRIBUTES
 from mmjax.evaluate.batched import apply_in_batches
 from mmjax.losses.diffusion import diffusion_loss
@@ -32,15 +39,41 @@ def rbg(key):
   return jax.random.wrap_key_data(jax.random.bits(key, (4,), jnp.uint32), impl="rbg")
 
 
+def attributes_of(source) -> dict:
+  """{attribute: number of classes} that the judges name for `source`: the synthetic world's
+  first-object attributes (shape, colour, size), or a source of files' single attribute `label`
+  (its class names, else its train split's largest label id + 1)."""
+  if sources.size(source, "train") is None:
+    return {a: len(v) for a, v in ATTRIBUTES.items()}
+  sources.require(source, ("label",))
+  names = source.class_names()
+  return {"label": len(names) if names is not None else int(source.labels("train").max()) + 1}
+
+
+def labels_of(source, split: str, indices) -> dict:
+  """{attribute of attributes_of(source): int32 [n]} the class ids of examples `indices` of
+  `split`."""
+  if sources.size(source, "train") is None:
+    labels = source.first_object_labels(split, indices)  # minus n_objects: no stage judges it
+    return {a: labels[a] for a in ATTRIBUTES}
+  return {"label": np.array([source.example(split, int(i), ("label",))["label"]
+                             for i in indices], np.int32)}
+
+
 def build_attribute_classifier(m, modality: str, vocab_size: int, text_len: int,
-                               dtype=jnp.float32, key: str = "model") -> AttributeClassifier:
+                               dtype=jnp.float32, key: str = "model",
+                               attributes: Optional[Mapping[str, int]] = None
+                               ) -> AttributeClassifier:
   """The AttributeClassifier of `modality` ("image" or "text") that config section `m` (at
-  config key `key`) describes: one head per attribute of ATTRIBUTES. A text encoder's
+  config key `key`) describes: one head per attribute of `attributes` ({name: number of
+  classes}, `attributes_of(source)`; default the synthetic world's ATTRIBUTES). A text encoder's
   vocab_size and max_len come from the data unless its options set them."""
+  if attributes is None:
+    attributes = {a: len(v) for a, v in ATTRIBUTES.items()}
   name, options = encoder_registry(modality).choose(m.encoder, f"{key}.encoder",
                                                    vocab_size=vocab_size, max_len=text_len)
   models.HEADS.check_options("classification", m.head, f"{key}.head")
-  return AttributeClassifier(num_classes={a: len(v) for a, v in ATTRIBUTES.items()},
+  return AttributeClassifier(num_classes=dict(attributes),
                              modality=modality, encoder=name, encoder_options=options,
                              head_options=dict(m.head), dtype=dtype)
 
@@ -103,9 +136,9 @@ def generate_images(sampler, params, tokens, seed: int, batch_size: int) -> np.n
   return np.clip((apply_in_batches(sample, tokens, batch_size) + 1.0) / 2.0, 0.0, 1.0)
 
 
-def accuracies(predictions, labels) -> dict:
+def accuracies(predictions, labels, attributes=None) -> dict:
   """{attribute: accuracy, "all": all attributes right} as floats; predictions and labels:
-  {attribute: int [n]}."""
-  right = {a: predictions[a] == labels[a] for a in ATTRIBUTES}
+  {attribute: int [n]}. attributes: the attributes scored (default: every one predicted)."""
+  right = {a: predictions[a] == labels[a] for a in (attributes or predictions)}
   return {**{a: float(r.mean()) for a, r in right.items()},
           "all": float(np.mean(np.all(list(right.values()), axis=0)))}
