@@ -139,9 +139,9 @@ def test_defaults_and_smoke_merge_nested_sections():
 def test_an_experiment_names_the_sources_it_reads(tmp_path):
   from experiments import contrastive
   config = experiment.get_config(os.path.join(ROOT, "configs/contrastive.py:tiny"),
-                                 {"data.source.name": "coco_captions"})
-  with pytest.raises(ConfigError, match="data.source.name='coco_captions': this experiment reads "
-                     r"shapes, manifest \(registered: av_mnist, coco_captions, manifest, "
-                     r"shapes\)"):
+                                 {"data.source.name": "av_mnist"})
+  with pytest.raises(ConfigError, match="data.source.name='av_mnist': this experiment reads "
+                     r"shapes, manifest, coco_captions \(registered: av_mnist, coco_captions, "
+                     r"manifest, shapes\)"):
     contrastive.run(config, str(tmp_path))
   assert os.listdir(tmp_path) == []  # failed before writing anything
