@@ -139,12 +139,9 @@ def make_data(config, workdir):
 
 def row_references(source, split: str, n: int) -> list:
   """The references of each of the first n rows of a source of files: every caption of the
-  split's rows of the same image (key), in the manifest's order."""
-  rows = [source.example(split, i, ("key", "caption")) for i in range(sources.size(source, split))]
-  captions = {}
-  for r in rows:
-    captions.setdefault(r["key"], []).append(r["caption"])
-  return [captions[r["key"]] for r in rows[:n]]
+  row's image (captioning.file_references)."""
+  refs = captioning.file_references(source, split)
+  return [refs[source.example(split, i, ("key",))["key"]][1] for i in range(n)]
 
 
 def make_models(config, configs, vocab_size, attributes) -> dict:

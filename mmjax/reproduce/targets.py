@@ -235,7 +235,7 @@ AVM_PRESETS = (("late", "late"), ("tensor", "tensor"), ("lrt", "low_rank_tensor"
                ("mi", "multiplicative"), ("image", "image_only"), ("audio", "audio_only"))
 
 
-def avm_run(key, preset):
+def avm_run(preset):
   return Run(f"avm_{preset}", "experiments/av_mnist.py", f"configs/av_mnist.py:{preset},manifest",
              cheap_config=f"configs/av_mnist.py:{preset},manifest,tiny", data="avm")
 
@@ -281,7 +281,7 @@ REAL_DATA_TARGETS = (
         "PCA-degraded MNIST digits, MultiBench recipes, 1,000 test pairs",
         "`python experiments/av_mnist.py --config configs/av_mnist.py:late,manifest "
         "--config.data.source.manifest.dir=DATA/avm --workdir runs/avm_late` (and each preset)",
-        runs=tuple(avm_run(k, p) for k, p in AVM_PRESETS),
+        runs=tuple(avm_run(p) for _, p in AVM_PRESETS),
         result="test accuracy: late {late}, tensor {tensor}, low-rank tensor {lrt}, MI-matrix "
                "{mi}; image only {image}, audio only {audio} (chance {chance})",
         metrics=dict(**{k: Metric(f"avm_{p}", "accuracy", tol=0.03) for k, p in AVM_PRESETS},

@@ -120,19 +120,21 @@ def test_set(source, split: str, n: int) -> tuple[np.ndarray, list]:
   if sources.streamed(source):
     read = source.images_with_captions(split, n)
     return read["images"], read["captions"]
-  rows = sources.size(source, split)
-  if rows is None:
+  if sources.size(source, split) is None:
     return image_captions(source, split, range(n))[0], references(source, split, n)
-  refs = {}  # image key -> captions, in the order the manifest lists the images
-  for i in range(rows):
+  refs = list(file_references(source, split).values())[:n]
+  images = [source.example(split, first, ("image",))["image"] for first, _ in refs]
+  return np.stack(images), [captions for _, captions in refs]
+
+
+def file_references(source, split: str) -> dict:
+  """{image key: (its first row, its captions)} of a source of files, which lists an image once
+  per caption, in the order the manifest lists the images (reads no image)."""
+  refs = {}
+  for i in range(sources.size(source, split)):
     row = source.example(split, i, ("key", "caption"))
-    if row["key"] not in refs:
-      if len(refs) == n:
-        break
-      refs[row["key"]] = (i, [])
-    refs[row["key"]][1].append(row["caption"])
-  images = [source.example(split, first, ("image",))["image"] for first, _ in refs.values()]
-  return np.stack(images), [captions for _, captions in refs.values()]
+    refs.setdefault(row["key"], (i, []))[1].append(row["caption"])
+  return refs
 
 
 def caption_loss_fn(model: Captioner, tokenizer, label_smoothing: float = 0.0):
