@@ -26,7 +26,8 @@ with open(os.path.join(workdir, "calls.txt"), "a") as f:
 if "crash_first" in flags and not os.path.exists(os.path.join(workdir, "crashed")):
   open(os.path.join(workdir, "crashed"), "w").close()
   print("simulated crash"); sys.exit(3)
-json.dump({"accuracy": float(flags["acc"]), "nested": {"chance": 0.25}},
+json.dump({"accuracy": float(flags["acc"]) + 0.01 * int(flags.get("seed", 0)),
+           "nested": {"chance": 0.25}},
           open(os.path.join(workdir, "results.json"), "w"))
 """
 # A fake `python -m mmjax.sweep`: the contract is exit 0, summary.csv and summary.md.
@@ -37,11 +38,12 @@ workdir, config = args[args.index("--workdir") + 1], args[args.index("--config")
 os.makedirs(workdir, exist_ok=True)
 open(os.path.join(workdir, "summary.csv"), "w").write("lr,accuracy\\n0.1,0.5\\n")
 open(os.path.join(workdir, "summary.md"), "w").write(
-    f"| lr | accuracy |\\n|---|---|\\n| 0.1 | 0.5 |\\n\\n(config {config})\\n")
+    "| lr | seeds | accuracy |\\n|---|---|---|\\n| 0.1 | 3 | 0.5 ± 0.1 |\\n\\n"
+    f"(config {config})\\n")
 """
 
 
-def fake_row(script):
+def fake_row(script, seeds=(0,)):
   return Row("fake", "fake experiment", "`python fake.py`",
              runs=(Run("main", script, "fake.py", {"acc": "0.9"}),
                    Run("baseline", script, "fake.py", {"acc": "0.5", "crash_first": "1"},
@@ -49,7 +51,8 @@ def fake_row(script):
              result="acc {acc} / {base} (chance {chance})",
              metrics=dict(acc=Metric("main", "accuracy", tol=0.05),
                           base=Metric("baseline", "accuracy", tol=0.05),
-                          chance=Metric("main", "nested.chance", ".3g", tol=None)))
+                          chance=Metric("main", "nested.chance", ".3g", tol=None)),
+             seeds=seeds)
 
 
 ROWS = [t for t in TARGETS if isinstance(t, Row)]
@@ -62,7 +65,9 @@ def test_every_readme_results_row_is_a_target_and_renders_back_exactly(row):
   assert cells[1] == row.command
   expected = row.parse(cells[2])
   assert expected is not None, (cells[2], row.result)
-  assert row.render({k: float(v) for k, v in expected.items()}) == cells[2]
+  values = {k: (float(mean), float(std or 0), len(row.seeds) if std else 1)
+            for k, (mean, std) in expected.items()}
+  assert row.render(values) == cells[2]
 
 
 def test_targets_cover_every_row_of_the_readme_results_table():
@@ -81,17 +86,18 @@ def test_sweep_targets_name_sweeps_that_load(sweep):
 def test_check_passes_within_tolerance_and_names_each_mismatch():
   row = fake_row("fake.py")
   readme = "| fake experiment | `python fake.py` | acc 0.900 / 0.500 (chance 0.25) | 1 s |\n"
-  ok = {"main": {"accuracy": 0.93, "nested": {"chance": 0.3}}, "baseline": {"accuracy": 0.5504}}
+  ok = {"main_s0": {"accuracy": 0.93, "nested": {"chance": 0.3}},
+        "baseline_s0": {"accuracy": 0.5504}}
   # 0.5504 - 0.5 is past the 0.05 tolerance but within the README's rounding (0.0005); the
   # chance (tol=None) is shown, not checked.
   assert tables.check([row], ok, readme) == []
-  bad = {"main": {"accuracy": 0.84}, "baseline": {"accuracy": 0.5}}
+  bad = {"main_s0": {"accuracy": 0.84}, "baseline_s0": {"accuracy": 0.5}}
   problems = tables.check([row], bad, readme)
   assert len(problems) == 2
   assert "has no field 'nested.chance'" in problems[0]  # missing, though unchecked: an error
-  assert problems[1] == ("fake: acc (main accuracy): expected 0.900 (README), got 0.840 (0.84), "
-                         "tolerance 0.05")
-  assert "no results.json" in tables.check([row], {"main": ok["main"]}, readme)[0]
+  assert problems[1] == ("fake: acc (main accuracy): expected 0.900 (README), got 0.840 (0.84, 1 "
+                         "seed(s)), tolerance 0.05 (a hand-set single-seed margin)")
+  assert "no results.json" in tables.check([row], {"main_s0": ok["main_s0"]}, readme)[0]
   assert "has no results row" in tables.check([row], ok, "# empty\n")[0]
   drifted = readme.replace("acc 0.900 /", "accuracy 0.900 /")
   assert "does not match the template" in tables.check([row], ok, drifted)[0]
@@ -151,75 +157,187 @@ def test_fake_targets_run_resume_skip_check_and_update_the_readme(tmp_path, caps
   exp, sweep_py = tmp_path / "fake.py", tmp_path / "sweep.py"
   exp.write_text(FAKE_EXPERIMENT)
   sweep_py.write_text(FAKE_SWEEP)
-  row = fake_row(str(exp))
+  row = fake_row(str(exp), seeds=(0, 1))
   sweep = Sweep("sw", "Fake sweep", "s.py", "s.py:tiny", program=(str(sweep_py),))
   assert Sweep("x", "t", "c.py", "c.py:tiny").command("w", False)[1:] == [
       "-m", "mmjax.sweep", "--config", "c.py", "--workdir", "w"]
   targets, work = (row, sweep), tmp_path / "work"
-  main = lambda *a: cli.main(["--workdir", str(work), *a], targets=targets, cwd=str(tmp_path))
+  main = lambda *a, work=work: cli.main(["--workdir", str(work), *a], targets=targets,
+                                        cwd=str(tmp_path))
 
   assert main() == 1  # the baseline crashes; the others still run
   out = capsys.readouterr().out
   assert "FAILED, exit code 3" in out and "simulated crash" in out
   md = (work / "results.md").read_text()
-  assert "acc 0.900 / n/a" in md and "| failed |" in md and "| 0.1 | 0.5 |" in md
+  assert "acc 0.905 / n/a" in md and "| failed |" in md and "| 0.1 | 3 | 0.5 ± 0.1 |" in md
 
-  assert main() == 0  # resumes: only the failed run runs again
+  assert main() == 0  # resumes: only the failed runs run again
   out = capsys.readouterr().out
-  assert out.count("done earlier") == 2
-  assert (work / "main" / "calls.txt").read_text() == "fake.py\n"
-  assert (work / "baseline" / "calls.txt").read_text() == "fake.py\nfake.py\n"
-  record = json.loads((work / "baseline" / "reproduce.json").read_text())
+  assert out.count("done earlier") == 3
+  assert (work / "main_s1" / "calls.txt").read_text() == "fake.py\n"
+  assert (work / "baseline_s1" / "calls.txt").read_text() == "fake.py\nfake.py\n"
+  record = json.loads((work / "baseline_s1" / "reproduce.json").read_text())
   assert record["attempts"] == 2 and record["finished"] and record["wall_seconds"] > 0
+  assert record["command"][-3:] == ["--config.seed=1", "--workdir", str(work / "baseline_s1")]
+  assert set(record["code"]) == {"commit", "tree"}
   md = (work / "results.md").read_text()
   lines = md.splitlines()
-  assert lines[:2] == tables.HEADER.splitlines()
-  cells = lines[2].strip("|").split(" | ")
+  assert lines[0].startswith("<!-- code tree ") and lines[1:3] == tables.HEADER.splitlines()
+  cells = lines[3].strip("|").split(" | ")
+  # Mean ± sample std over the 2 seeds (0.9 and 0.91); the chance (tol=None) is bare.
   assert [c.strip() for c in cells[:3]] == ["fake experiment", "`python fake.py`",
-                                            "acc 0.900 / 0.500 (chance 0.25)"]
-  assert "; all 2 runs " in cells[3] and " cores)" in cells[3]
+                                            "acc 0.905 ± 0.007 / 0.505 ± 0.007 (chance 0.25)"]
+  assert "; all 4 runs " in cells[3] and " cores)" in cells[3]
   assert "**Fake sweep** (`python -m mmjax.sweep --config s.py --workdir runs/sw`;" in md
-  assert "| 0.1 | 0.5 |\n\n(config s.py)" in md
+  assert "| 0.1 | 3 | 0.5 ± 0.1 |\n\n(config s.py)" in md
+  block = md.split("\n", 1)[1].strip()
 
   readme = tmp_path / "README.md"
-  readme.write_text(f"intro\n{tables.BEGIN}\n| fake experiment | `python fake.py` | acc 0.900 / "
-                    f"0.600 (chance 0.25) | 1 s |\n{tables.END}\nend\n")
+  readme.write_text(f"intro\n{tables.BEGIN}\n| fake experiment | `python fake.py` | acc 0.905 ± "
+                    f"0.007 / 0.600 ± 0.001 (chance 0.25) | 1 s |\n\n**Fake sweep** (x):\n\n"
+                    "| lr | seeds | accuracy |\n|---|---|---|\n| 0.1 | 3 | 0.99 ± 0.01 |\n"
+                    f"{tables.END}\nend\n")
   assert main("--check", "--readme", str(readme)) == 1
-  assert ("base (baseline accuracy): expected 0.600 (README), got 0.500 (0.5), tolerance 0.05"
-          in capsys.readouterr().out)
+  out = capsys.readouterr().out
+  # 3 standard errors of the difference of two 2-seed means: README's std 0.001 (taken as
+  # 0.0015, its rounding) and the fresh 0.0071.
+  assert ("base (baseline accuracy): expected 0.600 (README), got 0.505 (0.505, 2 seed(s)), "
+          "tolerance 0.0153 (3 standard errors of README's 0.001 over 2 seeds)") in out
+  # 3 * sqrt((0.015^2 + 0.15^2) / 3) + the two numbers' roundings (0.005, 0.05).
+  assert ("sw: table 0 row 0.1 column accuracy: expected 0.99 ± 0.01 (README), got 0.5 ± 0.1, "
+          "tolerance 0.316") in out
   assert main("--update_readme", "--readme", str(readme)) == 0
-  assert readme.read_text() == f"intro\n{tables.BEGIN}\n{md.strip()}\n{tables.END}\nend\n"
-  assert main("--check", "--readme", str(readme)) == 0
-  assert main("--check", "--readme", str(readme), "--only", "fake") == 0
+  assert readme.read_text() == f"intro\n{tables.BEGIN}\n{block}\n{tables.END}\nend\n"
+  # The runs that wrote README cannot check it.
+  assert main("--check", "--readme", str(readme)) == 2
+  assert "wrote README.md (--update_readme)" in capsys.readouterr().out
+  fresh = tmp_path / "fresh"
+  assert main("--check", "--readme", str(readme), "--only", "fake", work=fresh) == 1  # crash
+  assert main("--check", "--readme", str(readme), "--only", "fake", work=fresh) == 0
+  assert main("--check", "--readme", str(readme), "--seeds", "1", work=fresh) == 0
   # --only with --update_readme: the sweep's section is replaced, the row is kept as it was.
-  kept = readme.read_text().replace("acc 0.900 / 0.500", "acc 0.910 / 0.500")
+  kept = readme.read_text().replace("acc 0.905 ± 0.007 /", "acc 0.910 ± 0.007 /")
   readme.write_text(kept.replace("(config s.py)", "(an older sweep table)"))
   assert main("--update_readme", "--readme", str(readme), "--only", "sw") == 0
   assert readme.read_text() == kept
 
+  # Other code: every run of the old code is set aside (kept) and rerun.
   capsys.readouterr()
+  (tmp_path / "mmjax").mkdir()
+  (tmp_path / "mmjax" / "model.py").write_text("changed = True\n")
+  assert "main_s0 (stale: reruns)" in (main("--list"), capsys.readouterr().out)[1]
+  assert main() == 1  # afresh: the baselines crash once again
+  out = capsys.readouterr().out
+  assert "done earlier" not in out and out.count(": moved to ") == 5
+  assert main() == 0
+  assert (work / "main_s0" / "calls.txt").read_text() == "fake.py\n"
+  assert len(list(work.glob("main_s0.stale-*"))) == 1
+
   assert main("--cheap") == 2  # the same workdir holds the full runs
   assert "holds a run of another command" in capsys.readouterr().out
   assert main("--only", "fake,nope") == 2
   assert "unknown target(s) nope; valid: fake, sw" in capsys.readouterr().out
-  with pytest.raises(SystemExit):
-    main("--cheap", "--check")
+  for bad in (("--cheap", "--update_readme"), ("--update_expected",),
+              ("--seeds", "0", "--update_readme"), ("--seeds", "x")):
+    with pytest.raises(SystemExit):
+      main(*bad)
+
+
+def test_tolerance_comes_from_the_spread_over_seeds():
+  # Two 3-seed means with std 0.01 each: 3 * sqrt(2 * 0.01^2 / 3).
+  assert tables.tolerance(0.01, 3, 0.01, 3) == pytest.approx(0.02449, abs=1e-5)
+  # A single fresh run borrows the expected spread: 3 * 0.01 * sqrt(1/3 + 1).
+  assert tables.tolerance(0.01, 3, 0.0, 1) == pytest.approx(0.03464, abs=1e-5)
+  assert tables.tolerance(0.0, 3, 0.0, 3) == 0.0  # nothing moves: must match
+
+
+SWEEP_SECTION = """**Fake sweep** (`cmd`; 1 s):
+
+Sweep `c.py`: 6 of 6 trials done.
+
+**preset = a**
+
+| loss | batch_size | seeds | i2t/R@1 | note |
+|---|---|---|---|---|
+| softmax | 32 | 3 | 0.523 ± 0.014 | x |
+| sigmoid | 32 | 3 | **0.600 ± 0.000** | y |
+"""
+
+
+def test_sweep_check_compares_every_mean_with_its_spread():
+  sweep = Sweep("sw", "Fake sweep", "c.py", "c.py:tiny")
+  cells = tables.sweep_cells(SWEEP_SECTION)
+  assert cells == {(0, ("softmax", "32", "x"), "i2t/R@1"): ("0.523", "0.014", 3),
+                   (0, ("sigmoid", "32", "y"), "i2t/R@1"): ("0.600", "0.000", 3)}
+  assert tables.check_sweep(sweep, SWEEP_SECTION, SWEEP_SECTION) == []
+  # Within 3 standard errors (about 0.036 here): passes; a deliberately changed number fails.
+  assert tables.check_sweep(sweep, SWEEP_SECTION.replace("0.523", "0.550"), SWEEP_SECTION) == []
+  problems = tables.check_sweep(sweep, SWEEP_SECTION.replace("0.523", "0.600"), SWEEP_SECTION)
+  assert problems == ["sw: table 0 row softmax / 32 / x column i2t/R@1: expected 0.523 ± 0.014 "
+                      "(README), got 0.600 ± 0.014, tolerance 0.0365"]
+  # A zero spread: little beyond the rounding separates the numbers.
+  assert tables.check_sweep(sweep, SWEEP_SECTION.replace("0.600", "0.601"), SWEEP_SECTION) == []
+  assert tables.check_sweep(sweep, SWEEP_SECTION.replace("0.600", "0.604"), SWEEP_SECTION)
+  missing = tables.check_sweep(sweep, SWEEP_SECTION.replace("| sigmoid", "| tanh"), SWEEP_SECTION)
+  assert len(missing) == 2 and "README only" in "".join(missing)
+  assert "the sweep failed" in tables.check_sweep(sweep, None, SWEEP_SECTION)[0]
+
+
+def test_every_readme_sweep_table_parses_into_checked_cells():
+  parts = tables.block_parts(tables.current_block(README), TARGETS)
+  for sweep in (t for t in TARGETS if isinstance(t, Sweep)):
+    cells = tables.sweep_cells(parts[sweep.name])
+    assert len(cells) >= 8 and all(n == 3 for _, _, n in cells.values()), sweep.name
+
+
+def test_code_version_follows_code_files_not_the_readme(tmp_path):
+  from mmjax.reproduce import provenance
+  (tmp_path / "mmjax").mkdir()
+  (tmp_path / "mmjax" / "a.py").write_text("x = 1\n")
+  before = provenance.code_version(str(tmp_path))
+  (tmp_path / "README.md").write_text("new numbers\n")
+  (tmp_path / "mmjax" / "__pycache__").mkdir()
+  (tmp_path / "mmjax" / "__pycache__" / "a.pyc").write_bytes(b"\0")
+  assert provenance.code_version(str(tmp_path)) == before
+  (tmp_path / "configs").mkdir()
+  (tmp_path / "configs" / "c.py").write_text("\n")
+  assert provenance.code_version(str(tmp_path))["tree"] != before["tree"]
+  here = provenance.code_version(ROOT)
+  assert "mmjax/reproduce/provenance.py" in provenance.code_files(ROOT)
+  assert len(here["tree"]) == 64
+
+
+def test_cheap_expected_values_catch_a_regression(tmp_path):
+  from mmjax.reproduce import expected
+  row = fake_row("fake.py", seeds=(0, 1, 2))
+  results = {f"{r}_s{k}": {"accuracy": v + 0.01 * k, "nested": {"chance": 0.25}}
+             for r, v in (("main", 0.9), ("baseline", 0.5)) for k in range(3)}
+  path = str(tmp_path / "expected.json")
+  expected.write([row], results, path)
+  stored = json.loads(open(path).read())
+  assert stored == {"fake": {"acc": {"mean": 0.91, "std": 0.01, "seeds": 3},
+                             "base": {"mean": 0.51, "std": 0.01, "seeds": 3}}}
+  one = {k: v for k, v in results.items() if k.endswith("_s0")}
+  assert expected.check([row], one, path, seeds=(0,)) == []  # 0.01 off: within 0.0346
+  one["main_s0"] = {"accuracy": 0.8, "nested": {"chance": 0.25}}
+  problems = expected.check([row], one, path, seeds=(0,))
+  assert len(problems) == 1 and problems[0].startswith("fake: acc (main accuracy): expected 0.91")
 
 
 def test_cheap_run_of_a_real_target_fills_every_cell(tmp_path, capsys):
   work = tmp_path / "work"
-  assert cli.main(["--workdir", str(work), "--cheap", "--only", "fusion_unique"]) == 0, \
-      capsys.readouterr().out[-3000:]
-  lines = (work / "results.md").read_text().splitlines()
+  assert cli.main(["--workdir", str(work), "--cheap", "--only", "fusion_unique", "--seeds",
+                   "0"]) == 0, capsys.readouterr().out[-3000:]
+  lines = (work / "results.md").read_text().splitlines()[1:]
   assert len(lines) == 3 and lines[:2] == tables.HEADER.splitlines()
   row = next(t for t in TARGETS if t.name == "fusion_unique")
   cells = [c.strip() for c in lines[2].strip().strip("|").split(" | ")]
   assert cells[:2] == [row.experiment, row.command]
   values = row.parse(cells[2])
-  assert values is not None and values["chance"] == "0.25"
-  assert 0.0 <= float(values["acc"]) <= 1.0
+  assert values is not None and values["chance"] == ("0.25", None)
+  assert 0.0 <= float(values["acc"][0]) <= 1.0
   assert cells[3].endswith("cores)") and "failed" not in cells[3]
-  results = json.loads((work / "fusion_unique" / "results.json").read_text())
+  results = json.loads((work / "fusion_unique_s0" / "results.json").read_text())
   assert results["task"] == "unique_audio" and results["step"] == 6  # the tiny preset ran
 
 
@@ -240,7 +358,7 @@ def test_real_data_targets_read_the_manifests_under_data_dir(tmp_path, capsys):
   assert cli.main(["--workdir", str(work), "--data_dir", str(data), "--cheap", "--only",
                    "f8k_captioning"]) == 0, capsys.readouterr().out[-3000:]
   row = next(t for t in REAL_DATA_TARGETS if t.name == "f8k_captioning")
-  line = (work / "results.md").read_text().splitlines()[2]
+  line = (work / "results.md").read_text().splitlines()[3]
   assert row.parse(line.strip().strip("|").split(" | ")[2]) is not None
   # --update_readme writes the real-data block, not the synthetic one.
   readme = tmp_path / "README.md"

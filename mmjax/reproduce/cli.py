@@ -5,7 +5,8 @@ import argparse
 import json
 import os
 
-from mmjax.reproduce import runner, tables
+from mmjax.reproduce import expected as cheap_expected
+from mmjax.reproduce import provenance, runner, tables
 from mmjax.reproduce.spec import Row
 from mmjax.reproduce.targets import REAL_DATA_TARGETS, TARGETS
 
@@ -18,9 +19,18 @@ def parse_args(argv):
   p.add_argument("--workdir", required=True, help="Each target runs in <workdir>/<run name>.")
   p.add_argument("--only", default="", help="Comma-separated target names (default: all).")
   p.add_argument("--cheap", action="store_true",
-                 help="Each run's cheap variant (tiny presets): fills every cell, checks nothing.")
+                 help="Each run's cheap variant (tiny presets); with --check, compared with the "
+                      "stored expected values (mmjax/reproduce/cheap_expected.json).")
   p.add_argument("--check", action="store_true",
-                 help="Exit 1 naming every metric outside its tolerance of README.md's number.")
+                 help="Exit 1 naming every metric or sweep cell outside its tolerance of "
+                      "README.md's number. Needs runs that did not write README.md: use a "
+                      "fresh --workdir.")
+  p.add_argument("--seeds", default="",
+                 help="Comma-separated seeds for the rows' runs instead of each row's own "
+                      "(e.g. 0 for a quick --check; not with --update_readme).")
+  p.add_argument("--update_expected", action="store_true",
+                 help="With --cheap: write the rows' mean and spread over seeds into "
+                      "mmjax/reproduce/cheap_expected.json (what CI compares).")
   p.add_argument("--update_readme", action="store_true",
                  help="Write the regenerated rows and sweep tables into README.md's results "
                       "block (with --only: just those targets'; the others are kept).")
@@ -30,9 +40,19 @@ def parse_args(argv):
                  help="Reproduce the real-data results instead (README's 'Real data' block): the "
                       "folder holding the prepared manifests, f8k/ and avm/ (see README).")
   args = p.parse_args(argv)
-  if args.cheap and (args.check or args.update_readme):
-    p.error("--cheap runs do not reach the README's numbers: use --check / --update_readme "
-            "with full runs.")
+  if args.cheap and args.update_readme:
+    p.error("--cheap runs do not reach the README's numbers: use --update_readme with full "
+            "runs (--cheap --update_expected stores the cheap runs' values).")
+  if args.update_expected and not args.cheap:
+    p.error("--update_expected writes the cheap runs' expected values: add --cheap.")
+  try:
+    args.seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip()) or None
+  except ValueError:
+    p.error(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {args.seeds!r}.")
+  if args.seeds and args.update_readme:
+    p.error("--update_readme writes each row over its own seeds: drop --seeds.")
+  if args.update_expected and args.seeds and len(args.seeds) < 2:
+    p.error("--update_expected measures the spread over seeds: give at least 2 (or no --seeds).")
   return args
 
 
@@ -60,22 +80,38 @@ def commands_of(runs, workdir: str, cheap: bool, data_dir) -> list:
   return commands
 
 
-def run_all(selected, workdir: str, cheap: bool, cwd: str, data_dir=None) -> list:
-  """Runs each selected target's runs in turn, skipping finished ones; returns the failures."""
-  runs = [r for t in selected for r in t.runs]
+def run_all(selected, workdir: str, cheap: bool, cwd: str, code: dict, data_dir=None,
+            seeds=None, for_check=False) -> list:
+  """Runs each selected target's runs in turn, skipping ones this code finished, setting aside
+  (and rerunning) ones of other code; returns the failures. `for_check`: refuse runs whose
+  results wrote the README, which checking against it could not catch."""
+  runs = [r for t in selected for r in t.seeded_runs(seeds)]
   commands = commands_of(runs, workdir, cheap, data_dir)
-  for r, cmd in zip(runs, commands):  # refuse before anything runs
-    runner.check_workdir(os.path.join(workdir, r.name), cmd)
+  workdirs = [os.path.join(workdir, r.name) for r in runs]
+  stale = [wd for wd in workdirs if runner.is_stale(wd, code)]
+  for wd, cmd in zip(workdirs, commands):  # refuse before anything runs
+    if wd not in stale:
+      runner.check_workdir(wd, cmd)
+  sources = [r.name for r, wd in zip(runs, workdirs)
+             if wd not in stale and runner.read_record(wd).get("wrote_readme")]
+  if for_check and sources:
+    raise runner.ReproduceError(
+        f"the runs {', '.join(sources)} in {workdir} wrote README.md (--update_readme): "
+        "comparing README with them proves nothing. Check with a fresh --workdir.")
+  for wd in stale:
+    print(f"{wd} holds a run of "
+          f"{provenance.describe(runner.read_record(wd).get('code'))}, not of the current "
+          f"{provenance.describe(code)}: moved to {runner.set_aside(wd)}; it reruns.",
+          flush=True)
   failures = []
-  for i, (r, cmd) in enumerate(zip(runs, commands)):
-    wd = os.path.join(workdir, r.name)
+  for i, (r, cmd, wd) in enumerate(zip(runs, commands, workdirs)):
     head = f"[{i + 1}/{len(runs)}] {r.name}:"
-    if runner.is_done(wd, r.done_file):
+    if runner.is_done(wd, r.done_file, code):
       print(f"{head} done earlier ({tables.duration(runner.read_record(wd)['wall_seconds'])})",
             flush=True)
       continue
     print(f"{head} {' '.join(cmd[1:])}\n  log: {os.path.join(wd, 'reproduce.log')}", flush=True)
-    record = runner.run(cmd, wd, r.done_file, cwd)
+    record = runner.run(cmd, wd, r.done_file, cwd, code)
     if record["finished"]:
       print(f"  done in {tables.duration(record['wall_seconds'])}", flush=True)
     else:
@@ -86,64 +122,95 @@ def run_all(selected, workdir: str, cheap: bool, cwd: str, data_dir=None) -> lis
   return failures
 
 
-def collect(selected, workdir: str):
-  """{run: results.json}, {run: record}, {sweep: summary.md text} of the finished runs."""
+def collect(selected, workdir: str, code: dict, seeds=None):
+  """{run: results.json}, {run: record}, {sweep: summary.md text} of the runs this code
+  finished."""
   results, records, summaries = {}, {}, {}
   for t in selected:
-    for r in t.runs:
+    for r in t.seeded_runs(seeds):
       wd = os.path.join(workdir, r.name)
       records[r.name] = runner.read_record(wd)
+      if not runner.is_done(wd, r.done_file, code):
+        continue
       if not isinstance(t, Row):
         summaries[r.name] = tables.read_summary(wd)
-      elif os.path.exists(os.path.join(wd, "results.json")) and records[r.name].get("finished"):
+      else:
         with open(os.path.join(wd, "results.json")) as f:
           results[r.name] = json.load(f)
   return results, records, summaries
 
 
-def main(argv=None, targets=None, cwd=ROOT) -> int:
+def check_readme(selected, targets, results, summaries, readme: str, markers, seeds) -> list:
+  """The rows' metrics and the sweeps' "mean ± std" cells against README's."""
+  rows = [t for t in selected if isinstance(t, Row)]
+  problems = tables.check(rows, results, readme, seeds)
+  try:
+    parts = tables.block_parts(tables.current_block(readme, *markers), targets)
+  except ValueError as e:
+    return problems + [str(e)]
+  for s in (t for t in selected if not isinstance(t, Row)):
+    problems += tables.check_sweep(s, summaries.get(s.name), parts.get(s.name))
+  return problems
+
+
+def main(argv=None, targets=None, cwd=ROOT, expected_path=None) -> int:
   args = parse_args(argv)
   data_dir = os.path.abspath(args.data_dir) if args.data_dir else None
   if targets is None:
     targets = REAL_DATA_TARGETS if data_dir else TARGETS
+  expected_path = expected_path or cheap_expected.PATH
   markers = (tables.REAL_BEGIN, tables.REAL_END) if data_dir else (tables.BEGIN, tables.END)
+  code = provenance.code_version(cwd)
   try:
     selected = select(targets, args.only)
     if args.list:
-      runs = [r for t in selected for r in t.runs]
+      runs = [r for t in selected for r in t.seeded_runs(args.seeds)]
       for r, cmd in zip(runs, commands_of(runs, args.workdir, args.cheap, data_dir)):
-        print(f"{r.name}: {' '.join(cmd)}")
+        wd = os.path.join(args.workdir, r.name)
+        status = ("done" if runner.is_done(wd, r.done_file, code) else
+                  "stale: reruns" if runner.is_stale(wd, code) else "to run")
+        print(f"{r.name} ({status}): {' '.join(cmd)}")
       return 0
-    if args.update_readme:  # a README without markers fails now, not after the runs
+    if args.update_readme or (args.check and not args.cheap):  # fail now, not after the runs
       with open(args.readme) as f:
         try:
-          tables.replace_block(f.read(), "", *markers)
+          tables.current_block(f.read(), *markers)
         except ValueError as e:
           raise runner.ReproduceError(f"{args.readme}: {e}") from None
     workdir = os.path.abspath(args.workdir)
-    failures = run_all(selected, workdir, args.cheap, cwd, data_dir)
+    print(f"Running {provenance.describe(code)}.", flush=True)
+    failures = run_all(selected, workdir, args.cheap, cwd, code, data_dir, args.seeds,
+                       for_check=args.check and not args.cheap)
   except runner.ReproduceError as e:
     print(f"error: {e}")
     return 2
-  results, records, summaries = collect(selected, workdir)
+  results, records, summaries = collect(selected, workdir, code, args.seeds)
   cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-  block = tables.render_block(selected, results, records, summaries, cpus)
+  block = tables.render_block(selected, results, records, summaries, cpus, args.seeds)
   with open(os.path.join(workdir, "results.md"), "w") as f:
-    f.write(block + "\n")
+    f.write(f"<!-- {provenance.describe(code)} -->\n{block}\n")
   total = sum(r.get("wall_seconds", 0.0) for r in records.values())
   print(f"\n{block}\n\nWrote {os.path.join(workdir, 'results.md')}; total wall time of the runs "
         f"{tables.duration(total)}.")
   rows = [t for t in selected if isinstance(t, Row)]
-  if args.check:  # names failed runs' metrics as missing too
+  if args.check and args.cheap:
+    problems = failures + cheap_expected.check(rows, results, expected_path, args.seeds)
+  elif args.check:
     with open(args.readme) as f:
-      problems = failures + tables.check(rows, results, f.read())
+      problems = failures + check_readme(selected, targets, results, summaries, f.read(),
+                                         markers, args.seeds)
   else:
-    problems = failures + [e for row in rows for e in tables.row_values(row, results)[1]]
+    problems = failures + [e for row in rows for e in tables.row_values(row, results,
+                                                                         args.seeds)[1]]
   if problems:
     print(f"\n{len(problems)} problem(s):\n  " + "\n  ".join(problems))
     return 1
   if args.check:
-    print(f"Every checked metric is within its tolerance of {args.readme}.")
+    print("Every checked metric is within its tolerance of "
+          f"{expected_path if args.cheap else args.readme}.")
+  if args.update_expected:
+    cheap_expected.write(rows, results, expected_path, args.seeds)
+    print(f"Wrote {expected_path}.")
   if args.update_readme:
     with open(args.readme) as f:
       text = f.read()
@@ -156,5 +223,8 @@ def main(argv=None, targets=None, cwd=ROOT) -> int:
     if new != text:
       with open(args.readme, "w") as f:
         f.write(new)
+    for t in selected:  # these results are now README's: a later --check must not reuse them
+      for r in t.seeded_runs():
+        runner.update_record(os.path.join(workdir, r.name), wrote_readme=True)
     print(f"{'Updated' if new != text else 'Unchanged:'} {args.readme}")
   return 0

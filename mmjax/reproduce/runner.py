@@ -1,8 +1,10 @@
 """Runs one target's command as a subprocess in its own workdir, or skips it when done.
 
-`<workdir>/reproduce.json` records the command, whether it finished, the wall time summed over
-attempts (an interrupted run resumes from its checkpoint, so its time so far still counts) and
-the mean 1-minute load average while it ran; `<workdir>/reproduce.log` holds its output.
+`<workdir>/reproduce.json` records the command, the code that ran it (`provenance`), whether it
+finished, the wall time summed over attempts (an interrupted run resumes from its checkpoint, so
+its time so far still counts) and the mean 1-minute load average while it ran;
+`<workdir>/reproduce.log` holds its output. A run of other code is stale: `set_aside` moves it
+to `<workdir>.stale-<its tree hash>` (kept, never deleted) so the run starts afresh.
 """
 
 import json
@@ -24,6 +26,11 @@ def read_record(workdir: str) -> dict:
     return json.load(f)
 
 
+def update_record(workdir: str, **fields):
+  """Adds `fields` to the workdir's reproduce.json (e.g. that its results wrote README)."""
+  _write_record(workdir, {**read_record(workdir), **fields})
+
+
 def _write_record(workdir: str, record: dict):
   tmp = os.path.join(workdir, "reproduce.json.tmp")
   with open(tmp, "w") as f:
@@ -42,8 +49,27 @@ def check_workdir(workdir: str, command: list):
         "or choose another --workdir.")
 
 
-def is_done(workdir: str, done_file: str) -> bool:
-  return (read_record(workdir).get("finished", False)
+def is_stale(workdir: str, code: dict) -> bool:
+  """The workdir holds (part of) a run of other code than `code`, or of unrecorded code."""
+  return os.path.isdir(workdir) and bool(os.listdir(workdir)) and \
+      read_record(workdir).get("code") != code
+
+
+def set_aside(workdir: str) -> str:
+  """Renames a stale workdir to `<workdir>.stale-<tree hash>[-n]` and returns the new path: its
+  checkpoint must not be resumed by other code, and nothing a user made is deleted."""
+  tree = (read_record(workdir).get("code") or {}).get("tree", "unrecorded")[:12]
+  target, n = f"{workdir.rstrip(os.sep)}.stale-{tree}", 1
+  while os.path.exists(target):
+    n += 1
+    target = f"{workdir.rstrip(os.sep)}.stale-{tree}-{n}"
+  os.rename(workdir, target)
+  return target
+
+
+def is_done(workdir: str, done_file: str, code: dict) -> bool:
+  record = read_record(workdir)
+  return (record.get("finished", False) and record.get("code") == code
           and os.path.exists(os.path.join(workdir, done_file)))
 
 
@@ -58,11 +84,14 @@ def _stop(proc):
     proc.wait()
 
 
-def run(command: list, workdir: str, done_file: str, cwd: str, poll_seconds: float = 5.0) -> dict:
-  """Runs `command` (its python first) to completion and returns the updated record."""
+def run(command: list, workdir: str, done_file: str, cwd: str, code: dict,
+        poll_seconds: float = 5.0) -> dict:
+  """Runs `command` (its python first) to completion and returns the updated record; `code` is
+  `provenance.code_version` of the code it runs."""
   os.makedirs(workdir, exist_ok=True)
   record = read_record(workdir)
-  record.update(command=command[1:], finished=False, attempts=record.get("attempts", 0) + 1)
+  record.update(command=command[1:], code=code, finished=False,
+                attempts=record.get("attempts", 0) + 1)
   _write_record(workdir, record)
   loads, start = [os.getloadavg()[0]], time.monotonic()
   with open(os.path.join(workdir, "reproduce.log"), "a") as log:

@@ -2,10 +2,13 @@
 
 A `Row` is one line of the README's results table. Its result cell is a template such as
 `"accuracy {acc} (chance {chance})"` whose every `{placeholder}` is a `Metric`: a field of one
-run's results.json, its format, and the tolerance `--check` allows. The same template both
-writes the cell and reads the expected numbers back out of README.md, so the README is the one
-place the expected values live. A `Sweep` is a `python -m mmjax.sweep` run shown as its
-summary.md table.
+run's results.json and its format. Each of the row's runs is repeated for every seed in
+`Row.seeds` (`--config.seed=k`, workdir `<run>_s<k>`); a checked metric shows the mean and the
+sample standard deviation over the seeds, "0.773 ± 0.010", a shown-only one (tol=None, e.g.
+chance) the mean. The same template both writes the cell and reads the expected numbers back
+out of README.md, so the README is the one place the expected values live; `tables.check`
+derives each metric's tolerance from the spread written there. A `Sweep` is a
+`python -m mmjax.sweep` run shown as its summary.md table (its trials have their own seeds).
 """
 
 import dataclasses
@@ -18,6 +21,8 @@ from typing import Mapping, Optional
 # Flags every run gets: the tqdm bar would fill the log with carriage returns.
 COMMON_OVERRIDES = {"progress_bar": "False"}
 NUMBER = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|-?inf"
+PLUS_MINUS = " ± "
+SEEDS = (0, 1, 2)
 
 
 def _overrides(pairs: Mapping[str, str]) -> list:
@@ -40,6 +45,11 @@ class Run:
   # Real data: the folder under --data_dir whose manifests the run reads (data.source.manifest).
   data: Optional[str] = None
 
+  def with_seed(self, seed: int) -> "Run":
+    """This run with `--config.seed=seed`, named `<name>_s<seed>`."""
+    return dataclasses.replace(self, name=f"{self.name}_s{seed}",
+                               overrides={**self.overrides, "seed": str(seed)})
+
   def command(self, workdir: str, cheap: bool, data_dir: Optional[str] = None) -> list:
     if cheap:
       config = self.cheap_config or self.config.split(":")[0] + ":tiny"
@@ -58,12 +68,17 @@ class Run:
 @dataclasses.dataclass(frozen=True)
 class Metric:
   """`field` of run `run`'s results.json (a key, or `a.b` into a nested dict), printed with
-  `fmt`. `--check` passes when |got - README| <= tol + half a unit of the README's last digit
-  (the README's rounding); tol=None shows the value without checking it."""
+  `fmt`. tol=None shows the value (its mean over seeds) without checking it. Otherwise `--check`
+  compares it: a row of several seeds with the tolerance its spread gives (`tables.tolerance`);
+  a single-seed row (the real-data rows) with |got - README| <= tol + half a unit of the
+  README's last digit, tol a hand-set margin for one seed's run-to-run noise."""
   run: str
   field: str
   fmt: str = ".3f"
   tol: Optional[float] = 0.0
+  # False: a number no seed changes (chance, a Bayes rate, a data baseline): shown without a
+  # spread, checked to the README's rounding (tol 0).
+  varies: bool = True
 
   def value(self, results: dict) -> float:
     if self.field in results:
@@ -83,13 +98,15 @@ def placeholders(template: str) -> list:
 @dataclasses.dataclass(frozen=True)
 class Row:
   """One README results row: `| experiment | command | result | wall time |`. The wall time is
-  the first run's (the row's main run), with all runs' total when there are several."""
+  the first run's (the row's main run, first seed), with all runs' total when there are
+  several."""
   name: str
   experiment: str
   command: str
   runs: tuple
   result: str
   metrics: Mapping[str, Metric]
+  seeds: tuple = SEEDS
 
   def __post_init__(self):
     fields, runs = placeholders(self.result), {r.name for r in self.runs}
@@ -102,17 +119,34 @@ class Row:
                          f"{', '.join(sorted(runs))}.")
     if any("|" in cell for cell in (self.experiment, self.command, self.result)):
       raise ValueError(f"row {self.name!r}: a table cell cannot contain '|'.")
+    if not self.seeds:
+      raise ValueError(f"row {self.name!r}: seeds must name at least one seed.")
 
-  def render(self, values: Mapping[str, float]) -> str:
-    return self.result.format(**{k: format(values[k], m.fmt) for k, m in self.metrics.items()})
+  def seeded_runs(self, seeds: Optional[tuple] = None) -> tuple:
+    """The runs to execute: each of `runs` once per seed (default: the row's own seeds)."""
+    return tuple(r.with_seed(k) for r in self.runs for k in (seeds or self.seeds))
+
+  def render(self, values: Mapping[str, tuple]) -> str:
+    """The result cell from {placeholder: (mean, std, n)}: "mean ± std" for a checked metric
+    of several seeds, else the mean."""
+    cells = {}
+    for k, m in self.metrics.items():
+      mean, std, n = values[k]
+      spread = m.tol is not None and m.varies and n > 1
+      cells[k] = format(mean, m.fmt) + (f"{PLUS_MINUS}{std:{m.fmt}}" if spread else "")
+    return self.result.format(**cells)
 
   def parse(self, cell: str) -> dict:
-    """The numbers of a rendered result cell, as {placeholder: text}; None if it does not
-    match the template."""
-    pattern = "".join(re.escape(lit) + (f"(?P<{f}>{NUMBER})" if f is not None else "")
-                      for lit, f, _, _ in string.Formatter().parse(self.result))
+    """The numbers of a rendered result cell, as {placeholder: (mean text, std text or None)};
+    None if it does not match the template."""
+    spread = f"(?:{re.escape(PLUS_MINUS)}(?P<{{0}}__std>{NUMBER}))?"
+    pattern = "".join(
+        re.escape(lit) + (f"(?P<{f}>{NUMBER})" + spread.format(f) if f is not None else "")
+        for lit, f, _, _ in string.Formatter().parse(self.result))
     match = re.fullmatch(pattern, cell.strip())
-    return match.groupdict() if match else None
+    if not match:
+      return None
+    return {k: (match[k], match[f"{k}__std"]) for k in self.metrics}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +165,10 @@ class Sweep:
 
   @property
   def runs(self):
+    return (self,)
+
+  def seeded_runs(self, seeds: Optional[tuple] = None) -> tuple:
+    del seeds  # the sweep's trials carry their own seeds
     return (self,)
 
   def command(self, workdir: str, cheap: bool, data_dir: Optional[str] = None) -> list:

@@ -5,7 +5,9 @@ import math
 import os
 import re
 
-from mmjax.reproduce.spec import Row, Sweep
+import numpy as np
+
+from mmjax.reproduce.spec import NUMBER, PLUS_MINUS, Row, Run, Sweep
 
 BEGIN = "<!-- reproduce:results:begin -->"
 END = "<!-- reproduce:results:end -->"
@@ -13,6 +15,9 @@ END = "<!-- reproduce:results:end -->"
 REAL_BEGIN = "<!-- reproduce:real_data:begin -->"
 REAL_END = "<!-- reproduce:real_data:end -->"
 HEADER = "| experiment | command | result | wall time |\n|---|---|---|---|"
+# --check's tolerance in standard errors of the difference of two seed means (`tolerance`):
+# a drift past 3 of them happens by chance about 3 times in 1,000 for normal noise.
+Z_SCORE = 3.0
 
 
 def duration(seconds: float) -> str:
@@ -36,26 +41,33 @@ def wall_cell(records: list, cpus: int) -> str:
   return f"{duration(walls[0])}{total} (load {load:.1f} on {cpus} cores)"
 
 
-def row_values(row: Row, results: dict) -> tuple:
-  """({placeholder: value}, [error]) from {run name: results.json dict}."""
-  values, errors = {}, []
+def row_values(row: Row, results: dict, seeds=None) -> tuple:
+  """({placeholder: (mean, sample std, seeds)}, [error]) over the row's seeds (or `seeds`) from
+  {seeded run name: results.json dict}."""
+  values, errors, seeds = {}, [], seeds or row.seeds
   for key, m in row.metrics.items():
-    if m.run not in results:
-      errors.append(f"{row.name}: {key}: run {m.run} has no results.json")
-      continue
-    try:
-      values[key] = float(m.value(results[m.run]))
-    except KeyError:
-      errors.append(f"{row.name}: {key}: results.json of run {m.run} has no field {m.field!r}")
-    except (TypeError, ValueError):
-      errors.append(f"{row.name}: {key}: {m.run}'s {m.field!r} is not a number")
+    got = []
+    for name in (Run(m.run, "", "").with_seed(k).name for k in seeds):
+      if name not in results:
+        errors.append(f"{row.name}: {key}: run {name} has no results.json")
+        continue
+      try:
+        got.append(float(m.value(results[name])))
+      except KeyError:
+        errors.append(f"{row.name}: {key}: results.json of run {name} has no field {m.field!r}")
+      except (TypeError, ValueError):
+        errors.append(f"{row.name}: {key}: {name}'s {m.field!r} is not a number")
+    if len(got) == len(seeds):
+      values[key] = (float(np.mean(got)), float(np.std(got, ddof=1)) if len(got) > 1 else 0.0,
+                     len(got))
   return values, errors
 
 
-def render_row(row: Row, results: dict, records: list, cpus: int) -> str:
-  values, errors = row_values(row, results)
+def render_row(row: Row, results: dict, records: list, cpus: int, seeds=None) -> str:
+  values, errors = row_values(row, results, seeds)
   result = row.render(values) if not errors else row.result.format(
-      **{k: format(values[k], m.fmt) if k in values else "n/a" for k, m in row.metrics.items()})
+      **{k: format(values[k][0], m.fmt) if k in values else "n/a"
+         for k, m in row.metrics.items()})
   return f"| {row.experiment} | {row.command} | {result} | {wall_cell(records, cpus)} |"
 
 
@@ -64,12 +76,14 @@ def sweep_command(sweep: Sweep) -> str:
                    f"runs/{sweep.name}", *sweep.args])
 
 
-def render_block(targets, results: dict, records: dict, summaries: dict, cpus: int) -> str:
+def render_block(targets, results: dict, records: dict, summaries: dict, cpus: int,
+                 seeds=None) -> str:
   """What goes between the README's markers: the results table of the rows, then each sweep's
   summary.md under a bold title with its command and wall time."""
   rows = [t for t in targets if isinstance(t, Row)]
   parts = [HEADER + "".join("\n" + render_row(r, results, [records.get(x.name, {})
-                                                            for x in r.runs], cpus)
+                                                            for x in r.seeded_runs(seeds)],
+                                               cpus, seeds)
                             for r in rows)] if rows else []
   for s in (t for t in targets if isinstance(t, Sweep)):
     parts.append(f"**{s.title}** (`{sweep_command(s)}`; "
@@ -93,12 +107,23 @@ def _slack(text: str) -> float:
   return 0.5 * 10.0 ** -decimals
 
 
-def check(rows, results: dict, readme: str) -> list:
-  """Every checked metric of `rows` against README.md's number; a list of mismatches, each
-  naming the metric, the expected and measured values and the tolerance (empty: all pass)."""
+def tolerance(s_want: float, n_want: int, s_got: float, n_got: int) -> float:
+  """How far a fresh mean of n_got seeds may sit from the expected mean of n_want seeds:
+  Z_SCORE standard errors of the difference of two independent means,
+  Z * sqrt(s_want^2 / n_want + s_got^2 / n_got), each s the sample std over seeds (a single
+  fresh run borrows the expected s). Zero when both spreads are zero: numbers that no seed
+  moves must match (to the README's rounding, which the caller adds)."""
+  s_got = s_got if n_got > 1 else s_want
+  return Z_SCORE * math.sqrt(s_want ** 2 / n_want + s_got ** 2 / n_got)
+
+
+def check(rows, results: dict, readme: str, seeds=None) -> list:
+  """Every checked metric of `rows` (run over their seeds, or `seeds`) against README.md's
+  number; a list of mismatches, each naming the metric, the expected and measured values and
+  the tolerance (empty: all pass)."""
   problems = []
   for row in rows:
-    values, errors = row_values(row, results)
+    values, errors = row_values(row, results, seeds)
     problems += errors
     cells = readme_cells(readme, row.experiment)
     if cells is None:
@@ -112,10 +137,66 @@ def check(rows, results: dict, readme: str) -> list:
     for key, m in row.metrics.items():
       if m.tol is None or key not in values:
         continue
-      want, got = float(expected[key]), values[key]
-      if not (math.isfinite(got) and abs(got - want) <= m.tol + _slack(expected[key]) + 1e-12):
-        problems.append(f"{row.name}: {key} ({m.run} {m.field}): expected {expected[key]} "
-                        f"(README), got {got:{m.fmt}} ({got:.6g}), tolerance {m.tol}")
+      (want, want_std), (got, got_std, n_got) = expected[key], values[key]
+      if want_std is not None:
+        # README's std is rounded: take it at the top of its rounding interval.
+        tol = tolerance(float(want_std) + _slack(want_std), len(row.seeds), got_std, n_got)
+        how = f"{Z_SCORE:g} standard errors of README's {want_std} over {len(row.seeds)} seeds"
+      else:
+        tol, how = m.tol, "a hand-set single-seed margin"
+      if not (math.isfinite(got) and abs(got - float(want)) <= tol + _slack(want) + 1e-12):
+        problems.append(f"{row.name}: {key} ({m.run} {m.field}): expected {want} (README), got "
+                        f"{got:{m.fmt}} ({got:.6g}, {n_got} seed(s)), tolerance {tol:.3g} "
+                        f"({how})")
+  return problems
+
+
+def sweep_cells(section: str) -> dict:
+  """{(table number, row key, column): (mean text, std text, seeds)} of the "mean ± std" cells
+  of a sweep's summary.md tables (a row's key: its non-metric cells, e.g. the fusion name)."""
+  cells, number, header = {}, -1, None
+  cell = re.compile(rf"\**({NUMBER}){re.escape(PLUS_MINUS)}({NUMBER})\**")
+  for line in section.splitlines() + [""]:
+    if not line.startswith("|"):
+      header = None
+      continue
+    parts = [c.strip() for c in line.strip().strip("|").split("|")]
+    if header is None:
+      header, number = parts, number + 1
+      continue
+    if set(line) <= set("|-: "):
+      continue
+    row = dict(zip(header, parts))
+    matches = {c: cell.fullmatch(v) for c, v in row.items()}
+    key = tuple(v for c, v in row.items() if not matches[c] and c != "seeds")
+    for c, m in matches.items():
+      if m:
+        cells[(number, key, c)] = (m[1], m[2], int(row.get("seeds", 1)))
+  return cells
+
+
+def check_sweep(sweep: Sweep, summary: str, readme_part: str) -> list:
+  """Every "mean ± std" cell of a fresh sweep's summary.md against README's section of it, with
+  `tolerance`; a list of mismatches (a cell on one side only is one too)."""
+  if summary is None:
+    return [f"{sweep.name}: no summary.md (the sweep failed)"]
+  if readme_part is None:
+    return [f"{sweep.name}: README.md has no section '**{sweep.title}** (...'"]
+  want, got = sweep_cells(readme_part), sweep_cells(summary)
+  problems = [f"{sweep.name}: table {t} row {' / '.join(k)} column {c}: in "
+              f"{'README only' if (t, k, c) in want else 'the fresh summary only'}"
+              for t, k, c in sorted(set(want) ^ set(got))]
+  if not want:
+    problems.append(f"{sweep.name}: README's section has no 'mean ± std' cells to check")
+  for cell_key in sorted(set(want) & set(got)):
+    (w_mean, w_std, w_n), (g_mean, g_std, g_n) = want[cell_key], got[cell_key]
+    tol = (tolerance(float(w_std) + _slack(w_std), w_n, float(g_std) + _slack(g_std), g_n)
+           + _slack(w_mean) + _slack(g_mean))
+    if abs(float(g_mean) - float(w_mean)) > tol + 1e-12:
+      t, k, c = cell_key
+      problems.append(f"{sweep.name}: table {t} row {' / '.join(k)} column {c}: expected "
+                      f"{w_mean} ± {w_std} (README), got {g_mean} ± {g_std}, tolerance "
+                      f"{tol:.3g}")
   return problems
 
 
