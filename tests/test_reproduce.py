@@ -324,10 +324,14 @@ def test_cheap_expected_values_catch_a_regression(tmp_path):
   assert len(problems) == 1 and problems[0].startswith("fake: acc (main accuracy): expected 0.91")
 
 
-def test_cheap_run_of_a_real_target_fills_every_cell(tmp_path, capsys):
+def test_cheap_run_of_a_real_target_fills_every_cell_and_matches_its_expected_values(
+    tmp_path, capsys):
+  """CI's regression check: one seed of a tiny target against the mean and spread that
+  `--cheap --update_expected` measured over 3 seeds (mmjax/reproduce/cheap_expected.json)."""
+  from mmjax.reproduce import expected
   work = tmp_path / "work"
-  assert cli.main(["--workdir", str(work), "--cheap", "--only", "fusion_unique", "--seeds",
-                   "0"]) == 0, capsys.readouterr().out[-3000:]
+  argv = ["--workdir", str(work), "--cheap", "--only", "fusion_unique", "--seeds", "0"]
+  assert cli.main(argv + ["--check"]) == 0, capsys.readouterr().out[-3000:]
   lines = (work / "results.md").read_text().splitlines()[1:]
   assert len(lines) == 3 and lines[:2] == tables.HEADER.splitlines()
   row = next(t for t in TARGETS if t.name == "fusion_unique")
@@ -335,10 +339,28 @@ def test_cheap_run_of_a_real_target_fills_every_cell(tmp_path, capsys):
   assert cells[:2] == [row.experiment, row.command]
   values = row.parse(cells[2])
   assert values is not None and values["chance"] == ("0.25", None)
-  assert 0.0 <= float(values["acc"][0]) <= 1.0
   assert cells[3].endswith("cores)") and "failed" not in cells[3]
   results = json.loads((work / "fusion_unique_s0" / "results.json").read_text())
   assert results["task"] == "unique_audio" and results["step"] == 6  # the tiny preset ran
+  # The same run against a deliberately changed expected value fails, naming it.
+  stored = expected.load(expected.PATH)
+  stored["fusion_unique"]["acc"]["mean"] -= 0.2
+  changed = tmp_path / "changed.json"
+  changed.write_text(json.dumps(stored))
+  capsys.readouterr()
+  assert cli.main(argv + ["--check"], expected_path=str(changed)) == 1
+  assert "fusion_unique: acc (fusion_unique accuracy): expected" in capsys.readouterr().out
+
+
+def test_stored_cheap_values_are_each_rows_checked_metrics_over_3_seeds():
+  from mmjax.reproduce import expected
+  stored = expected.load(expected.PATH)
+  assert "fusion_unique" in stored  # what CI compares
+  rows = {r.name: r for r in ROWS}
+  for name, values in stored.items():
+    checked = {k for k, m in rows[name].metrics.items() if m.tol is not None}
+    assert set(values) == checked, name
+    assert all(v["seeds"] >= 3 for v in values.values()), name
 
 
 def test_real_data_targets_read_the_manifests_under_data_dir(tmp_path, capsys):
