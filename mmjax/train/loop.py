@@ -157,7 +157,7 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
   setup = _Setup(config, init_fn)
   total = config.total_steps
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.every_steps,
-                      config.checkpoint.keep, config.checkpoint.async_save)
+                      config.checkpoint.keep, config.checkpoint.async_save, trainer=True)
   if hasattr(train_data, "workers"):  # a Batches: its read-ahead threads are a trainer choice.
     train_data.workers = config.data_workers
   start = ckpt.latest_step() or 0
