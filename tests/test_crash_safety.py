@@ -25,13 +25,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOTAL = 8
 # A checkpoint and an evaluation every 2 steps, so each phase comes at every even step. One
 # modality (the caption's tokens) starts the fastest; the trainer is the same. Evaluating one
-# example at a time stretches an evaluation from a few ms to ~0.1 s, a window a kill can hit.
+# example at a time stretches an evaluation to ~0.5 s, about what an async save takes, so a
+# kill can land in one after its step's checkpoint is written. A step lasts ~10-20 ms: a kill
+# aimed at one sometimes lands just after it (reported as such; any moment must be safe).
 CMD = [sys.executable, "-u", "experiments/fusion_classification.py",
        "--config", "configs/fusion.py:tiny", "--config.progress_bar=False",
        "--config.model.modalities=text", f"--config.total_steps={TOTAL}",
        "--config.log_every_steps=1", "--config.checkpoint.every_steps=2",
-       "--config.eval_every_steps=2", "--config.eval.batch_size=1"]
-PHASES = ("step", "save", "eval")  # their order within a step
+       "--config.eval_every_steps=2", "--config.eval.num_examples=192",
+       "--config.eval.batch_size=1"]
 TMP = ".orbax-checkpoint-tmp"
 # Wall-clock measurements, which differ between any two runs.
 TIMINGS = {"train/steps_per_s", "train/examples_per_s", "setup/compile_time_s"}
@@ -68,7 +70,8 @@ def in_flight(ckpt_dir):
 
 def saved(ckpt_dir):
   """Steps whose save finished."""
-  return sorted(int(n) for n in os.listdir(ckpt_dir) if n.isdigit())
+  names = os.listdir(ckpt_dir) if os.path.isdir(ckpt_dir) else []
+  return sorted(int(n) for n in names if n.isdigit())
 
 
 def logged(workdir):
@@ -79,30 +82,34 @@ def logged(workdir):
 def kill_at(workdir, phase, step, rng, timeout=300):
   """Runs the experiment in `workdir` and SIGKILLs its process group at the first moment of
   `phase` at `step` or later: "step" (running it), "save" (its checkpoint being written), "eval"
-  (evaluating after it). Returns what the kill hit, checked after the fact ("save 4", "eval 6
-  (done first)", ...)."""
+  (evaluating after it, its checkpoint already saved: else the kill is one during the save).
+  Returns what the kill hit, checked after the fact ("save 4", "step 6 (after it)", ...), or
+  None if no evaluation came after its save and the run finished."""
   ckpt_dir = os.path.join(workdir, "checkpoints")
   proc, output = start(workdir), []
   lines, deadline = lines_of(proc), time.monotonic() + timeout
-  hit = None
+  hit = evaluating = None
   while hit is None:
-    assert proc.poll() is None, f"the run ended before the {phase} kill:\n" + "\n".join(output)
+    if proc.poll() is not None and lines.empty():
+      assert phase == "eval" and proc.returncode == 0, f"{phase} kill:\n" + "\n".join(output)
+      return None
     assert time.monotonic() < deadline, "\n".join(output)
     while not lines.empty() and hit is None:
       output.append(lines.get())
-      m = re.match(r"\[step (\d+)\] (train/|evaluating)", output[-1])
+      m = re.match(r"\[step (\d+)\] (train/|evaluating|eval/)", output[-1])
       if m and phase == "step" and m.group(2) == "train/" and int(m.group(1)) + 1 >= step:
         hit = int(m.group(1)) + 1  # the previous step is logged: this one runs
-      elif m and phase == "eval" and m.group(2) == "evaluating" and int(m.group(1)) >= step:
-        hit = int(m.group(1))
+      elif m and m.group(2) != "train/":
+        evaluating = int(m.group(1)) if m.group(2) == "evaluating" else None
     if phase == "save":
       hit = next((s for s in in_flight(ckpt_dir) if s >= step), None)
+    elif phase == "eval" and evaluating is not None and evaluating >= step:
+      hit = evaluating if evaluating in saved(ckpt_dir) else None
     if hit is None:
       time.sleep(0.002)
-  # Somewhere inside the phase (a step takes ~10 ms, an evaluation ~100 ms), not at its first
-  # instant; a save is killed as soon as it is seen.
-  time.sleep(rng.uniform(0, {"step": 0.005, "save": 0, "eval": 0.05}[phase]))
-  os.killpg(proc.pid, signal.SIGKILL)
+  if phase == "eval":  # somewhere inside it (~0.5 s), not at its first instant
+    time.sleep(rng.uniform(0, 0.05))
+  os.killpg(proc.pid, signal.SIGKILL)  # a step or a save: at once
   assert proc.wait(timeout=60) == -signal.SIGKILL
   # Whether the phase had ended when the kill landed: its result is on disk.
   late = {"step": lambda: any(r["step"] == hit and "train/loss" in r for r in logged(workdir)),
@@ -130,13 +137,18 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path):
   ref, killed = tmp_path / "ref", str(tmp_path / "killed")
   reference = start(ref)  # beside the killed runs: a run is mostly single-threaded startup
   rng = random.Random(17)
-  # Each phase once, in a random order at random increasing steps, so each kill's moment is
-  # still ahead of the run resumed from the previous kill.
-  plan = zip(rng.sample(PHASES, 3), sorted(rng.sample(range(2, TOTAL + 1, 2), 3)))
+  # Each phase once at random increasing steps, so each kill's moment is still ahead of the run
+  # resumed from the previous kill; the evaluation last, as it may have to wait for the final
+  # one (a step and a save in a random order before it).
+  plan = zip(rng.sample(["step", "save"], 2) + ["eval"],
+             sorted(rng.sample(range(2, TOTAL + 1, 2), 3)))
   hits, resumed_at = [], {0}
   for phase, step in plan:
-    hits.append(kill_at(killed, phase, step, rng))
-    resumed_at.add(max(saved(os.path.join(killed, "checkpoints")), default=0))
+    hit = None
+    while hit is None:  # (a run that finished is simply rerun: it then only evaluates)
+      hit = kill_at(killed, phase, step, rng)
+      resumed_at.add(max(saved(os.path.join(killed, "checkpoints")), default=0))
+    hits.append(hit)
   finish(start(killed))
   finish(reference)
   print("killed at", hits)
@@ -174,3 +186,16 @@ def test_metrics_writer_resumed_after_a_kill_keeps_one_whole_row_per_step_and_ki
   w.write(3, {"loss": 0.9})
   w.close()
   assert logged(tmp_path) == rows
+
+
+def test_only_the_trainer_deletes_an_unfinished_save(tmp_path):
+  # A save at a step the resumed run never saves again (SIGTERM's, a data error's) would stay.
+  from mmjax.train.checkpoint import Checkpointer
+  os.makedirs(tmp_path / f"3{TMP}" / "state")
+  Checkpointer(str(tmp_path), 2, 2).close()  # an evaluation: a live run may be writing it
+  assert os.listdir(tmp_path) == [f"3{TMP}"]
+  Checkpointer(str(tmp_path), 2, 2, trainer=True).close()
+  deadline = time.monotonic() + 30  # orbax deletes in the background (a save waits for it)
+  while os.listdir(tmp_path) and time.monotonic() < deadline:
+    time.sleep(0.01)
+  assert os.listdir(tmp_path) == []
