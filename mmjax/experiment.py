@@ -94,8 +94,10 @@ def write_results(workdir: str, results: dict) -> None:
   import jax  # here, so that loading configs never initialises jax.
   if jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "results.json"), "w") as f:
+    path = os.path.join(workdir, "results.json")
+    with open(path + ".tmp", "w") as f:
       json.dump(results, f, indent=2)
+    os.replace(path + ".tmp", path)  # a kill mid-write keeps the previous results whole.
 
 
 def main(run: Callable[[ml_collections.ConfigDict, str], dict]) -> None:

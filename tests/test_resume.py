@@ -125,3 +125,25 @@ def test_data_error_mid_run_saves_the_work_done_and_resumes_exactly(tmp_path):
   resumed = fit()
   assert resumed.step == 6
   assert_same_params(resumed.state.params, full.state.params)
+
+
+def test_a_run_that_died_evaluating_after_its_checkpoint_evaluates_again(tmp_path):
+  c = adamw_config()
+  c.eval_every_steps = 2
+  init_fn, loss_fn, make_batch = toy.contrastive_problem()
+  dies = {"at": 4}
+
+  def evaluate(state, step):
+    if step == dies["at"]:  # the checkpoint of step 4 is written (the crash waits for it)
+      raise RuntimeError("killed while evaluating")
+    return {"norm": float(sum(np.abs(np.asarray(x)).sum() for x in jax.tree.leaves(state.params)))}
+
+  fit = lambda: train.fit(c, str(tmp_path), init_fn=init_fn, loss_fn=loss_fn,
+                           train_data=toy.batches(make_batch, c), evaluate=evaluate)
+  with pytest.raises(RuntimeError, match="killed while evaluating"):
+    fit()
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "4"]
+  dies["at"] = None
+  fit()  # resumes at step 4, whose evaluation is then not lost
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  assert [r["step"] for r in rows if "eval/norm" in r] == [2, 4, 6]

@@ -54,8 +54,9 @@ class WordTokenizer:
 
   def save(self, path: str):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
+    with open(path + ".tmp", "w") as f:
       json.dump({"type": "word", "itos": self.itos}, f)
+    os.replace(path + ".tmp", path)  # a run killed mid-write must not leave a torn file to resume
 
   @classmethod
   def load(cls, path: str):

@@ -2,7 +2,9 @@
 
 Each checkpoint is one step directory holding two items: `state` (the TrainState pytree,
 sharded arrays written by every process) and `data` (the iterator state as JSON), so a resumed
-run continues with exactly the batches an uninterrupted one would have seen.
+run continues with exactly the batches an uninterrupted one would have seen. orbax writes a
+step into `<step>.orbax-checkpoint-tmp-*` and renames it when complete, so a run killed at any
+moment leaves only whole checkpoints to resume from (tests/test_crash_safety.py measures it).
 """
 
 import os
@@ -14,14 +16,18 @@ import orbax.checkpoint as ocp
 class Checkpointer:
   """Saves every `every_steps` (and when forced), keeps the newest `keep`, restores the latest."""
 
-  def __init__(self, directory: str, every_steps: int, keep: int, async_save: bool = True):
+  def __init__(self, directory: str, every_steps: int, keep: int, async_save: bool = True,
+               trainer: bool = False):
+    """trainer: this is the one process group writing here (not an evaluation reading it), so
+    the unfinished saves of a killed run (`*.orbax-checkpoint-tmp-*`, never restored) are
+    deleted; an evaluation must not delete the save a live trainer is writing."""
     self.directory = os.path.abspath(directory)
     self.every_steps = every_steps
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
             max_to_keep=keep, save_interval_steps=1, enable_async_checkpointing=async_save,
-            create=True),
+            create=True, cleanup_tmp_directories=trainer),
         item_names=("state", "data"))
 
   def latest_step(self):

@@ -148,7 +148,8 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
   train_data: an iterator of this process's numpy batches with `.state()` / `.restore(state)`
     (and `.workers`, set to config.data_workers, if it has one: `mmjax.data.pipeline.Batches`);
   evaluate(state, step) -> dict, run every `eval_every_steps` and at the end: its scalars are
-    logged (metrics.jsonl, TensorBoard), the whole dict (artifacts too) is returned;
+    logged (metrics.jsonl, TensorBoard), the whole dict (artifacts too) is returned; a run
+    resumed at an evaluation step evaluates it again (its predecessor may have died in it);
   hooks: called with the step number after each step (tests use them to inject signals).
   """
   validate(config)
@@ -157,7 +158,7 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
   setup = _Setup(config, init_fn)
   total = config.total_steps
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.every_steps,
-                      config.checkpoint.keep, config.checkpoint.async_save)
+                      config.checkpoint.keep, config.checkpoint.async_save, trainer=True)
   if hasattr(train_data, "workers"):  # a Batches: its read-ahead threads are a trainer choice.
     train_data.workers = config.data_workers
   start = ckpt.latest_step() or 0
@@ -193,13 +194,17 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
       compiled = compiled_fn.lower(state, batch).compile(parallel.compiler_options())
       writer.write(start, {"compile_time_s": time.perf_counter() - t0, "params": n_params},
                    prefix="setup")
+      if evaluate and config.eval_every_steps and 0 < start < total \
+          and start % config.eval_every_steps == 0:
+        # The stopped run may have died in this evaluation after saving the checkpoint: redo it
+        # (the writer replaces its row if it was logged), so no evaluation goes missing.
+        _evaluate(writer, evaluate, setup.to_host(state), start)
       with _StopSignal() as stop:
         state, result = _loop(config, compiled, state, batch, data_state, batches, setup,
                               ckpt, writer, evaluate, hooks, stop, start)
     state = setup.to_host(state)
     if not result.interrupted and evaluate is not None:
-      result.eval_metrics = evaluate(state, result.step)
-      writer.write(result.step, scalars(result.eval_metrics), prefix="eval")
+      result.eval_metrics = _evaluate(writer, evaluate, state, result.step)
   finally:  # even on a crash: finish the checkpoint being written, flush the logs.
     batches.close()
     ckpt.close()
@@ -270,8 +275,16 @@ def _loop(config, compiled, state, batch, data_state, batches, setup, ckpt, writ
       return state, FitResult(None, step, interrupted=True, signal=stop.signum)
     if evaluate and config.eval_every_steps and step % config.eval_every_steps == 0 \
         and step < total:
-      writer.write(step, scalars(evaluate(setup.to_host(state), step)), prefix="eval")
+      _evaluate(writer, evaluate, setup.to_host(state), step)
   return state, FitResult(None, step, interrupted=False)
+
+
+def _evaluate(writer, evaluate, state, step) -> dict:
+  # Announced first: an evaluation can take minutes, and without the line a run looks stuck.
+  writer.note(step, "evaluating")
+  metrics = evaluate(state, step)
+  writer.write(step, scalars(metrics), prefix="eval")
+  return metrics
 
 
 def scalars(metrics: dict) -> dict:
