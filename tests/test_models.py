@@ -22,6 +22,19 @@ def test_vit_rejects_indivisible_image():
     ViT(patch_size=8).init(jax.random.key(0), jnp.ones((1, 20, 20, 3)))
 
 
+def test_vit_dropout_acts_only_in_training():
+  kw = dict(patch_size=4, width=16, depth=1, num_heads=2, mlp_dim=32)
+  x = jax.random.normal(jax.random.key(1), (2, 8, 8, 3))
+  plain, dropped = ViT(**kw), ViT(**kw, dropout=0.5)
+  params = plain.init(jax.random.key(0), x)  # no parameters of its own: checkpoints still load
+  assert jax.tree.structure(params) == jax.tree.structure(dropped.init(jax.random.key(0), x))
+  apply = jax.jit(lambda v, x, rng: dropped.apply(v, x, train=True, rngs={"dropout": rng})[0])
+  reference = plain.apply(params, x)[0]
+  np.testing.assert_allclose(dropped.apply(params, x)[0], reference, rtol=1e-6)
+  a, b = apply(params, x, jax.random.key(2)), apply(params, x, jax.random.key(3))
+  assert np.abs(a - reference).max() > 1e-2 and np.abs(a - b).max() > 1e-2
+
+
 def test_sincos_is_distinct_per_position():
   pe = sincos_2d(4, 16)
   assert pe.shape == (16, 16) and len({tuple(np.round(r, 5)) for r in pe}) == 16

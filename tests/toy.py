@@ -90,3 +90,25 @@ def regression_problem():
 
 def batches(make_batch, c, **kw):
   return Batches(make_batch, c.batch_size, seed=c.seed, **kw)
+
+
+NUM_CLASSES = 4
+
+
+def image_classifier_problem(encoder: str, **options):
+  """A real image encoder (`encoder` with `options`, e.g. a ResNet with BatchNorm or a ViT with
+  dropout) under a linear classification head, trained through the classification task's own
+  init and loss (batch statistics in model_state, dropout from the step's key)."""
+  from mmjax.models.multimodal_classifier import MultimodalClassifier
+  from mmjax.tasks import classification
+  model = MultimodalClassifier(num_classes=NUM_CLASSES, modalities=("image",),
+                               encoders={"image": {"name": encoder, **options}})
+
+  def make_batch(indices):
+    rng = np.random.default_rng(indices[0])
+    n = len(indices)
+    return {"image": rng.normal(size=(n, IMAGE, IMAGE, 3)).astype(np.float32),
+            "label": rng.integers(0, NUM_CLASSES, size=n).astype(np.int32)}
+
+  init_fn = classification.init_fn(model, make_batch(np.arange(1)))
+  return init_fn, classification.loss_fn(model, ("image",), {}), make_batch

@@ -130,20 +130,23 @@ def gelu(x):
 
 
 class MlpBlock(nn.Module):
-  """Dense -> GELU (exact erf, as CLIP/BERT) -> Dense. [..., dim] -> [..., dim].
+  """Dense -> GELU (exact erf, as CLIP/BERT) -> [dropout] -> Dense. [..., dim] -> [..., dim].
 
   gelu_approximate: the tanh approximation instead (flax's nn.gelu default, which the original
-  ViT / big_vision checkpoints were trained with)."""
+  ViT / big_vision checkpoints were trained with). dropout: rate on the hidden units when
+  called with train=True (from the "dropout" rng)."""
   mlp_dim: int
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
   gelu_approximate: bool = False
+  dropout: float = 0.0
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, train: bool = False):
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     h = Dense(self.mlp_dim, name="fc1", **kw)(x)
     h = jax.nn.gelu(h, approximate=True) if self.gelu_approximate else gelu(h)
+    h = nn.Dropout(self.dropout)(h, deterministic=not train)
     return Dense(x.shape[-1], name="fc2", **kw)(h)
 
 
@@ -155,7 +158,9 @@ class EncoderBlock(nn.Module):
 
   norm_position "pre":  x + MHA(LN1(x)); then x + MLP(LN2(x))  (GPT-2 / ViT / CLIP).
   norm_position "post": LN1(x + MHA(x)); then LN2(x + MLP(x))  (the original Transformer, BERT).
-  Both use the same parameter names, so one tree layout serves either.
+  Both use the same parameter names, so one tree layout serves either. dropout: with train=True,
+  the rate on each residual branch's output and the MLP's hidden units (ViT, Dosovitskiy et al.
+  2021; BERT).
   """
   num_heads: int
   mlp_dim: int
@@ -164,26 +169,29 @@ class EncoderBlock(nn.Module):
   norm_position: str = "pre"
   ln_eps: float = 1e-5
   gelu_approximate: bool = False  # tanh GELU (original ViT checkpoints); see MlpBlock.
+  dropout: float = 0.0
 
   @nn.compact
-  def __call__(self, x, bias=None):
+  def __call__(self, x, bias=None, train: bool = False):
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     ln1 = layer_norm(name="ln1", eps=self.ln_eps, **kw)
     ln2 = layer_norm(name="ln2", eps=self.ln_eps, **kw)
     attn = MultiHeadAttention(self.num_heads, name="attn", **kw)
-    mlp = MlpBlock(self.mlp_dim, name="mlp", gelu_approximate=self.gelu_approximate, **kw)
+    mlp = MlpBlock(self.mlp_dim, name="mlp", gelu_approximate=self.gelu_approximate,
+                   dropout=self.dropout, **kw)
+    drop = lambda y: nn.Dropout(self.dropout)(y, deterministic=not train)
     if self.norm_position == "pre":
-      x = x + attn(ln1(x), bias=bias)
-      return x + mlp(ln2(x))
+      x = x + drop(attn(ln1(x), bias=bias))
+      return x + drop(mlp(ln2(x), train))
     if self.norm_position == "post":
-      x = ln1(x + attn(x, bias=bias))
-      return ln2(x + mlp(x))
+      x = ln1(x + drop(attn(x, bias=bias)))
+      return ln2(x + drop(mlp(x, train)))
     raise ValueError(f"norm_position={self.norm_position!r}; valid: {', '.join(NORM_POSITIONS)}.")
 
 
 class Encoder(nn.Module):
   """A stack of blocks (pre-LN unless norm_position="post"). x: [batch, tokens, dim]; bias as
-  `attention_bias` returns."""
+  `attention_bias` returns; dropout as EncoderBlock's, active with train=True."""
   depth: int
   num_heads: int
   mlp_dim: int
@@ -192,11 +200,12 @@ class Encoder(nn.Module):
   norm_position: str = "pre"
   ln_eps: float = 1e-5
   gelu_approximate: bool = False  # tanh GELU (original ViT checkpoints); see MlpBlock.
+  dropout: float = 0.0
 
   @nn.compact
-  def __call__(self, x, bias=None):
+  def __call__(self, x, bias=None, train: bool = False):
     for i in range(self.depth):
       x = EncoderBlock(self.num_heads, self.mlp_dim, self.dtype, self.param_dtype,
-                       self.norm_position, self.ln_eps, self.gelu_approximate,
-                       name=f"block{i}")(x, bias)
+                       self.norm_position, self.ln_eps, self.gelu_approximate, self.dropout,
+                       name=f"block{i}")(x, bias, train)
     return x

@@ -100,7 +100,8 @@ def contrastive_loss_fn(model, loss: str, frozen=()):
   def loss_fn(params, model_state, batch, rng, axis_name):
     if frozen:
       params = stop_frozen_gradients(params, frozen)
-    zimg, ztxt, out = model.apply({"params": params}, batch["images"], batch["text"], train=True)
+    zimg, ztxt, out = model.apply({"params": params}, batch["images"], batch["text"], train=True,
+                                  rngs={"dropout": rng})
     value = loss_impl(zimg, ztxt, out["logit_scale"], out["logit_bias"], axis_name=axis_name)
     return value, ({"temperature": 1.0 / jnp.exp(out["logit_scale"])}, model_state)
   return loss_fn

@@ -8,13 +8,22 @@ A loss function has the signature
 the mutable collections (e.g. batch_stats, {} when none). Under pmap, `axis_name` names the
 device axis, and a loss that couples examples (contrastive) gathers across it; under jit it is
 None and the loss sees the global batch. Gradients, loss and metrics are then averaged across
-devices, so both modes equal a single-device step on the same global batch.
+devices, so both modes equal a single-device step on the same global batch, randomness aside.
+
+BatchNorm couples examples too: under pmap the step itself makes every `batch_norm` layer
+(`mmjax.models.batch_norm`) average its statistics over the device axis, so the loss need not.
+
+Randomness: under jit the loss draws from one key per step over the global batch, and a jitted
+draw does not depend on how its output is sharded (with jax_threefry_partitionable, the default,
+each device computes only its part), so dropout equals a single-device step's. Under pmap each
+device draws from that key folded with its index: the same distribution, other masks.
 """
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from mmjax.models.batch_norm import batch_axis
 from mmjax.train.state import TrainState
 
 
@@ -30,6 +39,10 @@ def make_train_step(loss_fn, optimizer: optax.GradientTransformation, schedule,
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
   def step(state: TrainState, batch):
+    with batch_axis(axis_name):  # BatchNorm statistics of the global batch under pmap
+      return _step(state, batch)
+
+  def _step(state: TrainState, batch):
     rng = state.step_rng(jax.lax.axis_index(axis_name)) if axis_name else state.step_rng()
     if grad_accum_steps == 1:
       (loss, (metrics, model_state)), grads = grad_fn(

@@ -7,6 +7,7 @@ from typing import Any, Optional, Sequence, Union
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mmjax.models.batch_norm import batch_norm
 from mmjax.models.pooling import max_pool
 from mmjax.models.transformer import Dense
 
@@ -27,9 +28,10 @@ class ConvNet(nn.Module):
 
   norm="batch" adds BatchNorm after each conv (MultiBench's LeNet): running statistics live in
   "batch_stats"; `train=True` uses batch statistics and updates them (apply with
-  `mutable=["batch_stats"]`), `train=False` uses the running averages. `bn_axis_name` syncs the
-  statistics over a pmap axis. MultiBench's AV-MNIST image LeNet is channels=(6, 12, 24, 48),
-  kernel_size=(5, 3, 3, 3), norm="batch", head="flatten" on 28 x 28 digits.
+  `mutable=["batch_stats"]`), `train=False` uses the running averages. The trainer's pmap step
+  syncs the statistics over its devices itself (`mmjax.models.batch_norm`); `bn_axis_name` names
+  such an axis outside the trainer. MultiBench's AV-MNIST image LeNet is channels=(6, 12, 24,
+  48), kernel_size=(5, 3, 3, 3), norm="batch", head="flatten" on 28 x 28 digits.
   """
   channels: Sequence[int] = (32, 64)
   kernel_size: Union[int, Sequence[int]] = 3
@@ -74,9 +76,9 @@ class ConvNet(nn.Module):
                     kernel_init=nn.initializers.kaiming_normal(), name=f"block{i}_conv{j}",
                     **kw)(x)
         if self.norm == "batch":
-          x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                           epsilon=1e-5, axis_name=self.bn_axis_name, name=f"block{i}_norm{j}",
-                           **kw)(x)
+          x = batch_norm(self.bn_axis_name, use_running_average=not train,
+                         momentum=self.bn_momentum, epsilon=1e-5, name=f"block{i}_norm{j}",
+                         **kw)(x)
         x = nn.relu(x)
       if self.pool == "max":
         x = max_pool(x, (2, 2), (2, 2))

@@ -12,6 +12,8 @@ from typing import Any, Callable, Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mmjax.models.batch_norm import batch_norm
+
 # depth -> (blocks per stage, bottleneck blocks?)
 RESNET_STAGES = {18: ((2, 2, 2, 2), False), 34: ((3, 4, 6, 3), False), 50: ((3, 4, 6, 3), True)}
 STEMS = ("imagenet", "cifar")
@@ -69,9 +71,11 @@ class ResNet(nn.Module):
   norm: "batch" keeps running statistics in the "batch_stats" collection: `train=True`
   normalises with batch statistics and updates the running averages (apply with
   `mutable=["batch_stats"]`); `train=False` uses the running averages, so each example's output
-  is independent of the rest of the batch. `bn_axis_name` averages batch statistics over that
-  pmap / shard_map axis (sync BatchNorm). "group": GroupNorm (Wu & He 2018) with `norm_groups`
-  groups (fewer when a layer's channels are not a multiple), batch-independent, no state.
+  is independent of the rest of the batch. The trainer's pmap step averages the batch
+  statistics over its devices (sync BatchNorm, `mmjax.models.batch_norm`), so they are the global
+  batch's in every parallelism; `bn_axis_name` names such an axis for use outside the trainer
+  (your own pmap / shard_map). "group": GroupNorm (Wu & He 2018) with `norm_groups` groups
+  (fewer when a layer's channels are not a multiple), batch-independent, no state.
   Norm statistics are float32 whatever `dtype` is.
   """
   depth: int = 50
@@ -89,8 +93,8 @@ class ResNet(nn.Module):
       kw = dict(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype, name=name,
                 scale_init=nn.initializers.zeros if zero_init else nn.initializers.ones)
       if self.norm == "batch":
-        return nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                            axis_name=self.bn_axis_name, **kw)
+        return batch_norm(self.bn_axis_name, use_running_average=not train,
+                          momentum=self.bn_momentum, **kw)
       return nn.GroupNorm(num_groups=math.gcd(self.norm_groups, features), **kw)
     return make_norm
 

@@ -28,6 +28,10 @@ class ViT(nn.Module):
   The original ViT / big_vision layout (Dosovitskiy et al. 2021; `vit_checkpoint.load_vit_npz`
   loads those checkpoints) is ln_pre=False, ln_eps=1e-6, gelu_approximate=True, patch_bias=True;
   the defaults are CLIP's.
+
+  dropout: with train=True (and a "dropout" rng), the rate after the position embedding, on
+  every residual branch and on the MLPs' hidden units, as the original ViT; 0 (CLIP's) keeps
+  the model deterministic.
   """
   patch_size: int = 8
   width: int = 256
@@ -40,6 +44,7 @@ class ViT(nn.Module):
   ln_pre: bool = True  # CLIP normalises the embedded tokens; the original ViT does not.
   ln_eps: float = 1e-5  # flax's nn.LayerNorm (original ViT): 1e-6.
   gelu_approximate: bool = False  # tanh GELU, as flax's nn.gelu (original ViT checkpoints).
+  dropout: float = 0.0
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -64,7 +69,7 @@ class ViT(nn.Module):
       pos = jnp.asarray(sincos_2d(h // p, self.width))
     else:
       raise ValueError(f"posemb={self.posemb!r}; valid: learned, sincos2d.")
-    x = x + pos.astype(x.dtype)
+    x = nn.Dropout(self.dropout)(x + pos.astype(x.dtype), deterministic=not train)
     if self.pool == "cls":
       # The class token's own position embedding is folded into it.
       cls = self.param("cls", nn.initializers.normal(0.02), (1, 1, self.width), self.param_dtype)
@@ -74,7 +79,8 @@ class ViT(nn.Module):
     if self.ln_pre:
       x = layer_norm(name="ln_pre", eps=self.ln_eps, **kw)(x)
     x = Encoder(self.depth, self.num_heads, self.mlp_dim, name="encoder", ln_eps=self.ln_eps,
-                gelu_approximate=self.gelu_approximate, **kw)(x)
+                gelu_approximate=self.gelu_approximate, dropout=self.dropout,
+                **kw)(x, train=train)
     x = layer_norm(name="ln_post", eps=self.ln_eps, **kw)(x)
     if self.pool == "cls":
       return x[:, 0], x[:, 1:]
