@@ -24,6 +24,11 @@ little), and x_clip_tiny_step =
 examples_per_s / the train step's consumption (--step_examples_per_s, ~30/s for clip_tiny at
 batch 128 on this 2-core CPU; benchmarks/train_throughput.py measures it). Above 1, data is
 not the bottleneck; the issue asks for 5 on real JPEGs.
+
+After the JSON lines, a table of them; --markdown FILE writes it under a line naming the command
+(without its output flags) and the machine, and --update_readme writes exactly that between
+README.md's <!-- benchmark:BLOCK:begin --> / <!-- benchmark:BLOCK:end --> markers (--block,
+default data_throughput; --readme another file).
 """
 
 import argparse
@@ -42,11 +47,20 @@ from mmjax import experiment  # noqa: E402
 from mmjax.data import sources  # noqa: E402
 from mmjax.data.pipeline import DEFAULT_WORKERS, Batches  # noqa: E402
 from mmjax.data.tokenizer import WordTokenizer  # noqa: E402
+from mmjax.reproduce import tables  # noqa: E402
 from mmjax.tasks import image_text  # noqa: E402
 
 SOURCES = ("shapes", "coco_captions", "av_mnist", "image_classification", "manifest")
 EXTRA_SOURCES = ("manifest_dir",)
 IMAGE_SIZE = 64  # clip_tiny's
+# (header, key, format[, scale]) of the table.
+COLUMNS = (("source", "source", "{}"), ("mock data", "mock_data", "{}"),
+           ("workers", "workers", "{}"), ("examples/s", "examples_per_s", "{:.0f}"),
+           ("x clip_tiny step", "x_clip_tiny_step", "{:.1f}"),
+           ("CPU ms per example", "examples_per_cpu_s", "{:.1f}"),
+           ("cores busy", "cores_busy", "{:.2f}"), ("setup s", "setup_s", "{:.1f}"),
+           ("load", "load_avg_1min", "{:.1f}"))
+OUTPUT_FLAGS = ("--markdown", "--update_readme", "--readme", "--block")
 
 
 def parse(argv=None):
@@ -62,6 +76,13 @@ def parse(argv=None):
   p.add_argument("--batches", type=int, default=5, help="timed batches per source")
   p.add_argument("--data_dir", default=None, help="prepared tfds data; default: mock data")
   p.add_argument("--step_examples_per_s", type=float, default=30.0)
+  p.add_argument("--markdown", default=None,
+                 help="also write the table, under the command and machine, to this file")
+  p.add_argument("--update_readme", action="store_true",
+                 help="write what --markdown writes into README's benchmark:BLOCK block")
+  p.add_argument("--readme", default=os.path.join(ROOT, "README.md"))
+  p.add_argument("--block", default="data_throughput",
+                 help="README's block: <!-- benchmark:BLOCK:begin --> ... end -->")
   args = p.parse_args(argv)
   if args.sources is None:
     args.sources = "manifest_dir" if args.manifest_dir else ",".join(SOURCES)
@@ -188,14 +209,54 @@ def measure(name, build, args, workers):
           "load_avg_1min": round(os.getloadavg()[0], 2)}
 
 
-def main():
-  args = parse()
-  builders = {"shapes": shapes, "coco_captions": coco_captions, "av_mnist": av_mnist,
-              "image_classification": image_classification, "manifest": manifest,
-              "manifest_dir": manifest_dir}
+BUILDERS = {"shapes": shapes, "coco_captions": coco_captions, "av_mnist": av_mnist,
+            "image_classification": image_classification, "manifest": manifest,
+            "manifest_dir": manifest_dir}
+
+
+def table(rows):
+  """A Markdown table of the rows; CPU ms per example is 1000 / examples_per_cpu_s."""
+  columns = COLUMNS[:1] + ((("cache", "cache", "{}"),) if any("cache" in r for r in rows)
+                           else ()) + COLUMNS[1:]
+  lines = ["| " + " | ".join(c[0] for c in columns) + " |", "|" + "---|" * len(columns)]
+  for r in rows:
+    cells = []
+    for _, key, fmt in columns:
+      value = r.get(key)
+      if key == "examples_per_cpu_s" and value:
+        value = 1000.0 / value
+      if isinstance(value, bool):
+        value = "yes" if value else "no"
+      cells.append("-" if value is None else fmt.format(value))
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def markdown(rows, command, machine):
+  """--markdown's text and README's block: the command, the machine, the table."""
+  return f"`{command}` on {machine}:\n\n{table(rows)}\n"
+
+
+def main(argv=None):
+  args = parse(argv)
+  if args.update_readme:  # missing markers fail now, not after the measurements
+    with open(args.readme) as f:
+      tables.replace_block(f.read(), "", *tables.markers(f"benchmark:{args.block}"))
+  rows = []
   for name in args.sources:
     for workers in args.workers:
-      print(json.dumps(measure(name, builders[name], args, workers)), flush=True)
+      rows.append(measure(name, BUILDERS[name], args, workers))
+      print(json.dumps(rows[-1]), flush=True)
+  print(table(rows))
+  argv = sys.argv[1:] if argv is None else argv
+  text = markdown(rows, tables.shown_command("python benchmarks/data_throughput.py", argv,
+                                             OUTPUT_FLAGS), tables.machine())
+  if args.markdown:
+    with open(args.markdown, "w") as f:
+      f.write(text)
+  if args.update_readme:
+    changed = tables.update_readme(args.readme, f"benchmark:{args.block}", text)
+    print(f"{'Updated' if changed else 'Unchanged:'} {args.readme} (benchmark:{args.block})")
 
 
 if __name__ == "__main__":

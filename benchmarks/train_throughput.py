@@ -25,6 +25,13 @@ elementwise/norms, optimizer; from a jax.profiler trace; off with --no_breakdown
 --trainer, the overhead of the full trainer (`mmjax.train.fit`: data feeding, logging, metrics,
 NaN checks) over the bare step. Times on a shared machine vary by 15 % or more between runs:
 compare rows measured in one sitting; each row gives the 1-minute load average at its end.
+
+--markdown FILE writes the table under a line naming the command (without its output flags)
+and the machine; --update_readme writes exactly that between README.md's markers
+<!-- benchmark:BLOCK:begin --> / <!-- benchmark:BLOCK:end --> (--block, default
+train_throughput; --readme another file). --peer FILE adds open_clip's figures: the JSON lines
+../shared/reference/openclip_bench.py prints (`--workload tiny`, `--precision fp32` / `bf16`),
+matched to clip_tiny / clip_tiny_bf16, with the ratio mmjax / open_clip.
 """
 
 import argparse
@@ -36,6 +43,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from mmjax.reproduce import tables  # noqa: E402  (imports no jax)
+
 WORKLOADS = ("clip_tiny", "clip_tiny_bf16", "fusion", "fusion_bf16")  # train_workloads.WORKLOADS
 PARALLELISM = ("jit", "pmap")
 _DEVICE_FLAG = re.compile(r"--xla_force_host_platform_device_count=\S*")
@@ -49,6 +59,13 @@ COLUMNS = (("workload", "workload", "{}"), ("dtype", "compute_dtype", "{}"),
 TRAINER_COLUMNS = (("trainer examples/s", "trainer_examples_per_s", "{:.1f}"),
                    ("trainer overhead", "trainer_overhead", "{:+.1%}"))
 LOAD_COLUMN = (("load", "load_avg_1min", "{:.1f}"),)  # the 1-minute load average at the row's end
+PEER_COLUMNS = (("open_clip examples/s", "peer_examples_per_s", "{:.1f}"),
+                ("open_clip peak RSS MB", "peer_peak_rss_mb", "{:.0f}"),
+                ("mmjax / open_clip", "peer_ratio", "{:.2f}"))
+# openclip_bench.py's (workload, precision) of each of our workloads.
+PEERS = {"clip_tiny": ("tiny", "fp32"), "clip_tiny_bf16": ("tiny", "bf16")}
+# Flags that say where results go, not what is measured: left out of the command README shows.
+OUTPUT_FLAGS = ("--json", "--markdown", "--update_readme", "--readme", "--block")
 
 
 def csv(kind, choices=None, cast=str):
@@ -87,7 +104,15 @@ def parse(argv=None):
   p.add_argument("--trainer", action="store_true", help="also time mmjax.train.fit")
   p.add_argument("--no_breakdown", action="store_true")
   p.add_argument("--json", default=None, help="also write the rows to this JSON file")
-  p.add_argument("--markdown", default=None, help="also write the table to this file")
+  p.add_argument("--markdown", default=None,
+                 help="also write the table, under the command and machine, to this file")
+  p.add_argument("--update_readme", action="store_true",
+                 help="write what --markdown writes into README's benchmark:BLOCK block")
+  p.add_argument("--readme", default=os.path.join(ROOT, "README.md"))
+  p.add_argument("--block", default="train_throughput",
+                 help="README's block: <!-- benchmark:BLOCK:begin --> ... end -->")
+  p.add_argument("--peer", default=None,
+                 help="JSON lines of ../shared/reference/openclip_bench.py: adds its columns")
   p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # runs one row.
   args = p.parse_args(argv)
   if args.host_devices is not None:
@@ -121,7 +146,9 @@ def child_command(args, workload, devices, parallelism):
 def table(rows):
   """A Markdown table of the rows (a failed row shows its error)."""
   trainer = any("trainer_examples_per_s" in r for r in rows)
-  columns = COLUMNS + (TRAINER_COLUMNS if trainer else ()) + LOAD_COLUMN
+  peer = any("peer_examples_per_s" in r for r in rows)
+  columns = (COLUMNS + (TRAINER_COLUMNS if trainer else ()) + (PEER_COLUMNS if peer else ())
+             + LOAD_COLUMN)
   lines = ["| " + " | ".join(c[0] for c in columns) + " |",
            "|" + "---|" * len(columns)]
   for r in rows:
@@ -133,6 +160,39 @@ def table(rows):
       cells[-1] += f" (failed: {r['error']})"
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
+
+
+def with_peer(rows, peer_lines):
+  """The rows with open_clip's examples/s, peak RSS and the ratio where a peer line matches."""
+  peers = {}
+  for line in peer_lines:
+    if line.strip().startswith("{"):
+      p = json.loads(line)
+      peers[(p.get("workload"), p.get("precision"))] = p
+  out = []
+  for r in rows:
+    p = peers.get(PEERS.get(r.get("workload")))
+    if p and r.get("examples_per_s") and r.get("devices") == 1:
+      r = dict(r, peer_examples_per_s=p["examples_per_s"], peer_peak_rss_mb=p.get("peak_rss_mb"),
+               peer_ratio=r["examples_per_s"] / p["examples_per_s"])
+    out.append(r)
+  return out
+
+
+def markdown(rows, command, machine):
+  """--markdown's text and README's block: the command, the machine, the table."""
+  return f"`{command}` on {machine}:\n\n{table(rows)}\n"
+
+
+def run_row(args, workload, devices, parallelism):
+  """One row's dict, measured in its own process (or its failure)."""
+  p = subprocess.run(child_command(args, workload, devices, parallelism), cwd=ROOT,
+                     env=child_env(os.environ, devices), stdout=subprocess.PIPE, text=True)
+  found = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+  if p.returncode or not found:  # its traceback went to stderr, above.
+    return {"workload": workload, "devices": devices, "parallelism": parallelism,
+            "error": f"exit code {p.returncode}"}
+  return found[-1]
 
 
 def run_child(args):
@@ -153,25 +213,31 @@ def main(argv=None):
   args = parse(argv)
   if args.child:
     return run_child(args)
+  if args.update_readme:  # missing markers fail now, not after minutes of timing
+    with open(args.readme) as f:
+      tables.replace_block(f.read(), "", *tables.markers(f"benchmark:{args.block}"))
   rows = []
   for workload, devices, parallelism in rows_to_run(args):
-    p = subprocess.run(child_command(args, workload, devices, parallelism), cwd=ROOT,
-                       env=child_env(os.environ, devices), stdout=subprocess.PIPE, text=True)
-    found = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
-    if p.returncode or not found:  # its traceback went to stderr, above.
-      found = [{"workload": workload, "devices": devices, "parallelism": parallelism,
-                "error": f"exit code {p.returncode}"}]
-    print(json.dumps(found[-1]), flush=True)
-    rows.append(found[-1])
+    rows.append(run_row(args, workload, devices, parallelism))
+    print(json.dumps(rows[-1]), flush=True)
+  if args.peer:
+    with open(args.peer) as f:
+      rows = with_peer(rows, f.readlines())
   print(table(rows))
+  argv = sys.argv[1:] if argv is None else argv
+  text = markdown(rows, tables.shown_command("python benchmarks/train_throughput.py", argv,
+                                             OUTPUT_FLAGS), tables.machine())
   if args.json:
     with open(args.json, "w") as f:
       json.dump(rows, f, indent=2)
   if args.markdown:
     with open(args.markdown, "w") as f:
-      f.write(table(rows) + "\n")
+      f.write(text)
   if any("error" in r for r in rows):
-    sys.exit(1)
+    sys.exit(1)  # a failed row never lands in README
+  if args.update_readme:
+    changed = tables.update_readme(args.readme, f"benchmark:{args.block}", text)
+    print(f"{'Updated' if changed else 'Unchanged:'} {args.readme} (benchmark:{args.block})")
 
 
 if __name__ == "__main__":

@@ -24,11 +24,18 @@ with `experiment.load_run_config`, rebuild its model and test data with the libr
 (mmjax.tasks.classification, as `fusion_subject` does), restore the weights with
 `train.restore_latest`, and pick its modalities' corruptions from mmjax/evaluate/robustness.py.
 Then `--experiment=<name>` evaluates its runs.
+
+evaluation/readme.md gets the headline numbers as one table, under a line naming the command,
+the run, the machine and the wall time (with the load average: the machine may be shared);
+--update_readme writes exactly that between README.md's <!-- evaluation:<experiment>:begin -->
+and <!-- evaluation:<experiment>:end --> markers (--readme another file).
 """
 
 import dataclasses
 import functools
 import os
+import sys
+import time
 from typing import Callable, Optional
 
 from absl import app, flags, logging
@@ -40,8 +47,9 @@ from mmjax.evaluate import robustness
 from mmjax.evaluate.calibration import reliability_diagram
 from mmjax.evaluate.classification import classification_metrics
 from mmjax.evaluate.modality_contribution import modality_contribution
-from mmjax.evaluate.report import write_report
+from mmjax.evaluate.report import summary_table, write_report
 from mmjax.registry import ConfigError, Registry
+from mmjax.reproduce import tables
 from mmjax.tasks import classification
 
 EXPERIMENTS = Registry("experiment")
@@ -190,14 +198,51 @@ def summary(report: dict) -> str:
   return "\n".join(out)
 
 
+def readme_block(report: dict, command: str, wall_seconds: float, load: float) -> str:
+  """evaluation/readme.md's text and README's block: the command, the run, the machine, the
+  wall time, then the report's summary table."""
+  run = report["run"]
+  what = ", ".join(f"{k} {run[k]}" for k in ("task", "fusion") if run.get(k))
+  cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  return (f"`{command}` (the run at step {run.get('step', '?')}{'; ' + what if what else ''}) "
+          f"on {tables.machine()}, {tables.duration(wall_seconds)} (load {load:.1f} on {cpus} "
+          f"cores):\n\n{summary_table(report)}\n")
+
+
+def evaluate_and_summarise(workdir: str, command: str, readme: Optional[str] = None,
+                           **kwargs) -> tuple:
+  """`evaluate`, then evaluation/readme.md, and with `readme` its block there; returns the
+  report and the block's text."""
+  t0, load0 = time.monotonic(), os.getloadavg()[0]
+  report = evaluate(workdir, **kwargs)
+  wall, load = time.monotonic() - t0, (load0 + os.getloadavg()[0]) / 2
+  text = readme_block(report, command, wall, load)
+  with open(os.path.join(workdir, "evaluation", "readme.md"), "w") as f:
+    f.write(text)
+  if readme:
+    name = f"evaluation:{kwargs.get('experiment', 'fusion_classification')}"
+    changed = tables.update_readme(readme, name, text)
+    print(f"{'Updated' if changed else 'Unchanged:'} {readme} ({name})")
+  return report, text
+
+
 FLAGS = flags.FLAGS
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  report = evaluate(FLAGS.workdir, FLAGS.experiment, FLAGS.num_examples or None, FLAGS.seed,
-                    FLAGS.num_bins)
+  name = f"evaluation:{FLAGS.experiment}"
+  if FLAGS.update_readme:  # missing markers fail now, not after minutes of predictions
+    with open(FLAGS.readme) as f:
+      tables.replace_block(f.read(), "", *tables.markers(name))
+  command = tables.shown_command("python experiments/evaluate.py", sys.argv[1:],
+                                 ("--update_readme", "--readme"))
+  report, _ = evaluate_and_summarise(
+      FLAGS.workdir, command, FLAGS.readme if FLAGS.update_readme else None,
+      experiment=FLAGS.experiment, num_examples=FLAGS.num_examples or None, seed=FLAGS.seed,
+      num_bins=FLAGS.num_bins)
   print(summary(report))
   print(f"Report: {os.path.join(FLAGS.workdir, 'evaluation', 'report.md')}")
 
@@ -209,5 +254,8 @@ if __name__ == "__main__":
   flags.DEFINE_integer("num_examples", 0, "Test examples (0: the run's eval.num_examples).")
   flags.DEFINE_integer("seed", 0, "Seed of the corruptions and shuffles.")
   flags.DEFINE_integer("num_bins", 15, "Confidence bins of the ECE.")
+  flags.DEFINE_bool("update_readme", False, "Write evaluation/readme.md into README's "
+                    "<!-- evaluation:<experiment>:begin/end --> block.")
+  flags.DEFINE_string("readme", os.path.join(ROOT, "README.md"), "The README to update.")
   flags.mark_flags_as_required(["workdir"])
   app.run(main)

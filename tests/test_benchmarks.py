@@ -1,9 +1,20 @@
 """benchmarks/train_throughput.py's argument handling and table, without timing anything: which
-rows a command runs, in which environment each subprocess starts, and what the table shows."""
+rows a command runs, in which environment each subprocess starts, and what the table shows; the
+block each benchmark writes into README (from fake measurements) and README's markers."""
+
+import os
+import re
 
 import pytest
 
 from benchmarks import train_throughput as tt
+from mmjax.reproduce import tables
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Every block of README that a command writes: its markers must be there once each.
+README_BLOCKS = ("reproduce:results", "reproduce:real_data", "benchmark:train_throughput",
+                 "benchmark:train_throughput_devices", "benchmark:data_throughput",
+                 "benchmark:data_throughput_f8k", "evaluation:fusion_classification")
 
 
 def test_rows_are_the_product_minus_pmap_on_one_device():
@@ -66,3 +77,78 @@ def test_table_has_a_line_per_row_and_marks_failures():
 def test_workload_names_match_the_workloads_module():
   from benchmarks import train_workloads  # imports jax: the parent process never does.
   assert tuple(train_workloads.WORKLOADS) == tt.WORKLOADS
+
+
+FAKE_ROW = {"workload": "clip_tiny", "compute_dtype": "float32", "batch": 128,
+            "examples_per_s": 30.0, "median_step_s": 4.2667, "compile_s": 10.5,
+            "achieved_gflop_s": 110.0, "peak_rss_mb": 2700.0, "load_avg_1min": 3.0}
+
+
+def fake_readme(tmp_path, name):
+  path = tmp_path / "README.md"
+  begin, end = tables.markers(name)
+  path.write_text(f"# t\n\nrun this:\n\n{begin}\nold\n{end}\n\nafter\n")
+  return str(path)
+
+
+def test_train_throughput_writes_into_readme_exactly_its_markdown(tmp_path, monkeypatch):
+  monkeypatch.setattr(tt, "run_row", lambda args, w, d, p: dict(
+      FAKE_ROW, workload=w, devices=d, parallelism=p))
+  readme, md = fake_readme(tmp_path, "benchmark:bench"), str(tmp_path / "bench.md")
+  tt.main(["--workloads", "clip_tiny,fusion", "--devices", "1,8", "--steps", "2",
+           "--markdown", md, "--update_readme", "--readme", readme, "--block", "bench"])
+  text = open(md).read()
+  assert tables.current_block(open(readme).read(), *tables.markers("benchmark:bench")) == \
+      text.strip()
+  # What was measured, without where it was written; then the machine; then the table.
+  first = text.splitlines()[0]
+  assert first.startswith("`python benchmarks/train_throughput.py --workloads clip_tiny,fusion "
+                          "--devices 1,8 --steps 2` on ") and " cores, " in first
+  assert text.count("\n| clip_tiny |") == 2 and "| fusion | float32 | 8 | jit |" in text
+  assert open(readme).read().endswith("\n\nafter\n")  # the rest of README untouched
+
+
+def test_train_throughput_peer_columns_and_missing_markers(tmp_path, monkeypatch):
+  monkeypatch.setattr(tt, "run_row", lambda args, w, d, p: dict(
+      FAKE_ROW, workload=w, devices=d, parallelism=p))
+  peer = tmp_path / "peer.jsonl"
+  peer.write_text('workload tiny: batch 128\n{"workload": "tiny", "precision": "fp32", '
+                  '"examples_per_s": 40.0, "peak_rss_mb": 2800.0}\n')
+  md = str(tmp_path / "bench.md")
+  tt.main(["--workloads", "clip_tiny,clip_tiny_bf16", "--peer", str(peer), "--markdown", md])
+  lines = open(md).read().splitlines()
+  assert "--peer" in lines[0] and "| open_clip examples/s | open_clip peak RSS MB | " \
+      "mmjax / open_clip | load |" in lines[2]
+  assert lines[4].endswith("| 128 | 30.0 | 4267 | 10.5 | 110.0 | 2700 | 40.0 | 2800 | 0.75 | 3.0 |")
+  assert lines[5].endswith("| 110.0 | 2700 | - | - | - | 3.0 |")  # no bf16 peer line: no ratio
+  with pytest.raises(ValueError, match="benchmark:train_throughput:begin"):
+    tt.main(["--update_readme", "--readme", fake_readme(tmp_path, "benchmark:other")])
+
+
+def test_data_throughput_writes_into_readme_exactly_its_markdown(tmp_path, monkeypatch):
+  from benchmarks import data_throughput as dt
+  row = {"source": "shapes", "mock_data": False, "batch": 128, "batches": 5,
+         "examples_per_s": 900.4, "seconds": 0.7, "cores_busy": 0.7, "examples_per_cpu_s": 1250.0,
+         "setup_s": 0.4, "x_clip_tiny_step": 30.01, "load_avg_1min": 2.5}
+  monkeypatch.setattr(dt, "measure", lambda name, build, args, workers: dict(
+      row, source=name, workers=workers))
+  readme, md = fake_readme(tmp_path, "benchmark:data"), str(tmp_path / "data.md")
+  dt.main(["--sources", "shapes,manifest", "--workers", "1,2", "--markdown", md,
+           "--update_readme", "--readme", readme, "--block", "data"])
+  text = open(md).read()
+  assert tables.current_block(open(readme).read(), *tables.markers("benchmark:data")) == \
+      text.strip()
+  assert text.startswith("`python benchmarks/data_throughput.py --sources shapes,manifest "
+                         "--workers 1,2` on ")
+  assert "| shapes | no | 2 | 900 | 30.0 | 0.8 | 0.70 | 0.4 | 2.5 |" in text
+  assert text.count("| manifest |") == 2
+
+
+def test_readme_has_each_block_once_and_no_stray_markers():
+  readme = open(os.path.join(ROOT, "README.md")).read()
+  for name in README_BLOCKS:
+    begin, end = tables.markers(name)
+    assert readme.count(begin) == readme.count(end) == 1, name
+    assert tables.current_block(readme, begin, end), f"{name}: empty block"
+  names = set(re.findall(r"<!-- (\S+):(?:begin|end) -->", readme))
+  assert names == set(README_BLOCKS)

@@ -212,3 +212,24 @@ def test_evaluate_names_what_is_wrong(tmp_path, finished_run):
     evaluate.evaluate(finished_run[0], num_bins=0)
   with pytest.raises(FileNotFoundError, match="config.json does not exist"):
     evaluate.evaluate(str(tmp_path))
+
+
+def test_evaluation_writes_into_readme_exactly_its_summary(tmp_path, finished_run):
+  from experiments import evaluate
+  from mmjax.reproduce import tables
+  readme = tmp_path / "README.md"
+  begin, end = tables.markers("evaluation:fusion_classification")
+  readme.write_text(f"intro\n{begin}\nold\n{end}\nafter\n")
+  command = "python experiments/evaluate.py --workdir runs/fusion"
+  report, text = evaluate.evaluate_and_summarise(finished_run[0], command, str(readme))
+  assert open(f"{finished_run[0]}/evaluation/readme.md").read() == text
+  assert tables.current_block(readme.read_text(), begin, end) == text.strip()
+  assert text.startswith(f"`{command}` (the run at step 3; task redundant, fusion concat_late) on ")
+  m = report["metrics"]
+  for row in (f"| test split, 16 examples (chance 0.250, Bayes-optimal 0.953) | "
+              f"{m['accuracy']:.3f} (macro F1 {m['macro_f1']:.3f}) |",
+              "| calibration: ECE over 15 confidence bins |", "| image gaussian_noise, noise std",
+              "| audio white_noise, SNR (dB) 30 / 20",
+              "| audio zeroed / shuffled across examples |",
+              "| held-out pairs (circle, red): test_compositional, 16 examples |"):
+    assert row in text, row

@@ -114,6 +114,44 @@ def markdown(report: dict, images: dict) -> str:
   return "\n".join(out)
 
 
+def summary_table(report: dict) -> str:
+  """The report's headline numbers as one Markdown table (accuracy throughout) and a sentence
+  naming the modality the model leans on most: what README shows of an evaluation."""
+  run, m, rows = report.get("run", {}), report["metrics"], []
+  ref = ", ".join(f"{label} {run[k]:.3f}" for k, label in (("chance", "chance"),
+                                                             ("bayes_optimal", "Bayes-optimal"))
+                  if run.get(k) is not None)
+  rows.append([f"test split, {run.get('num_test_examples', '?')} examples" +
+               (f" ({ref})" if ref else ""),
+               f"{m['accuracy']:.3f} (macro F1 {m['macro_f1']:.3f})"])
+  cal = report.get("calibration")
+  if cal:
+    rows.append([f"calibration: ECE over {len(cal['bin_count'])} confidence bins",
+                 f"{cal['ece']:.3f}"])
+  for mod, curves in report.get("robustness", {}).items():
+    for name, c in curves.items():
+      levels = " / ".join(f"{lv:g}" for lv in c["levels"])
+      accs = " / ".join(f"{a:.3f}" for a in c["accuracy"])
+      rows.append([f"{mod} {name}, {c['level_name']} {levels}",
+                   f"{accs} (area {c['relative_robustness']['accuracy']:.3f})"])
+  contrib = report.get("modality_contribution", {})
+  for mod, c in contrib.items():
+    rows.append([f"{mod} zeroed / shuffled across examples",
+                 f"{c['zeroed']['accuracy']:.3f} / {c['shuffled']['accuracy']:.3f}"])
+  comp = report.get("compositional", {})
+  if comp.get("available"):
+    pairs = ", ".join("(" + ", ".join(p) + ")" for p in comp["held_out"])
+    rows.append([f"held-out pairs {pairs}: test_compositional, {comp['num_examples']} examples",
+                 f"{comp['test_compositional']['accuracy']:.3f} (test "
+                 f"{comp['test']['accuracy']:.3f}, gap {comp['gap']:.3f})"])
+  lines = ["| test | accuracy |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
+  if len(contrib) > 1:  # the drop when zeroed: which modality the fused model needs most
+    most = max(contrib, key=lambda k: contrib[k]["drop_zeroed"]["accuracy"])
+    lines += ["", f"Zeroing {most} costs the most accuracy "
+              f"({contrib[most]['drop_zeroed']['accuracy']:.3f}): the model leans on {most}."]
+  return "\n".join(lines)
+
+
 def write_report(report: dict, directory: str) -> dict:
   """Writes report.json, report.md and the PNGs into `directory`; returns {what: path}."""
   os.makedirs(directory, exist_ok=True)

@@ -1,9 +1,13 @@
 """The results block in the README's format, its check against README.md, and the README
-block replacement. Pure functions of the targets, the results and the run records."""
+block replacement (also used by the benchmarks and the evaluation suite to write their own
+blocks). Pure functions of the targets, the results and the run records, but for `machine` and
+`update_readme`."""
 
+import datetime
 import math
 import os
 import re
+import shlex
 
 import numpy as np
 
@@ -231,7 +235,7 @@ def merge_block(old: str, new: str, targets, selected) -> str:
 def _check_markers(readme: str, begin: str, end: str):
   if readme.count(begin) != 1 or readme.count(end) != 1 or readme.index(begin) > readme.index(end):
     raise ValueError(f"README.md needs exactly one {begin} line before one {end} line around "
-                     f"the results table (found {readme.count(begin)} and {readme.count(end)}).")
+                     f"the block (found {readme.count(begin)} and {readme.count(end)}).")
 
 
 def current_block(readme: str, begin: str = BEGIN, end: str = END) -> str:
@@ -246,6 +250,56 @@ def replace_block(readme: str, block: str, begin: str = BEGIN, end: str = END) -
   head, rest = readme.split(begin)
   tail = rest.split(end)[1]
   return f"{head}{begin}\n{block}\n{end}{tail}"
+
+
+def markers(name: str) -> tuple:
+  """The (begin, end) markers of README's block `name`, e.g. benchmark:train_throughput."""
+  return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def update_readme(path: str, name: str, block: str) -> bool:
+  """Writes `block` between README's markers of `name` (see `markers`); True if it changed."""
+  with open(path) as f:
+    text = f.read()
+  new = replace_block(text, block.strip(), *markers(name))
+  if new != text:
+    with open(path, "w") as f:
+      f.write(new)
+  return new != text
+
+
+def shown_command(prog: str, argv: list, drop: tuple, switches=("--update_readme",)) -> str:
+  """The command as README shows it: `prog` and its arguments without the output flags in
+  `drop` (with their values; `switches` take none), so that it reads as what was measured."""
+  out, skip = [], False
+  for a in argv:
+    flag = a.split("=")[0]
+    if skip or flag in drop:
+      skip = not skip and flag in drop and "=" not in a and flag not in switches
+      continue
+    out.append(a)
+  return " ".join([prog] + [shlex.quote(a) for a in out])
+
+
+def machine() -> str:
+  """This CPU and its cores, and today's date: a benchmark's figures belong to the machine (XLA
+  emits other vector code for AVX-512 and bf16 instructions than for AVX2)."""
+  name, flags = "unknown CPU", set()
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and name == "unknown CPU":
+          name = " ".join(value.split())
+        elif key.strip() == "flags" and not flags:
+          flags = set(value.split())
+  except OSError:
+    pass
+  isa = ", ".join(x for x in ("avx512f", "avx512_bf16", "amx_bf16") if x in flags) or (
+      "AVX2, no AVX-512" if "avx2" in flags else "")
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  return (f"{name}{f' ({isa})' if isa else ''}, {cores} cores, "
+          f"{datetime.date.today().isoformat()}")
 
 
 def read_summary(workdir: str):
