@@ -250,7 +250,8 @@ def main(argv=None):
   print(table(rows))
   argv = sys.argv[1:] if argv is None else argv
   text = markdown(rows, tables.shown_command("python benchmarks/data_throughput.py", argv,
-                                             OUTPUT_FLAGS), tables.machine())
+                                             OUTPUT_FLAGS, placeholders={"--manifest_dir": "DIR"}),
+                  tables.machine())
   if args.markdown:
     with open(args.markdown, "w") as f:
       f.write(text)

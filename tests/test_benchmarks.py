@@ -152,3 +152,16 @@ def test_readme_has_each_block_once_and_no_stray_markers():
     assert tables.current_block(readme, begin, end), f"{name}: empty block"
   names = set(re.findall(r"<!-- (\S+):(?:begin|end) -->", readme))
   assert names == set(README_BLOCKS)
+
+
+def test_shown_commands_put_no_machine_path_into_readme():
+  shown = tables.shown_command("python b.py", ["--manifest_dir", "/home/me/f8k", "--workers=1,2",
+                                               "--update_readme", "--markdown", "out.md"],
+                               ("--update_readme", "--markdown"),
+                               placeholders={"--manifest_dir": "DIR"})
+  assert shown == "python b.py --manifest_dir DIR --workers=1,2"
+  assert tables.shown_command("p", ["--manifest_dir=/x"], (), placeholders={
+      "--manifest_dir": "DIR"}) == "p --manifest_dir=DIR"
+  readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "README.md")).read()
+  assert "/work/" not in readme and "/home/" not in readme

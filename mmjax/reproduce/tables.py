@@ -268,15 +268,22 @@ def update_readme(path: str, name: str, block: str) -> bool:
   return new != text
 
 
-def shown_command(prog: str, argv: list, drop: tuple, switches=("--update_readme",)) -> str:
+def shown_command(prog: str, argv: list, drop: tuple, switches=("--update_readme",),
+                  placeholders=None) -> str:
   """The command as README shows it: `prog` and its arguments without the output flags in
-  `drop` (with their values; `switches` take none), so that it reads as what was measured."""
-  out, skip = [], False
-  for a in argv:
+  `drop` (with their values; `switches` take none), so that it reads as what was measured.
+  `placeholders` {flag: shown value}: a flag whose value is a path on this machine (a data
+  folder) shows the placeholder instead; no machine path goes into README."""
+  out, skip, placeholders = [], False, placeholders or {}
+  for i, a in enumerate(argv):
     flag = a.split("=")[0]
     if skip or flag in drop:
       skip = not skip and flag in drop and "=" not in a and flag not in switches
       continue
+    if i and argv[i - 1] in placeholders and "=" not in argv[i - 1]:
+      a = placeholders[argv[i - 1]]
+    elif "=" in a and flag in placeholders:
+      a = f"{flag}={placeholders[flag]}"
     out.append(a)
   return " ".join([prog] + [shlex.quote(a) for a in out])
 
