@@ -381,3 +381,46 @@ def test_world_first_object_labels_add_object_counts_to_the_scenes_labels():
   np.testing.assert_array_equal(labels["shape"], first_object_labels(scenes, ("shape",))["shape"])
   assert labels["n_objects"].tolist() == [len(s.objects) for s in scenes]
   assert len(set(labels["n_objects"].tolist())) > 1  # max_objects=3 gives several counts
+
+
+def test_template_in_captions_knows_the_caption_wordings_and_no_others():
+  from mmjax.data.synthetic.scenes import _ONE, _THREE, _TWO, template_in_captions
+  for t in _ONE + _TWO + _THREE:  # each caption template, up to its first object
+    assert template_in_captions(t[:t.index("}") + 1].replace("{a}", "{c}").replace("{b}", "{c}"))
+  for t in ("{c}", "a {c} left of a", "there is a {c}", "which is above a {c}"):
+    assert template_in_captions(t), t
+  for t in ("a photo of a {c}", "an image of a {c}", "a {c} is shown", "something coloured {c}"):
+    assert not template_in_captions(t), t
+
+
+def test_present_classes_mark_the_class_of_every_object():
+  from mmjax.data.synthetic.scenes import ATTRIBUTES, present_classes
+  world = SceneWorld(seed=0, image_size=8, max_objects=3)
+  scenes = [world.scene("test", i) for i in range(30)]
+  present = present_classes(scenes)
+  for a, names in ATTRIBUTES.items():
+    assert present[a].shape == (30, len(names)) and present[a].dtype == bool
+    for row, s in zip(present[a], scenes):
+      assert {names[c] for c in np.flatnonzero(row)} == {getattr(o, a) for o in s.objects}
+  np.testing.assert_array_equal(world.present_classes("test", range(30), ("colour",))["colour"],
+                                present["colour"])
+  with pytest.raises(ValueError, match="attributes \\['hue'\\]"):
+    present_classes(scenes, ("hue",))
+
+
+def test_train_captions_and_compositional_examples_of_a_source():
+  from mmjax.data import sources
+  from mmjax.registry import ConfigError
+  world = SceneWorld(seed=0, image_size=8, max_objects=1, held_out=(("circle", "red"),))
+  seen = sources.train_captions(world, 300)
+  assert seen == {world.example("train", i, ("caption",))["caption"] for i in range(300)}
+  assert not any("red circle" in c for c in seen)
+  assert sources.seen_fraction(["a b", sorted(seen)[0]], seen) == 0.5
+  assert sources.compositional_examples(world, 7) == 7
+  assert sources.compositional_examples(world, 0) == 0
+  for n in (-1, 2.0, True):
+    with pytest.raises(ConfigError, match="eval.compositional_examples=.*integer >= 0"):
+      sources.compositional_examples(world, n)
+  with pytest.raises(ConfigError, match="needs held-out pairs: set data.source.shapes.held_out"):
+    sources.compositional_examples(SceneWorld(), 5)
+  assert sources.compositional_examples(object(), 5) == 0  # a source without that split

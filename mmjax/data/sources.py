@@ -79,6 +79,38 @@ def streamed(source) -> bool:
   return hasattr(source, "train_batches")
 
 
+def train_captions(source, num_examples: int) -> Optional[set]:
+  """The caption strings a run trained on: those of the synthetic world's train examples 0 ..
+  num_examples - 1 (its batches read the unbounded split in order: steps x batch size), or of
+  every train row of a source of files; None for a streamed source (coco_captions), too large
+  to list. About 0.7 ms per synthetic example."""
+  if streamed(source):
+    return None
+  n = size(source, "train")
+  n = num_examples if n is None else n
+  return {source.example("train", i, ("caption",))["caption"] for i in range(n)}
+
+
+def seen_fraction(strings: Sequence[str], seen: set) -> float:
+  """Fraction of `strings` that are in `seen` (the test captions a model may have memorised)."""
+  return float(sum(s in seen for s in strings) / max(len(strings), 1))
+
+
+def compositional_examples(source, n, key: str = "eval.compositional_examples") -> int:
+  """How many test_compositional examples to evaluate (the synthetic world's scenes with a
+  held-out (shape, colour) pair): n, or 0 for a source without that split (your files, COCO).
+  n = 0 turns it off; n > 0 on the synthetic world without held-out pairs is a ConfigError."""
+  if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+    raise ConfigError(f"{key}={n!r}; valid: an integer >= 0 (0: no compositional results).")
+  if not isinstance(source, SceneWorld):
+    return 0
+  if n and not source.held_out:
+    raise ConfigError(f"{key}={n} scores the test_compositional split, which needs held-out "
+                      "pairs: set data.source.shapes.held_out='((\"circle\",\"red\"),)' or "
+                      f"{key}=0.")
+  return n
+
+
 def build(data, reads: Optional[Sequence[str]] = None):
   """The source that config section `data` chooses, given its shared quantities. reads: the
   sources the calling experiment can read (None: any), checked before anything is loaded,

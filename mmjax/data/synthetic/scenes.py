@@ -37,6 +37,8 @@ _THREE = ("a {a} {rel} a {b} and {rel2} a {c}", "there is a {a} {rel} a {b} and 
           "a {b} {inv} a {a} which is {rel2} a {c}", "a {c} {inv2} a {a} which is {rel} a {b}")
 INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 _TEMPLATE_FIELDS = ("{a}", "{b}", "{c}", "{rel2}", "{rel}", "{inv2}", "{inv}")
+# The pairs the experiments' default configs hold out for their test_compositional results.
+DEFAULT_HELD_OUT = (("circle", "red"), ("triangle", "blue"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +120,38 @@ def first_object_labels(scenes: Sequence[Scene], attributes: Sequence[str] = tup
     raise ValueError(f"attributes {unknown}; valid: {', '.join(ATTRIBUTES)}.")
   return {a: np.array([ATTRIBUTES[a].index(getattr(o, a)) for o in first], np.int32)
           for a in attributes}
+
+
+def present_classes(scenes: Sequence[Scene], attributes: Sequence[str] = tuple(ATTRIBUTES)
+                    ) -> dict:
+  """{attribute: bool [n, classes]}: which classes any object of each scene has (the labels of
+  zero-shot scoring on scenes of several objects, where naming any object's class is right)."""
+  unknown = [a for a in attributes if a not in ATTRIBUTES]
+  if unknown:
+    raise ValueError(f"attributes {unknown}; valid: {', '.join(ATTRIBUTES)}.")
+  return {a: np.array([[any(getattr(o, a) == c for o in s.objects) for c in ATTRIBUTES[a]]
+                       for s in scenes], bool) for a in attributes}
+
+
+def caption_frames() -> list:
+  """Every caption template of any scene as a word list, each object phrase as "*" and each
+  relation slot filled in every way: the wordings a caption can put around objects."""
+  frames = []
+  for t in _ONE + _TWO + _THREE:
+    for rel, rel2 in itertools.product(RELATIONS, RELATIONS):
+      text = t.format(a="*", b="*", c="*", rel=rel, inv=INVERSE[rel], rel2=rel2,
+                      inv2=INVERSE[rel2])
+      frames.append(text.split())
+  return frames
+
+
+def template_in_captions(template: str) -> bool:
+  """Whether a zero-shot prompt template ("a picture of a {c}") is a caption's wording: its
+  words, "{c}" standing for an object phrase, occur in a row in some caption template. A
+  template for which this is False was never seen in training around an object."""
+  words = ["*" if w == "{c}" else w for w in template.replace("{c}", " {c} ").split()]
+  n = len(words)
+  return any(f[i:i + n] == words for f in caption_frames() for i in range(len(f) - n + 1))
 
 
 def all_pairs() -> list:

@@ -114,6 +114,12 @@ class SceneWorld:
     return {**scenes.first_object_labels(chosen, attributes),
             "n_objects": np.array([len(s.objects) for s in chosen], np.int32)}
 
+  def present_classes(self, split: str, indices,
+                      attributes: Sequence[str] = tuple(scenes.ATTRIBUTES)) -> dict:
+    """{attribute: bool [n, classes]}: the classes any object of each scene has, for examples
+    `indices` of `split` (zero-shot on scenes of several objects)."""
+    return scenes.present_classes([self.scene(split, int(i)) for i in indices], attributes)
+
   def views(self, split: str, index: int) -> tasks.Views:
     """The true scene, what the image shows, what the caption says, and the task's label."""
     scene = self.scene(split, index)
