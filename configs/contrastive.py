@@ -1,9 +1,15 @@
 r"""CLIP / SigLIP contrastive pretraining on the built-in synthetic scene world.
 
 Evaluation: image<->text retrieval R@1/5/10; zero-shot shape / colour classification of the
-single-object test images from prompt-ensembled class names; a linear probe (logistic regression,
-L2 weight chosen on a validation split) on the image tower's pooled features of train-split
-images, predicting the first object's shape / colour on the test images.
+single-object test images from prompt-ensembled class names, with the caption templates
+(zero_shot/...) and with wordings no caption uses (eval.novel_templates: zero_shot_novel/...),
+and of the multi-object ones (.../multi_object/top1_any: any object's class counts); a linear
+probe (logistic regression, L2 weight chosen on a validation split) on the image tower's pooled
+features of train-split images, predicting the first object's shape / colour on the test
+images. Training never sees the (shape, colour) pairs of data.source.shapes.held_out; retrieval
+on eval.compositional_examples scenes that have one is compositional/...; results.json also
+gives the share of test captions whose exact string was a training caption
+([compositional/]test_captions_seen_in_training).
 
   python experiments/contrastive.py --config configs/contrastive.py --workdir runs/contrastive
 Presets, chosen after the colon:
@@ -30,6 +36,7 @@ Ablation sweep (get_sweep below): SigLIP vs softmax (CLIP) loss x batch size x 3
 import ml_collections
 
 from mmjax import train
+from mmjax.data.synthetic.scenes import DEFAULT_HELD_OUT
 
 
 # data.source.coco_captions: the shuffle buffer holds JPEG bytes (~160 KB each).
@@ -57,7 +64,9 @@ def get_config(arg: str = ""):
   ))
   c.data = ml_collections.ConfigDict(dict(
       seed=0, image_size=32, text_len=16,
-      source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05),
+      # held_out: (shape, colour) pairs training never sees, only test_compositional.
+      source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05,
+                                             held_out=DEFAULT_HELD_OUT),
                   # Your own image-text files: train/val/test.jsonl in `dir` (image, text).
                   manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
                                 test="test.jsonl", on_bad_example="error",
@@ -70,6 +79,12 @@ def get_config(arg: str = ""):
       zero_shot_tasks=("shape", "colour"),  # class names from mmjax/data/synthetic/scenes.py
       zero_shot_templates=("a {c}", "there is a {c}", "a picture of a {c}",
                            "an image with a {c}"),  # words must be caption words
+      # Wordings no caption uses around an object (checked); unknown words are <unk> tokens.
+      novel_templates=("a photo of a {c}", "this is a {c}", "a drawing of a {c}",
+                       "a {c} is shown"),
+      # test_compositional scenes scored by retrieval (0: none; the synthetic world with
+      # held-out pairs only).
+      compositional_examples=1000,
       # tfds test sets classified zero-shot with zero_shot_templates, e.g. ("cifar10",
       # "mnist"), prepared in zero_shot_data_dir (tfds build cifar10 --data_dir DIR); the first
       # zero_shot_examples images of each (0: all). Results count the class names the
@@ -86,19 +101,21 @@ def get_config(arg: str = ""):
     c.model.image.vit.update(width=32, depth=1, num_heads=2, mlp_dim=64)
     c.model.text.transformer.update(width=32, depth=1, num_heads=2, mlp_dim=64)
     c.model.embed_dim = 32
-    c.eval.update(num_examples=64, batch_size=32, probe_examples=64)
+    c.eval.update(num_examples=64, batch_size=32, probe_examples=64, compositional_examples=32)
   elif arg == "manifest":  # your files: add --config.data.source.manifest.dir=DIR
     c.data.source.name = "manifest"
     c.data.update(image_size=64, text_len=24)
     # The scene attributes are synthetic; num_examples counts test rows (captions): Flickr8k's
     # 1,000 test images x 5.
-    c.eval.update(zero_shot_tasks=(), probe_tasks=(), num_examples=5000)
+    c.eval.update(zero_shot_tasks=(), probe_tasks=(), num_examples=5000,
+                  compositional_examples=0)
   elif arg == "coco":  # add --config.data.source.coco_captions.data_dir=DIR
     c.data.source.name = "coco_captions"
     c.data.update(image_size=64, text_len=24)
     # No scene attributes; num_examples counts test images, each with all its ~5 captions
     # (Karpathy's 5000-image test split).
-    c.eval.update(zero_shot_tasks=(), probe_tasks=(), num_examples=5000)
+    c.eval.update(zero_shot_tasks=(), probe_tasks=(), num_examples=5000,
+                  compositional_examples=0)
   elif arg == "clip_tiny":
     c.data.update(image_size=64, text_len=32)
     c.model.image.vit.update(patch_size=8, width=256, depth=6, num_heads=4, mlp_dim=1024)

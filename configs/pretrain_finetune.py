@@ -18,8 +18,10 @@ text tower (all-MiniLM-L6-v2), against one trained with a from-scratch text towe
   python experiments/pretrain_finetune.py --config configs/pretrain_finetune.py:lit \
       --workdir runs/lit
   Retrieval R@1/5 both ways on the test captions and on paraphrases of them (eval.paraphrases),
-  zero-shot shape / colour with caption-like prompts (eval.zero_shot_templates) and with unseen
-  wordings (eval.novel_templates).
+  zero-shot shape / colour with caption-like prompts (eval.zero_shot_templates; <run>/zero_shot/
+  <attr>/top1) and with wordings no caption uses (eval.novel_templates, checked;
+  <run>/zero_shot_novel/<attr>/top1), each on the single-object test images (num_images; with
+  several objects, multi_object/top1_any counts any object's class).
 
 Training stages (mmjax.train.stages): `stages.pretrain` trains every contrastive run (pretrain;
 lit and scratch_text) and holds the two-tower model; `stages.finetune` trains both classifiers

@@ -6,7 +6,8 @@
     <workdir>/scratch; plus a linear probe of the frozen pretrained tower.
 (b) "lit": an image tower trained against the locked all-MiniLM-L6-v2 text tower (LiT, Zhai et
     al. 2022, text side locked) -> <workdir>/lit, and against a text tower trained from scratch
-    -> <workdir>/scratch_text; retrieval, zero-shot, and both on wordings the captions never use.
+    -> <workdir>/scratch_text; retrieval, zero-shot, and both on wordings the captions never use
+    (checked: eval.novel_templates, "zero_shot_novel/<attr>/top1").
     On the synthetic world, your own image-text files (data.source manifest) or COCO
     (coco_captions): retrieval only.
 
@@ -61,6 +62,7 @@ def check_config(config) -> dict:
   image_text.check_tasks(config.eval, ("zero_shot_tasks",), CLASSES)
   for key in ("zero_shot_templates", "novel_templates"):
     image_text.check_templates(config.eval, key)
+  image_text.check_novel_templates(config.eval)
   return stages.configs(config, EXPERIMENTS[config.experiment])
 
 

@@ -119,7 +119,8 @@ def test_caption_batches_and_scenes_read_the_source():
   labels = world.first_object_labels("test", range(5))
   for k in ("shape", "colour", "size", "n_objects"):
     np.testing.assert_array_equal(test[k], labels[k])
-  assert set(image_text.scenes(world, "train", 3)) == {"images", *labels}
+  present = {f"{a}/present" for a in ("shape", "colour", "size")}
+  assert set(image_text.scenes(world, "train", 3)) == {"images", *labels, *present}
 
 
 def test_evaluator_scores_retrieval_zero_shot_and_probe():
@@ -184,3 +185,58 @@ def test_coco_captions_is_a_data_source(tmp_path):
   with pytest.raises(FileNotFoundError, match="tfds build coco_captions --data_dir DIR"):
     sources.build(ml_collections.ConfigDict(dict(source=dict(
         name="coco_captions", coco_captions=dict(data_dir=str(tmp_path)))))).check_prepared()
+
+
+def test_zero_shot_scores_single_object_images_and_multi_object_ones_by_any_object():
+  # A fake text tower: a prompt's embedding is its class's one-hot; each image's is its
+  # first object's colour (single-object images) or its last object's (the others).
+  names = CLASSES["colour"]
+  encode = lambda prompts: np.array([[float(n in p.split()) for n in names] for p in prompts])
+  world = SceneWorld(seed=0, image_size=8, max_objects=3)
+  test = image_text.scenes(world, "test", 40)
+  scenes = [world.scene("test", i) for i in range(40)]
+  zimg = np.eye(len(names))[[names.index(s.objects[-1].colour) for s in scenes]]
+  out = image_text.zero_shot_metrics(zimg, encode, test, ("colour",),
+                                     {"zero_shot": ("a {c}",), "zero_shot_novel": ("x {c} y",),
+                                      "skipped": ()}, CLASSES)
+  single = sum(len(s.objects) == 1 for s in scenes)
+  assert 0 < single < 40
+  for name in ("zero_shot", "zero_shot_novel"):
+    assert out[f"{name}/colour/top1"] == 1.0 and out[f"{name}/colour/num_images"] == single
+    assert out[f"{name}/colour/multi_object/top1_any"] == 1.0  # the last object is one of them
+    assert out[f"{name}/colour/multi_object/num_images"] == 40 - single
+    chance = np.mean([len({o.colour for o in s.objects}) / 6 for s in scenes if len(s.objects) > 1])
+    assert out[f"{name}/colour/multi_object/chance_top1_any"] == pytest.approx(chance)
+  assert not any(k.startswith("skipped") for k in out)
+  # Naming a colour no object has is wrong.
+  other = image_text.any_object_accuracy(np.eye(2)[[1, 1]], np.eye(2), np.array([[1, 0], [1, 1]],
+                                                                                bool))
+  assert other == {"top1_any": 0.5, "chance_top1_any": 0.75}
+
+
+def test_novel_templates_must_be_wordings_no_caption_uses():
+  e = ml_collections.ConfigDict(dict(novel_templates=("a photo of a {c}", "there is a {c}")))
+  with pytest.raises(ConfigError, match=r"eval.novel_templates has \['there is a \{c\}'\], "
+                                        "wordings the training captions use"):
+    image_text.check_novel_templates(e)
+  e.novel_templates = ("a photo of a {c}",)
+  image_text.check_novel_templates(e)
+
+
+def test_evaluator_scores_retrieval_on_the_compositional_split():
+  world = SceneWorld(seed=0, image_size=8, held_out=(("circle", "red"),))
+  tokenizer = WordTokenizer(world.vocabulary())
+  tokens = lambda caps: tokenizer.encode_batch(caps, 12)
+  model = image_text.two_tower(tiny_model_section(), tokenizer.vocab_size, 12)
+  test = image_text.scenes(world, "test", 8, captions=True)
+  comp = image_text.scenes(world, "test_compositional", 8, captions=True)
+  assert all("red circle" in c for c in comp["captions"])
+  e = ml_collections.ConfigDict(dict(batch_size=8, zero_shot_tasks=(), zero_shot_templates=(),
+                                     probe_tasks=()))
+  params = image_text.init_fn(model, test["images"][:1], tokens(test["captions"][:1]))(
+      jax.random.key(0))[0]
+  state = type("State", (), {"eval_params": params})()
+  metrics = image_text.evaluator(model, test, tokens, e, CLASSES, ks=(1,), compositional=comp)(
+      state, 0)
+  assert {"compositional/i2t/R@1", "compositional/t2i/R@1",
+          "compositional/i2t/chance_R@1"} <= set(metrics)

@@ -21,6 +21,7 @@ import numpy as np
 
 from mmjax.data import sources
 from mmjax.data.pipeline import Batches
+from mmjax.data.synthetic.scenes import template_in_captions
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.evaluate.batched import apply_in_batches
 from mmjax.evaluate.linear_probe import linear_probe
@@ -55,6 +56,16 @@ def check_templates(eval_config, key: str, tokenizer=None, hint: str = "") -> No
     if unknown:
       raise ConfigError(f"eval.{key} has {t!r} with non-caption words {unknown}; its prompts "
                         f"use caption words only.{hint}")
+
+
+def check_novel_templates(eval_config, key: str = "novel_templates") -> None:
+  """Each template of eval_config[key] must be a wording no caption of the synthetic world
+  uses around an object (scenes.template_in_captions): those prompts score zero-shot
+  classification on text never seen in training."""
+  seen = [t for t in eval_config[key] if template_in_captions(t)]
+  if seen:
+    raise ConfigError(f"eval.{key} has {seen}, wordings the training captions use around an "
+                      "object; give ones they never use, e.g. 'a photo of a {c}'.")
 
 
 # ------------------------------------------------------------------------------------ model --
@@ -146,7 +157,8 @@ def check_source(source, e, task_keys) -> None:
 def scenes(world, split: str, n: int, captions: bool = False) -> dict:
   """Examples 0 .. n-1 of `split` (all of it if smaller): {"images": float32 [n, s, s, 3]
   normalized; from the synthetic world each attribute of scenes.ATTRIBUTES: int32 [n] the first
-  object's class, "n_objects": int32 [n]}; with captions also "captions": [n] str and "keys":
+  object's class and "<attribute>/present" bool [n, classes] any object's, "n_objects": int32
+  [n]}; with captions also "captions": [n] str and "keys":
   [n] (equal keys: the same content).
 
   A source of files lists each image once per caption; its n rows give each image once, with
@@ -173,6 +185,8 @@ def scenes(world, split: str, n: int, captions: bool = False) -> dict:
     out.update(captions=[x["caption"] for x in ex], keys=np.array([x["key"] for x in ex]))
   if hasattr(world, "first_object_labels"):
     out.update(world.first_object_labels(split, range(n)))
+    present = world.present_classes(split, range(n))
+    out.update({f"{a}/present": v for a, v in present.items()})
   return out
 
 
@@ -247,19 +261,37 @@ def embed_texts(model, text_input, batch_size: int):
                                                   text_input(list(strings)), batch_size)
 
 
+def any_object_accuracy(zimg, class_emb, present) -> dict:
+  """Zero-shot top-1 on scenes of several objects, where naming any object's class is right:
+  zimg [n, dim], class_emb [C, dim], present bool [n, C] (each scene's classes). {"top1_any",
+  "chance_top1_any": a uniform guess's, the mean share of classes present}."""
+  pred = np.argmax(np.asarray(zimg, np.float32) @ np.asarray(class_emb, np.float32).T, -1)
+  return {"top1_any": float(np.mean(present[np.arange(len(pred)), pred])),
+          "chance_top1_any": float(np.mean(present.mean(-1)))}
+
+
 def zero_shot_metrics(zimg, encode, test, tasks, templates: dict, classes) -> dict:
-  """{"<name>/<task>/top1", ...}: zero-shot classification of the single-object images (whose
-  one object is the thing to name) of `test` (scenes' dict) for each task, with class prompts
-  from each {name: templates} (empty: skipped); encode(strings) -> text embeddings."""
+  """Zero-shot classification of `test`'s images (scenes' dict) for each task, with class
+  prompts from each {name: templates} (empty: skipped); encode(strings) -> text embeddings.
+  "<name>/<task>/top1" (and chance_top1) scores the single-object images, whose one object is
+  the thing to name, and "<name>/<task>/num_images" counts them; "<name>/<task>/multi_object/
+  top1_any" (chance_top1_any, num_images) scores the others, a class of any object counting."""
   if not tasks:
     return {}
   single, out = test["n_objects"] == 1, {}
-  for task in tasks if single.any() else ():
+  for task in tasks:
     for name, task_templates in templates.items():
-      if task_templates:
-        cls = class_embeddings(encode, classes[task], task_templates)
+      if not task_templates:
+        continue
+      cls = class_embeddings(encode, classes[task], task_templates)
+      if single.any():
         for k, v in zero_shot_accuracy(zimg[single], cls, test[task][single]).items():
           out[f"{name}/{task}/{k}"] = v
+      out[f"{name}/{task}/num_images"] = int(single.sum())
+      if (~single).any():
+        multi = any_object_accuracy(zimg[~single], cls, test[f"{task}/present"][~single])
+        out.update({f"{name}/{task}/multi_object/{k}": v for k, v in multi.items()})
+        out[f"{name}/{task}/multi_object/num_images"] = int((~single).sum())
   return out
 
 
@@ -287,14 +319,17 @@ def dataset_zero_shot_metrics(embed, encode, datasets, templates) -> dict:
   return out
 
 
-def evaluator(model, test, text_input, e, classes, ks=(1, 5, 10), probe=None, datasets=None):
+def evaluator(model, test, text_input, e, classes, ks=(1, 5, 10), probe=None, datasets=None,
+              compositional=None):
   """evaluate(state, step) of a two-tower model on `test` (scenes' dict with captions, and
   optionally "paraphrases" of them): retrieval R@ks both ways on the captions (and on the
   paraphrases, "paraphrase/..."); zero-shot classes of eval section e's zero_shot_tasks from
   e.zero_shot_templates ("zero_shot/...") and e.novel_templates if it has them
-  ("zero_shot_novel/..."); with `probe` (labelled scenes) a linear probe on the pooled image
-  features for e.probe_tasks; with `datasets` (zero_shot_sets') zero-shot classification of
-  each from e.zero_shot_templates ("zero_shot/<dataset>/...")."""
+  ("zero_shot_novel/..."; see zero_shot_metrics); with `probe` (labelled scenes) a linear probe
+  on the pooled image features for e.probe_tasks; with `datasets` (zero_shot_sets') zero-shot
+  classification of each from e.zero_shot_templates ("zero_shot/<dataset>/..."); with
+  `compositional` (scenes' dict of test_compositional, with captions) retrieval among its
+  pairs ("compositional/i2t/R@1", ...)."""
   images, texts = embed_images(model, e.batch_size), embed_texts(model, text_input, e.batch_size)
   templates = {"zero_shot": e.zero_shot_templates,
                "zero_shot_novel": e.get("novel_templates", ())}
@@ -305,6 +340,10 @@ def evaluator(model, test, text_input, e, classes, ks=(1, 5, 10), probe=None, da
     zimg, pooled = images(params, test["images"])
     metrics = retrieval_metrics(zimg, encode(test["captions"]), test["keys"], ks=ks,
                                 txt_keys=test.get("caption_keys"))
+    if compositional is not None:
+      comp = retrieval_metrics(images(params, compositional["images"])[0],
+                               encode(compositional["captions"]), compositional["keys"], ks=ks)
+      metrics.update({f"compositional/{k}": v for k, v in comp.items()})
     if "paraphrases" in test:
       para = retrieval_metrics(zimg, encode(test["paraphrases"]), test["keys"], ks=ks)
       metrics.update({f"paraphrase/{k}": v for k, v in para.items() if "chance" not in k})
