@@ -1,5 +1,9 @@
 r"""Image captioning on the built-in synthetic scene world (data.source shapes), scored with
-BLEU-1..4 and CIDEr-D against every paraphrase of each test scene.
+BLEU-1..4 and CIDEr-D against every paraphrase of each test scene, and of
+eval.compositional_examples test_compositional scenes (each has a (shape, colour) pair of
+data.source.shapes.held_out, which training never sees: compositional/<decoding>/<metric>);
+results.json also gives the share of test references that were training captions
+([compositional/]test_captions_seen_in_training).
 
   python experiments/captioning.py --config configs/captioning.py --workdir runs/captioning
 
@@ -24,6 +28,7 @@ Ablation sweep (get_sweep below): LSTM vs Transformer decoder x 3 seeds:
 
 import ml_collections
 
+from mmjax.data.synthetic.scenes import DEFAULT_HELD_OUT
 from mmjax.train import defaults, smoke
 
 PRESETS = ("", "tiny", "lstm", "tiny_lstm", "manifest", "coco")
@@ -49,7 +54,9 @@ def get_config(arg: str = ""):
   c.data = ml_collections.ConfigDict(dict(
       seed=0, image_size=32,
       text_len=16,  # caption tokens including <eos>; the longest 2-object caption needs 14.
-      source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05),
+      # held_out: (shape, colour) pairs training never sees, only test_compositional.
+      source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05,
+                                             held_out=DEFAULT_HELD_OUT),
                   # Your own image-caption files: train/val/test.jsonl in `dir` (image, text).
                   manifest=dict(dir="", train="train.jsonl", val="val.jsonl",
                                 test="test.jsonl", on_bad_example="error",
@@ -61,7 +68,10 @@ def get_config(arg: str = ""):
                                      train_split="train+restval", eval_split="test",
                                      shuffle_buffer=10_000, vocab_examples=5000))))
   c.eval = ml_collections.ConfigDict(dict(
-      num_examples=500, batch_size=250, beam_size=3, alpha=0.0, num_examples_saved=10))
+      num_examples=500, batch_size=250, beam_size=3, alpha=0.0, num_examples_saved=10,
+      # test_compositional scenes captioned and scored too (0: none; the synthetic world with
+      # held-out pairs only).
+      compositional_examples=500))
   c.eval_only = False
 
   arg = arg or ""
@@ -72,15 +82,18 @@ def get_config(arg: str = ""):
     c.model.image.vit.update(width=32, depth=1, num_heads=2, mlp_dim=64)
     c.model.decoder.transformer.update(width=32, depth=1, num_heads=2, mlp_dim=64)
     c.model.decoder.lstm.update(embed_dim=16, hidden=32)
-    c.eval.update(num_examples=16, batch_size=16, num_examples_saved=4)
+    c.eval.update(num_examples=16, batch_size=16, num_examples_saved=4,
+                  compositional_examples=16)
   if arg == "manifest":  # your files: add --config.data.source.manifest.dir=DIR
     c.data.source.name = "manifest"
     c.data.update(image_size=64, text_len=40)  # Flickr8k's longest caption has 37 words
+    c.eval.compositional_examples = 0  # a split of the synthetic world only
   if arg == "coco":  # add --config.data.source.coco_captions.data_dir=DIR
     c.data.source.name = "coco_captions"
     # A caption longer than text_len - 1 words fails naming data.text_len, in training too.
     c.data.update(image_size=64, text_len=64)
     c.eval.num_examples = 5000  # Karpathy's test images, each scored against all its captions
+    c.eval.compositional_examples = 0
   if arg in ("lstm", "tiny_lstm"):
     c.model.decoder.name = "lstm"
     c.model.features = "pooled"

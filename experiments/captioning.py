@@ -5,6 +5,12 @@ against every paraphrase of each scene (every caption of each image of your file
   python experiments/captioning.py --config configs/captioning.py:tiny --workdir runs/captioning
 
 config -> data -> model -> train -> evaluate -> write results.json and examples.json.
+
+Beside the i.i.d. test split, results.json has compositional/<decoding>/<metric> (e.g.
+compositional/greedy/BLEU-4): the same scores on eval.compositional_examples scenes of the
+test_compositional split, each with a (shape, colour) pair training never sees
+(data.source.shapes.held_out); and [compositional/]test_captions_seen_in_training, the share of
+those splits' reference captions whose exact string was a caption of a training example.
 """
 
 import json
@@ -24,7 +30,7 @@ from mmjax.tasks.classification import variables_of
 
 def check_eval(e):
   """Decoding options fail here, not after training."""
-  for key in ("num_examples", "batch_size", "beam_size"):
+  for key in ("num_examples", "batch_size", "beam_size"):  # compositional_examples: sources
     if not isinstance(e[key], int) or e[key] < 1:
       raise ConfigError(f"eval.{key}={e[key]!r}; it must be an integer >= 1.")
   if e.alpha < 0:
@@ -47,7 +53,10 @@ def run(config, workdir) -> dict:
   encode = captioning.caption_encoder(tokenizer, text_len)
 
   test_images, refs = captioning.test_set(source, "test", e.num_examples)
-  for r in refs:
+  n_comp = sources.compositional_examples(source, e.compositional_examples)
+  comp_images, comp_refs = captioning.test_set(source, "test_compositional", n_comp) \
+      if n_comp else (None, [])
+  for r in refs + comp_refs:
     encode(r)  # every reference must fit too
 
   model = captioning.build_captioner(config.model, tokenizer.vocab_size, text_len,
@@ -71,6 +80,10 @@ def run(config, workdir) -> dict:
       metrics[f"{name}/captions"] = [tokenizer.decode(t) for t in tokens]
       metrics.update({f"{name}/{m}": v for m, v in
                       captioning.score(metrics[f"{name}/captions"], refs).items()})
+      if comp_images is not None:  # scenes with a held-out pair: captions never trained on
+        comp = captioning.caption_images(fn, variables, comp_images, e.batch_size)
+        metrics.update({f"compositional/{name}/{m}": v for m, v in captioning.score(
+            [tokenizer.decode(t) for t in comp], comp_refs).items()})
     # Reference point: a true caption of the wrong image (the next one), as a blind model might.
     shuffled = [r[i % len(r)] for i, r in enumerate(refs[1:] + refs[:1])]
     metrics.update({f"shuffled/{m}": v for m, v in captioning.score(shuffled, refs).items()})
@@ -82,6 +95,12 @@ def run(config, workdir) -> dict:
                                   evaluate=evaluate)
   metrics = result.eval_metrics
   results = {"step": result.step, **train.scalars(metrics)}
+  seen = sources.train_captions(source, config.total_steps * config.batch_size)
+  if seen is not None:  # how many test references the decoder could have memorised
+    results["test_captions_seen_in_training"] = sources.seen_fraction(sum(refs, []), seen)
+    if comp_refs:
+      results["compositional/test_captions_seen_in_training"] = sources.seen_fraction(
+          sum(comp_refs, []), seen)
   examples = [{"index": i, "references": refs[i],
                **{name: metrics[f"{name}/captions"][i] for name in generate}}
               for i in range(min(e.num_examples_saved, len(refs)))]
@@ -95,6 +114,14 @@ def run(config, workdir) -> dict:
   print(f"  {'':9s}" + "".join(f"{m:>12s}" for m in METRICS))
   for name in (*generate, "shuffled"):
     print(f"  {name:9s}" + "".join(f"{results[f'{name}/{m}']:12.3f}" for m in METRICS))
+  if comp_refs:
+    print(f"{len(comp_refs)} test_compositional images (a held-out pair in each):")
+    for name in generate:
+      print(f"  {name:9s}" + "".join(f"{results[f'compositional/{name}/{m}']:12.3f}"
+                                     for m in METRICS))
+  for k in ("test_captions_seen_in_training", "compositional/test_captions_seen_in_training"):
+    if k in results:
+      print(f"  {k}: {results[k]:.3f}")
   for ex in examples:
     print(f"  [{ex['index']}] " + " | ".join(f"{n}: {ex[n]}" for n in generate) +
           f" | reference: {ex['references'][0]}")
