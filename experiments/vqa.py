@@ -8,6 +8,9 @@ question_type fields; the classes are the train split's answers).
 config -> data -> model -> train -> evaluate on the test split -> write results.json (accuracy
 overall and per question type, beside the majority-answer-per-type prior counted on the training
 split and each type's question-only Bayes accuracy) and examples.json / examples.png.
+compositional/accuracy (and compositional/per_type): the same on eval.compositional_examples
+questions about test_compositional scenes, each with a (shape, colour) pair training never sees
+(data.source.shapes.held_out).
 """
 
 import json
@@ -38,9 +41,10 @@ def check_config(config):
       raise ConfigError(f"{section}.{key}={value!r}; it must be an integer >= {least}.")
 
 
-def make_data(config, world, tokenizer, names):
+def make_data(config, world, tokenizer, names, n_comp=0):
   """(train batches, the test split with its question types and texts, the majority-answer
-  prior {question type: answer id}). Batches hold "question" ids, "answer" ids and the inputs."""
+  prior {question type: answer id}, and the first n_comp examples of test_compositional the
+  same way, or None). Batches hold "question" ids, "answer" ids and the inputs."""
   d = config.data
   fields = ("qa",) + tuple(n for n in ("image", "audio") if n in names)
   inputs = ("question",) + fields[1:]
@@ -60,6 +64,10 @@ def make_data(config, world, tokenizer, names):
   test["question_type"] = [e["question_type"] for e in examples]
   test["question_text"] = [e["question"] for e in examples]
   test["answer_text"] = [e["answer"] for e in examples]
+  comp, comp_examples = batch_fn("test_compositional")(np.arange(n_comp)) if n_comp \
+      else (None, [])
+  if comp is not None:
+    comp["question_type"] = [e["question_type"] for e in comp_examples]
   # The question-only prior: the commonest answer of each type among training questions.
   n_prior = min(d.prior_examples, sources.size(world, "train") or d.prior_examples)
   qa = [world.example("train", i, ("qa",)) for i in range(n_prior)]
@@ -67,11 +75,11 @@ def make_data(config, world, tokenizer, names):
   # A type no training question has (your files) gets the commonest answer of all.
   overall = majority_answers(["all"] * len(qa), [int(q["answer_id"]) for q in qa])["all"]
   prior.update({t: overall for t in test["question_type"] if t not in prior})
-  longest = max(len(tokenizer.words(q["question"])) for q in qa + examples)
+  longest = max(len(tokenizer.words(q["question"])) for q in qa + examples + comp_examples)
   if longest + 1 > d.text_len:  # truncation could cut the words that name the object.
     raise ConfigError(f"data.text_len={d.text_len} cannot hold a {longest}-word question and "
                       f"<eos>; raise it to {longest + 1}.")
-  return train_data, test, prior
+  return train_data, test, prior, comp
 
 
 def save_examples(workdir, test, predictions, prior, n, answers):
@@ -106,17 +114,29 @@ def run(config, workdir) -> dict:
   tokenizer = WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"),
                                           world.vocabulary(questions_too=True))
   model = classification.vqa_model(config, names, len(answers), tokenizer.vocab_size)
-  train_data, test, prior = make_data(config, world, tokenizer, names)
+  n_comp = sources.compositional_examples(world, config.eval.compositional_examples)
+  train_data, test, prior, comp = make_data(config, world, tokenizer, names, n_comp)
   inputs = {k: test[k] for k in names}
   predict = classification.predictor(model)
 
-  def evaluate(state, step):
-    predictions = classification.in_batches(predict, classification.variables_of(state), inputs,
+  def scored(variables, split):
+    predictions = classification.in_batches(predict, variables, {k: split[k] for k in names},
                                             config.eval.batch_size)
-    by_type = accuracy_by_type(exact_match(predictions, test["answer"]), test["question_type"])
-    return {"accuracy": by_type["accuracy"],
-            **{f"accuracy/{t}": a for t, a in by_type["per_type"].items()},
-            "by_type": by_type, "predictions": predictions.tolist()}
+    return predictions, accuracy_by_type(exact_match(predictions, split["answer"]),
+                                         split["question_type"])
+
+  def evaluate(state, step):
+    predictions, by_type = scored(classification.variables_of(state), test)
+    metrics = {"accuracy": by_type["accuracy"],
+               **{f"accuracy/{t}": a for t, a in by_type["per_type"].items()},
+               "by_type": by_type, "predictions": predictions.tolist()}
+    if comp is not None:  # scenes with a held-out pair
+      by_type = scored(classification.variables_of(state), comp)[1]
+      metrics.update({"compositional/accuracy": by_type["accuracy"],
+                      **{f"compositional/accuracy/{t}": a
+                         for t, a in by_type["per_type"].items()},
+                      "compositional/by_type": by_type})
+    return metrics
 
   result = train.train_or_restore(
       config, workdir, init_fn=classification.init_fn(model, inputs),
@@ -139,6 +159,11 @@ def run(config, workdir) -> dict:
       "prior_answers": {t: answers[a] for t, a in prior.items()},
       "question_only_bayes_per_type": bayes_q, "question_only_bayes": bayes,
       "chance": 1.0 / len(answers)}
+  if comp is not None:
+    comp_acc = result.eval_metrics["compositional/by_type"]
+    results.update({"compositional/accuracy": comp_acc["accuracy"],
+                    "compositional/per_type": comp_acc["per_type"],
+                    "compositional/num_test_examples": len(comp["answer"])})
   experiment.write_results(workdir, results)
   if jax.process_index() == 0:
     rows = save_examples(workdir, test, result.eval_metrics["predictions"], prior,
@@ -152,6 +177,9 @@ def run(config, workdir) -> dict:
           f"{shown(bayes_q[t])}")
   print(f"  {'all':10s} {len(test['answer']):6d} {results['accuracy']:7.3f} "
         f"{results['prior_accuracy']:7.3f} {shown(bayes)}")
+  if comp is not None:
+    print(f"  test_compositional ({len(comp['answer'])} questions, a held-out pair in each "
+          f"scene): accuracy {results['compositional/accuracy']:.3f}")
   if jax.process_index() == 0:
     for r in rows:
       print(f"  [{r['index']}] {r['question']}  answer: {r['answer']}  predicted: "
