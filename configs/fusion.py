@@ -8,6 +8,11 @@ Presets, chosen after the colon (README has each one's measured accuracy):
              with p = 0.25. Image + audio, concat_late, 500 steps.
   unique     its material, spoken and never drawn (task unique_audio). Image + audio.
   synergy    does the caption describe the image? Image + caption tokens, 1500 steps.
+Training never sees the (shape, colour) pairs of data.source.shapes.held_out; results.json's
+compositional/accuracy and compositional/macro_f1 score eval.compositional_examples
+test_compositional examples, each scene with one of them. The task's Bayes-optimal numbers
+assume no held-out pairs (with two held out, a colour hints at the shape a little: redundant's
+fused Bayes 0.953 -> 0.955, unimodal 0.8125 -> 0.818).
 Your own labelled files (a label field beside image / text / audio) are a source change:
   --config.data.source.name=manifest --config.data.source.manifest.dir=DIR
 A unimodal baseline is the same run with one modality (the fusion is then skipped):
@@ -28,6 +33,7 @@ notebooks/fusion_ablation.ipynb tabulates and plots a sweep's summary.csv.
 
 import ml_collections
 
+from mmjax.data.synthetic.scenes import DEFAULT_HELD_OUT
 from mmjax.tasks.classification import encoder_choices
 from mmjax.train import defaults
 
@@ -69,9 +75,9 @@ def get_config(arg: str = ""):
       seed=0, image_size=32, sample_rate=8000, audio_seconds=1.5, text_len=16,
       source=dict(name="shapes", shapes=dict(
           max_objects=1, noise=0.05, clutter=0, occlusion=0.0, snr_db=20.0,
-          # (shape, colour) pairs kept out of train/val/test, seen only in test_compositional,
-          # for experiments/evaluate.py: e.g. '(("circle","red"),("triangle","blue"))'.
-          held_out=(),
+          # (shape, colour) pairs kept out of train/val/test, seen only in test_compositional
+          # (compositional/... results, and experiments/evaluate.py's); () holds none out.
+          held_out=DEFAULT_HELD_OUT,
           task=dict(name="redundant",
                     redundant=dict(image_eps=0.25, audio_eps=0.25, corruption="erase"),
                     unique_audio={}, unique_image={}, synergy={})),
@@ -79,7 +85,11 @@ def get_config(arg: str = ""):
           # fields (image, text, audio).
           manifest=dict(dir="", train="train.jsonl", val="val.jsonl", test="test.jsonl",
                         on_bad_example="error", validation_cache=True, cache=False))))
-  c.eval = ml_collections.ConfigDict(dict(num_examples=1000, batch_size=250))
+  c.eval = ml_collections.ConfigDict(dict(
+      num_examples=1000, batch_size=250,
+      # test_compositional examples scored too (0: none; the synthetic world with held-out
+      # pairs only).
+      compositional_examples=500))
   c.eval_only = False
 
   arg = arg or "redundant"
@@ -96,6 +106,7 @@ def get_config(arg: str = ""):
     c.model.head.classification.hidden = (16,)
     c.eval.num_examples = 48
     c.eval.batch_size = 16
+    c.eval.compositional_examples = 16
   elif arg == "unique":
     c.data.source.shapes.task.name = "unique_audio"
   elif arg == "synergy":

@@ -7,7 +7,9 @@ fields): one encoder per modality, a fusion, a head; one modality gives the unim
 config -> data -> model -> train -> evaluate on the test split -> write results.json (accuracy,
 macro P/R/F1, confusion matrix, beside the task's chance and Bayes-optimal accuracy). The model,
 batches and loss are mmjax.tasks.classification's, which experiments/evaluate.py also uses to
-evaluate a finished run's checkpoint further.
+evaluate a finished run's checkpoint further. compositional/accuracy and compositional/macro_f1:
+the same on eval.compositional_examples test_compositional examples, whose scenes each have a
+(shape, colour) pair training never sees (data.source.shapes.held_out).
 """
 
 import os
@@ -32,13 +34,22 @@ def run(config, workdir) -> dict:
   train_data = Batches(batches("train"), config.batch_size, seed=config.data.seed,
                        num_examples=sources.size(world, "train"))
   test = batches("test")(np.arange(min(config.eval.num_examples, n_test)))
+  n_comp = sources.compositional_examples(world, config.eval.compositional_examples)
+  comp = batches("test_compositional")(np.arange(n_comp)) if n_comp else None
   inputs = {m: test[m] for m in mods}
   probabilities = classification.predictor(model, probabilities=True)
 
-  def evaluate(state, step):
+  def scored(state, split):
     probs = classification.in_batches(probabilities, classification.variables_of(state),
-                                      inputs, config.eval.batch_size)
-    return classification_metrics(test["label"], probs.argmax(-1), info["num_classes"])
+                                      {m: split[m] for m in mods}, config.eval.batch_size)
+    return classification_metrics(split["label"], probs.argmax(-1), info["num_classes"])
+
+  def evaluate(state, step):
+    metrics = scored(state, test)
+    if comp is not None:  # scenes with a held-out pair
+      metrics.update({f"compositional/{k}": v for k, v in scored(state, comp).items()
+                      if k in ("accuracy", "macro_f1")})
+    return metrics
 
   result = train.train_or_restore(
       config, workdir, init_fn=classification.init_fn(model, inputs),
@@ -47,6 +58,7 @@ def run(config, workdir) -> dict:
   fusion = config.model.fusion.name if len(mods) > 1 else None
   results = {"step": result.step, "task": task, "modalities": list(mods), "fusion": fusion,
              "num_test_examples": len(test["label"]), **result.eval_metrics,
+             **({"compositional/num_test_examples": n_comp} if n_comp else {}),
              "chance": info["chance"], "bayes_optimal": classification.bayes_for(info, mods),
              "bayes_optimal_all_modalities": info["bayes_optimal"],
              "unimodal_bayes": info["unimodal_bayes"]}
@@ -57,6 +69,10 @@ def run(config, workdir) -> dict:
   print(f"  accuracy {results['accuracy']:.3f}  macro F1 {results['macro_f1']:.3f}  "
         f"(chance {info['chance']:.3f}"
         + (f", Bayes-optimal {bayes:.3f})" if bayes is not None else ")"))
+  if comp is not None:
+    print(f"  test_compositional ({n_comp} examples, a held-out pair in each scene): accuracy "
+          f"{results['compositional/accuracy']:.3f}  macro F1 "
+          f"{results['compositional/macro_f1']:.3f}")
   return results
 
 
