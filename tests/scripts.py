@@ -29,3 +29,24 @@ def check_held_out_split(config_arg: str, n: int = 300) -> None:
       assert not pairs & held, (split, i, pairs)
   for i in range(n):
     assert {(o.shape, o.colour) for o in world.scene("test_compositional", i).objects} & held
+
+
+def check_prompts_unseen(config_arg: str, n: int = 2000) -> None:
+  """Every prompt of `config_arg`'s eval.novel_templates, for every class name, is a wording no
+  caption uses: not a caption template's (scenes.template_in_captions), and its words never
+  in a row in the captions of n training examples."""
+  from mmjax.data import sources  # pylint: disable=g-import-not-at-top
+  from mmjax.data.synthetic.scenes import (ATTRIBUTES,  # pylint: disable=g-import-not-at-top
+                                           template_in_captions)
+  config = preset(config_arg)
+  world = sources.build(config.data)
+  captions = [world.example("train", i, ("caption",))["caption"].split() for i in range(n)]
+  assert config.eval.novel_templates, f"{config_arg} has no eval.novel_templates"
+  assert not set(config.eval.novel_templates) & set(config.eval.zero_shot_templates)
+  for t in config.eval.novel_templates:
+    assert not template_in_captions(t), t
+    for c in (name for names in ATTRIBUTES.values() for name in names):
+      words = t.format(c=c).split()
+      k = len(words)
+      assert not any(cap[i:i + k] == words for cap in captions
+                     for i in range(len(cap) - k + 1)), (t, c)

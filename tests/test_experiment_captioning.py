@@ -219,3 +219,21 @@ def test_tiny_captions_coco_against_every_caption_of_each_image(tmp_path):
         "data.source.name": "coco_captions",
         "data.source.coco_captions.data_dir": str(tmp_path / "tfds")}), str(tmp_path / "work"))
   assert not (tmp_path / "work").exists()
+
+
+def test_tiny_scores_the_compositional_split_and_counts_seen_references(tmp_path):
+  from tests.scripts import check_held_out_split
+  config = preset("configs/captioning.py:tiny", total_steps=3, **{"checkpoint.every_steps": 3})
+  results = experiment.run(config, str(tmp_path))
+  for method in ("greedy", "beam3"):
+    for metric in ("BLEU-1", "BLEU-4", "CIDEr-D", "exact_match"):
+      value = results[f"compositional/{method}/{metric}"]
+      assert 0.0 <= value <= (10.0 if metric == "CIDEr-D" else 1.0)
+  # 3 x 16 training scenes: some test references are training captions, and no caption of a
+  # scene with a held-out pair is.
+  assert 0.0 < results["test_captions_seen_in_training"] < 1.0
+  assert results["compositional/test_captions_seen_in_training"] == 0.0
+  check_held_out_split("configs/captioning.py")
+  with pytest.raises(ConfigError, match="eval.compositional_examples=16 .* needs held-out"):
+    experiment.run(preset("configs/captioning.py:tiny", **{"data.source.shapes.held_out": ()}),
+                   str(tmp_path / "bad"))

@@ -146,3 +146,36 @@ def test_coco_captions_unprepared_or_with_attribute_tasks_fails_in_seconds(tmp_p
     with pytest.raises(error, match=match):
       experiment.run(config, str(tmp_path / "work"))
     assert not (tmp_path / "work").exists()
+
+
+def test_tiny_reports_unseen_prompts_multi_object_images_and_the_compositional_split(tmp_path):
+  from mmjax.data import sources
+  from tests.scripts import check_held_out_split, check_prompts_unseen
+  config = preset("configs/contrastive.py:tiny")
+  results = contrastive.run(config, str(tmp_path))
+  for prompts in ("zero_shot", "zero_shot_novel"):
+    for task in ("shape", "colour"):
+      k = f"{prompts}/{task}"
+      assert 0.0 <= results[f"{k}/top1"] <= 1.0
+      assert 0.0 <= results[f"{k}/multi_object/top1_any"] <= 1.0
+      assert 0.0 < results[f"{k}/multi_object/chance_top1_any"] <= 1.0
+      # Every test image is scored: the single-object ones by top1, the others by top1_any.
+      assert results[f"{k}/num_images"] + results[f"{k}/multi_object/num_images"] == 64
+  for k in ("i2t/R@1", "i2t/R@10", "t2i/R@1", "t2i/R@10"):
+    assert 0.0 <= results[f"compositional/{k}"] <= 1.0
+    assert 0.0 < results[f"compositional/{k.replace('R@', 'chance_R@')}"] < 1.0
+  # The tiny run trains on 6 x 32 scenes, so some test captions are training captions; no
+  # caption of a scene with a held-out pair is.
+  assert 0.0 < results["test_captions_seen_in_training"] < 1.0
+  assert results["compositional/test_captions_seen_in_training"] == 0.0
+  world = sources.build(config.data)
+  seen = sources.train_captions(world, config.total_steps * config.batch_size)
+  test = [world.example("test", i, ("caption",))["caption"] for i in range(64)]
+  assert results["test_captions_seen_in_training"] == sources.seen_fraction(test, seen)
+  check_held_out_split("configs/contrastive.py")
+  check_prompts_unseen("configs/contrastive.py")
+  for overrides, match in (({"eval.novel_templates": ("a {c}",)}, "wordings the training "
+                            "captions use"),
+                           ({"data.source.shapes.held_out": ()}, "needs held-out pairs")):
+    with pytest.raises(ConfigError, match=match):
+      contrastive.run(preset("configs/contrastive.py:tiny", **overrides), str(tmp_path / "bad"))

@@ -150,3 +150,17 @@ def test_bad_config_values_fail_before_compiling_and_name_the_choices(tmp_path):
   p = run(tmp_path, "--config.model.fusion.name=gatd")
   assert p.returncode != 0 and "model.fusion.name='gatd'" in p.stderr
   assert 'Did you mean "gated"' in p.stderr and "compile_time" not in p.stdout
+
+
+def test_tiny_scores_the_compositional_split(tmp_path, capsys):
+  from experiments import fusion_classification
+  from tests.scripts import check_held_out_split, preset
+  for arg in ("configs/fusion.py", "configs/fusion.py:synergy"):
+    check_held_out_split(arg, n=200)
+  config = preset("configs/fusion.py:tiny", total_steps=3, **{
+      "checkpoint.every_steps": 3, "model.modalities": ("image", "text")})
+  results = fusion_classification.run(config, str(tmp_path))
+  assert results["compositional/num_test_examples"] == 16
+  assert 0.0 <= results["compositional/accuracy"] <= 1.0
+  assert 0.0 <= results["compositional/macro_f1"] <= 1.0
+  assert "test_compositional (16 examples" in capsys.readouterr().out

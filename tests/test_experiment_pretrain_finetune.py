@@ -204,3 +204,11 @@ def test_locked_text_two_tower_shapes_and_fully_locked_width():
                               project_text=False)
   with pytest.raises(ValueError, match="embed_dim=8 must equal their width 12"):
     locked.init(jax.random.key(0), images, feats)
+
+
+def test_novel_templates_are_wordings_no_training_caption_uses(tmp_path):
+  from tests.scripts import check_prompts_unseen
+  for name in ("", "lit", "tiny"):
+    check_prompts_unseen(f"configs/pretrain_finetune.py:{name}", n=1000)
+  with pytest.raises(ConfigError, match=r"eval.novel_templates has \['an image with a \{c\}'\]"):
+    experiment.run(config(**{"eval.novel_templates": ("an image with a {c}",)}), str(tmp_path))

@@ -108,3 +108,18 @@ def test_bad_config_values_fail_before_compiling(tmp_path, overrides, match):
   with pytest.raises(ConfigError, match=match):
     experiment.run(preset("configs/vqa.py:tiny", **overrides), str(tmp_path))
   assert not (tmp_path / "checkpoints").exists()
+
+
+def test_tiny_answers_questions_about_the_compositional_split(tmp_path):
+  from tests.scripts import check_held_out_split
+  config = preset("configs/vqa.py:tiny", total_steps=2, **{"checkpoint.every_steps": 2})
+  results = experiment.run(config, str(tmp_path))
+  assert results["compositional/num_test_examples"] == 32
+  assert 0.0 <= results["compositional/accuracy"] <= 1.0
+  assert set(results["compositional/per_type"]) <= {"count", "exists", "colour", "shape", "size",
+                                                    "relation"}
+  assert json.load(open(tmp_path / "results.json")) == results
+  check_held_out_split("configs/vqa.py")
+  with pytest.raises(ConfigError, match="eval.compositional_examples=-1; valid: an integer"):
+    experiment.run(preset("configs/vqa.py:tiny", **{"eval.compositional_examples": -1}),
+                   str(tmp_path / "bad"))
