@@ -11,8 +11,7 @@ writes <workdir>/evaluation/report.json, report.md and one PNG per curve:
   contribution   the metric drop when a modality is zeroed, or shuffled across examples.
   compositional  accuracy on test_compositional (scenes with a held-out (shape, colour) pair)
                  against test; needs a run whose data.source.shapes.held_out lists the
-                 pairs kept out of training: train with
-                 --config.data.source.shapes.held_out='(("circle","red"),("triangle","blue"))'.
+                 pairs kept out of training (configs/fusion.py holds out two by default).
   calibration    ECE with 15 equal-width confidence bins and the reliability diagram (Guo et al.
                  2017, "On Calibration of Modern Neural Networks").
 
