@@ -141,7 +141,7 @@ def test_captioning_trains_and_scores_on_your_files(tmp_path):
   assert len(examples) == 4 and examples[1]["references"] == ["a green square",
                                                               "a square in green"]
   assert 0 <= results["shuffled/BLEU-4"] <= 1
-  # It learns: the loss falls by 0.80, 1.38 on seeds 0, 1 (6 steps: BLEU-4 is still 0).
+  # It learns: the loss falls by 0.80, 1.38, 1.27 on seeds 0, 1, 2 (6 steps: BLEU-4 is still 0).
   losses = train_losses(tmp_path / "run")
   assert losses[-1] < losses[0] - 0.3, losses
 
@@ -189,8 +189,8 @@ def test_speech_recognition_trains_on_your_recordings(tmp_path):
   assert results["step"] == config.total_steps and len(results["examples"]) == 2
   assert results["examples"][0]["ref"] in {"a red square", "a square in red"}
   assert results["greedy/wer"] >= 0 and 0 <= results["baseline/wer"] <= 1
-  # It learns: the CTC loss falls to 0.68 of its first logged value on seed 0 (4 steps: the WER
-  # is not yet below the baseline's).
+  # It learns: the CTC loss falls to 0.68, 0.66, 0.49 of its first logged value on seeds 0, 1, 2
+  # (4 steps: the WER is not yet below the baseline's).
   losses = train_losses(tmp_path / "run")
   assert losses[-1] < 0.9 * losses[0], losses
 
