@@ -1,6 +1,8 @@
 """The experiments' tests build a config preset with dotted-key overrides (experiments are
-imported as the package they are: `from experiments import vqa`)."""
+imported as the package they are: `from experiments import vqa`), and read what a run logged to
+check that it learned."""
 
+import json
 import os
 
 from mmjax import experiment
@@ -50,3 +52,10 @@ def check_prompts_unseen(config_arg: str, n: int = 2000) -> None:
       k = len(words)
       assert not any(cap[i:i + k] == words for cap in captions
                      for i in range(len(cap) - k + 1)), (t, c)
+
+
+def train_losses(workdir) -> list:
+  """The train/loss values a run logged (each the mean over its log window), in step order."""
+  with open(os.path.join(str(workdir), "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  return [r["train/loss"] for r in rows if "train/loss" in r]

@@ -14,7 +14,7 @@ from experiments import av_mnist as experiment
 from mmjax.data import sources
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification
-from tests.scripts import preset
+from tests.scripts import preset, train_losses
 
 NUM_MOCK = 84  # mock examples per tfds split: AV-MNIST train 77, val 7, test 84.
 PRESETS = ("late", "tensor", "low_rank_tensor", "multiplicative", "image_only", "audio_only")
@@ -74,6 +74,10 @@ def test_tiny_trains_selects_on_validation_and_tests(tiny_run):
   for name in ("results.json", "metrics.jsonl", "config.json", "best_variables.msgpack",
                "checkpoints"):
     assert (workdir / name).exists(), name
+  # It learns: 4 steps on mock data are too few for test accuracy above chance (0.107 vs 0.1),
+  # but the loss falls: by 0.19, 0.55, 0.43 on seeds 0, 1, 2.
+  losses = train_losses(workdir)
+  assert losses[-1] < losses[0] - 0.1, losses
 
 
 def test_eval_only_tests_the_same_best_checkpoint(tiny_run):

@@ -20,7 +20,7 @@ from mmjax.losses.captioning import caption_loss, shift_right
 from mmjax.models.captioner import Captioner, decode
 from mmjax.registry import ConfigError
 from mmjax.tasks import captioning
-from tests.scripts import ROOT, preset
+from tests.scripts import ROOT, preset, train_losses
 from tests.test_heads import random_variables
 
 CMD = [sys.executable, "experiments/captioning.py", "--config", "configs/captioning.py:tiny"]
@@ -185,9 +185,10 @@ def test_tiny_trains_captions_scores_and_evaluates_again(tmp_path, capsys):
   examples = json.load(open(tmp_path / "examples.json"))
   assert len(examples) == 4 and all(len(e["references"]) == 4 for e in examples)
   assert all(isinstance(e["greedy"], str) and isinstance(e["beam3"], str) for e in examples)
-  losses = [json.loads(line)["train/loss"] for line in open(tmp_path / "metrics.jsonl")
-            if "train/loss" in line]
-  assert losses[-1] < losses[0]
+  # It learns: 6 steps are too few for captions above the shuffled baseline (BLEU-4 0.01 vs
+  # 0.30), but the teacher-forced loss falls: by 0.54, 0.70, 0.42 on seeds 0, 1, 2.
+  losses = train_losses(tmp_path)
+  assert losses[-1] < losses[0] - 0.2, losses
   config.eval_only = True
   assert experiment.run(config, str(tmp_path)) == results
   assert json.load(open(tmp_path / "results.json")) == results

@@ -20,7 +20,7 @@ from mmjax.losses.ctc import ctc_loss
 from mmjax.models.speech_recognizer import SpeechRecognizer
 from mmjax.registry import ConfigError
 from mmjax.tasks import speech
-from tests.scripts import ROOT, preset
+from tests.scripts import ROOT, preset, train_losses
 
 CMD = [sys.executable, "experiments/speech_recognition.py", "--config",
        "configs/speech_recognition.py:tiny"]
@@ -165,6 +165,10 @@ def test_tiny_trains_evaluates_and_writes_everything(tmp_path, capsys):
   for k in ("greedy/wer", "greedy/cer", "beam/wer", "beam/cer", "baseline/wer"):
     assert 0.0 <= results[k] and np.isfinite(results[k]), k
   assert len(results["examples"]) == 2 and results["examples"][0]["ref"]
+  # It learns: 4 steps are too few for a WER below the baseline's, but the CTC loss falls:
+  # to 0.78, 0.81, 0.74 of its first logged value on seeds 0, 1, 2.
+  losses = train_losses(tmp_path)
+  assert losses[-1] < 0.9 * losses[0], losses
   for name in ("metrics.jsonl", "config.json", "vocab.json", "checkpoints"):
     assert (tmp_path / name).exists(), name
   config.eval_only = True

@@ -17,7 +17,7 @@ from mmjax.models.attribute_classifier import AttributeClassifier, attribute_los
 from mmjax.models.text_to_image import TextToImage
 from mmjax.registry import ConfigError
 from mmjax.tasks import translation as stage_models
-from tests.scripts import preset
+from tests.scripts import preset, train_losses
 
 CHANCE = {"shape": 1 / 4, "colour": 1 / 6, "size": 1 / 2, "all": 1 / 48}
 
@@ -142,9 +142,12 @@ def test_tiny_trains_every_stage_and_scores_the_translations(tiny_run, experimen
   for stage in ("image_classifier", "generator", "text_classifier", "captioner"):
     assert results[stage]["step"] == 4, stage
     assert os.path.isdir(os.path.join(workdir, stage, "checkpoints", "4")), stage
-    losses = [json.loads(line)["train/loss"] for line in
-              open(os.path.join(workdir, stage, "metrics.jsonl")) if "train/loss" in line]
+    losses = train_losses(os.path.join(workdir, stage))
     assert len(losses) == 2 and np.all(np.isfinite(losses)), stage
+  # The generator learns: its denoising loss falls by 0.16, 0.11 on seeds 0, 1. In 4 steps the
+  # classifiers' and captioner's losses barely move and no score beats chance.
+  losses = train_losses(os.path.join(workdir, "generator"))
+  assert losses[-1] < losses[0] - 0.05, losses
   scores = [results["image_classifier"]["real_images"], results["generator"]["generated_images"],
             results["text_classifier"]["real_captions"],
             results["captioner"]["generated_captions"]]

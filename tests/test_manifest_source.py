@@ -15,7 +15,7 @@ from mmjax import experiment
 from mmjax.data import sources
 from mmjax.data.manifest_source import ManifestSource
 from mmjax.registry import ConfigError
-from tests.scripts import ROOT
+from tests.scripts import ROOT, train_losses
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 SHAPES = ("square", "stripe")
@@ -106,6 +106,10 @@ def test_contrastive_trains_and_retrieves_on_your_files(tmp_path):
   # 6 test images x 2 captions: an image's 2 captions of 12, a caption's 1 image of 6.
   assert 0 <= results["i2t/R@1"] <= 1 and results["i2t/chance_R@1"] == pytest.approx(2 / 12)
   assert results["t2i/chance_R@1"] == pytest.approx(1 / 6)
+  # It learns: the loss falls by 0.37, 0.65, 0.76 on seeds 0, 1, 2 (i2t R@1 0.67, 0.33, 0.50
+  # vs chance 0.17: too coarse on 6 images for a margin).
+  losses = train_losses(tmp_path / "run")
+  assert losses[-1] < losses[0] - 0.2, losses
   assert not any(k.startswith(("zero_shot", "linear_probe")) for k in results)
   # The synthetic world's attribute tasks on files fail before training, naming the keys.
   config = experiment.get_config(os.path.join(ROOT, "configs/contrastive.py:tiny"),
@@ -137,6 +141,9 @@ def test_captioning_trains_and_scores_on_your_files(tmp_path):
   assert len(examples) == 4 and examples[1]["references"] == ["a green square",
                                                               "a square in green"]
   assert 0 <= results["shuffled/BLEU-4"] <= 1
+  # It learns: the loss falls by 0.80, 1.38, 1.27 on seeds 0, 1, 2 (6 steps: BLEU-4 is still 0).
+  losses = train_losses(tmp_path / "run")
+  assert losses[-1] < losses[0] - 0.3, losses
 
 
 def test_grey_images_and_whole_splits(tmp_path):
@@ -182,6 +189,10 @@ def test_speech_recognition_trains_on_your_recordings(tmp_path):
   assert results["step"] == config.total_steps and len(results["examples"]) == 2
   assert results["examples"][0]["ref"] in {"a red square", "a square in red"}
   assert results["greedy/wer"] >= 0 and 0 <= results["baseline/wer"] <= 1
+  # It learns: the CTC loss falls to 0.68, 0.66, 0.49 of its first logged value on seeds 0, 1, 2
+  # (4 steps: the WER is not yet below the baseline's).
+  losses = train_losses(tmp_path / "run")
+  assert losses[-1] < 0.9 * losses[0], losses
 
 
 def test_fusion_classification_trains_on_your_labelled_files(tmp_path):

@@ -57,7 +57,8 @@ def test_two_tower_embeddings_are_unit_norm_float32_in_bf16():
                text=dict(vocab_size=30, max_len=8, width=16, depth=1, num_heads=2, mlp_dim=32),
                embed_dim=8, dtype=jnp.bfloat16)
   x, t = jnp.ones((3, 16, 16, 3)), jnp.ones((3, 8), jnp.int32)
-  (zi, zt, extras), params = m.init_with_output(jax.random.key(0), x, t)
+  # One compile: run eagerly, each op compiled on its own took most of a minute.
+  (zi, zt, extras), params = jax.jit(m.init_with_output)(jax.random.key(0), x, t)
   assert zi.dtype == jnp.float32 and zt.shape == (3, 8)
   np.testing.assert_allclose(jnp.linalg.norm(zi, axis=-1), 1.0, rtol=1e-5)
   assert extras["img/tokens"].dtype == jnp.bfloat16

@@ -43,7 +43,9 @@ def test_two_tower_is_the_model_built_by_hand_with_data_fields_filled():
                      text={**dict(m.text.transformer), "vocab_size": 40, "max_len": 12},
                      embed_dim=m.embed_dim)
   x, t = jnp.zeros((1, 32, 32, 3)), jnp.zeros((1, 12), jnp.int32)
-  assert tree_equal(model.init(jax.random.key(3), x, t), by_hand.init(jax.random.key(3), x, t))
+  # Both inits in one compile (eagerly, each op compiled on its own took most of a minute).
+  assert tree_equal(*jax.jit(lambda k: (model.init(k, x, t), by_hand.init(k, x, t)))(
+      jax.random.key(3)))
   assert model.text["vocab_size"] == 40 and model.text["max_len"] == 12
   assert model.logit_scale_init == pytest.approx(np.log(1 / 0.07)) and model.logit_bias_init == 0
   sig = image_text.two_tower(tiny_model_section("sigmoid"), vocab_size=40, text_len=12)
@@ -89,16 +91,18 @@ def test_contrastive_loss_fn_is_the_loss_and_frozen_params_get_no_gradient():
   rng = np.random.default_rng(0)
   batch = {"images": rng.normal(size=(4, 8, 8, 3)).astype(np.float32),
            "text": rng.integers(1, 20, (4, 6)).astype(np.int32)}
-  params = image_text.init_fn(model, batch["images"][:1], batch["text"][:1])(
-      jax.random.key(0))[0]
-  key = jax.random.key(1)  # the trainer's dropout key (this model has no dropout)
-  loss, (metrics, state) = image_text.contrastive_loss_fn(model, "sigmoid")(
-      params, {}, batch, key, None)
-  zimg, ztxt, out = model.apply({"params": params}, batch["images"], batch["text"])
-  assert loss == pytest.approx(siglip_loss(zimg, ztxt, out["logit_scale"], out["logit_bias"]))
-  assert metrics["temperature"] == pytest.approx(0.1) and state == {}
   frozen = image_text.contrastive_loss_fn(model, "sigmoid", frozen=("img_tower/.*",))
-  grads = jax.grad(lambda p: frozen(p, {}, batch, key, None)[0])(params)
+  drop = jax.random.key(1)  # the trainer's dropout key (this model has no dropout)
+
+  def outputs(key):  # one compile (eagerly, each op compiled on its own took most of a minute)
+    params = image_text.init_fn(model, batch["images"][:1], batch["text"][:1])(key)[0]
+    zimg, ztxt, out = model.apply({"params": params}, batch["images"], batch["text"])
+    return (image_text.contrastive_loss_fn(model, "sigmoid")(params, {}, batch, drop, None),
+            siglip_loss(zimg, ztxt, out["logit_scale"], out["logit_bias"]),
+            jax.grad(lambda p: frozen(p, {}, batch, drop, None)[0])(params))
+  (loss, (metrics, state)), by_hand, grads = jax.jit(outputs)(jax.random.key(0))
+  assert loss == pytest.approx(by_hand)
+  assert metrics["temperature"] == pytest.approx(0.1) and state == {}
   assert all(not np.any(g) for g in jax.tree.leaves(grads["img_tower"]))
   assert any(np.any(g) for g in jax.tree.leaves(grads["txt_tower"]))
 
