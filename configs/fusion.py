@@ -10,9 +10,8 @@ Presets, chosen after the colon (README has each one's measured accuracy):
   synergy    does the caption describe the image? Image + caption tokens, 1500 steps.
 Training never sees the (shape, colour) pairs of data.source.shapes.held_out; results.json's
 compositional/accuracy and compositional/macro_f1 score eval.compositional_examples
-test_compositional examples, each scene with one of them. The task's Bayes-optimal numbers
-assume no held-out pairs (with two held out, a colour hints at the shape a little: redundant's
-fused Bayes 0.953 -> 0.955, unimodal 0.8125 -> 0.818).
+test_compositional examples, each scene with one of them. The task's Bayes-optimal numbers in
+results.json account for them (a visible colour narrows the shape to its allowed ones).
 Your own labelled files (a label field beside image / text / audio) are a source change:
   --config.data.source.name=manifest --config.data.source.manifest.dir=DIR
 A unimodal baseline is the same run with one modality (the fusion is then skipped):

@@ -424,3 +424,24 @@ def test_train_captions_and_compositional_examples_of_a_source():
   with pytest.raises(ConfigError, match="needs held-out pairs: set data.source.shapes.held_out"):
     sources.compositional_examples(SceneWorld(), 5)
   assert sources.compositional_examples(object(), 5) == 0  # a source without that split
+
+
+def test_redundant_bayes_with_held_out_pairs_uses_the_visible_colour():
+  """Held-out pairs make a colour hint at the shape: the oracle that guesses a hidden shape
+  among the colour's allowed shapes reaches the Bayes numbers task_info gives for those pairs."""
+  from mmjax.data.synthetic.scenes import DEFAULT_HELD_OUT
+  knobs = dict(image_eps=0.5, audio_eps=0.5)
+  w = SceneWorld(0, 32, 1, task="redundant", task_options=knobs, held_out=DEFAULT_HELD_OUT)
+  info = task_info("redundant", pairs=w.pairs, **knobs)
+  assert info["bayes_optimal"] > task_info("redundant", **knobs)["bayes_optimal"]
+  n = 4000
+  v = [w.views("train", i) for i in range(n)]
+  obj = lambda scene: scene.objects[scene.reading_order()[0]]
+  allowed = lambda colour: [s for s in SHAPES if (s, colour) in w.pairs]
+  # A hidden shape: the colour's first allowed shape (a uniform guess among them on average).
+  read = lambda o: SHAPES.index(o.shape if o.shape != ERASED else allowed(o.colour)[0])
+  y = np.asarray([x.label for x in v])
+  acc = lambda pred: float(np.mean(np.asarray(pred) == y))
+  assert within(acc([read(obj(x.image)) for x in v]), info["unimodal_bayes"]["image"], n)
+  fused = [read(obj(x.image) if obj(x.image).shape != ERASED else obj(x.spoken)) for x in v]
+  assert within(acc(fused), info["bayes_optimal"], n)

@@ -232,7 +232,7 @@ def labelled_task(data, source) -> tuple[str, dict]:
     raise ConfigError(f"data.source.{data.source.name}.task: classification needs a labelled "
                       f"task; choose one of {', '.join(TASKS.names())} "
                       f"(data.source.{data.source.name}.task.name).")
-  return task["name"], source.task.info()
+  return task["name"], source.task.info(getattr(source, "pairs", None))
 
 
 def files_task(source, modalities: Sequence[str]) -> dict:

@@ -25,9 +25,11 @@ synergy (K = 2): "does the spoken caption describe this image?" With probability
   walk on the scene distribution, so the caption's marginal equals the image's: each modality
   alone is exactly at chance (1/2), together they decide it (fused Bayes = 1).
 
-The numbers assume no held-out pairs, no random occlusion, and a perfect reader of each view
-(pixel noise, clutter behind the objects and audio noise only make reading harder). They are
-what `task_info(task, **knobs)` returns; tests check the generator reproduces them.
+The numbers assume no random occlusion and a perfect reader of each view (pixel noise, clutter
+behind the objects and audio noise only make reading harder). They are what
+`task_info(task, pairs, **knobs)` returns; with held-out pairs (`pairs`: the allowed ones) the
+views' visible colour narrows `redundant`'s shape to the colour's allowed shapes, which the
+numbers include. Tests check the generator reproduces them.
 """
 
 import dataclasses
@@ -114,13 +116,19 @@ class Redundant:
                  self._corrupt(scene, i, hit[1], u[1], pairs),
                  SHAPES.index(scene.objects[i].shape))
 
-  def info(self) -> dict:
-    k = len(SHAPES)
-    prior = np.full(k, 1.0 / k)
-    img = channel(self.image_eps, self.corruption, k)
-    aud = channel(self.audio_eps, self.corruption, k)
-    return _info(k, bayes_accuracy(prior, img, aud), bayes_accuracy(prior, img),
-                 bayes_accuracy(prior, aud))
+  def info(self, pairs=None) -> dict:
+    """With held-out pairs (`pairs`: the allowed ones, drawn uniformly) both views still show
+    the object's colour, which narrows its shape to the colour's allowed shapes: the Bayes
+    accuracy is the mean over colours of the task's on those shapes alone."""
+    groups = [(1.0, len(SHAPES))] if pairs is None else [
+        (len(a) / len(pairs), len(a)) for a in (_allowed(pairs, colour=c) for c in COLOURS) if a]
+
+    def bayes(*eps):
+      return sum(w * bayes_accuracy(np.full(k, 1.0 / k),
+                                    *(channel(e, self.corruption, k) for e in eps))
+                 for w, k in groups)
+    return _info(len(SHAPES), bayes(self.image_eps, self.audio_eps), bayes(self.image_eps),
+                 bayes(self.audio_eps))
 
 
 @TASKS.register("unique_audio")
@@ -134,7 +142,7 @@ class UniqueAudio:
     spoken = scene.replace_object(scene.reading_order()[0], material=MATERIALS[label])
     return Views(scene, scene, spoken, label)
 
-  def info(self) -> dict:
+  def info(self, pairs=None) -> dict:  # the label ignores pairs
     k = len(MATERIALS)
     return _info(k, 1.0, 1.0 / k, 1.0)
 
@@ -150,7 +158,7 @@ class UniqueImage:
     image = dataclasses.replace(scene, background=list(BACKGROUNDS)[label])
     return Views(scene, image, scene, label)
 
-  def info(self) -> dict:
+  def info(self, pairs=None) -> dict:  # the label ignores pairs
     k = len(BACKGROUNDS)
     return _info(k, 1.0, 1.0, 1.0 / k)
 
@@ -191,7 +199,7 @@ class Synergy:
     return Views(scene, scene, scene.replace_object(i, **{field: options[int(u * len(options))]}),
                  label)
 
-  def info(self) -> dict:
+  def info(self, pairs=None) -> dict:  # the label ignores pairs
     return _info(2, 1.0, 0.5, 0.5)
 
 
@@ -204,10 +212,11 @@ def make_task(task, options: Optional[dict] = None):
   return task
 
 
-def task_info(task: str, **knobs) -> dict:
+def task_info(task: str, pairs=None, **knobs) -> dict:
   """{"num_classes", "chance", "bayes_optimal", "unimodal_bayes": {"image", "audio"}} of a task
-  under `knobs`, e.g. task_info("redundant", image_eps=0.1, audio_eps=0.3). task="vqa" takes
+  under `knobs`, e.g. task_info("redundant", image_eps=0.1, audio_eps=0.3), in a world whose
+  objects take the (shape, colour) `pairs` (None: every pair; see World.pairs). task="vqa" takes
   question_type and max_objects and gives the question-only Bayes accuracy instead."""
   if task == "vqa":
     return vqa_info(**knobs)
-  return make_task(task, knobs).info()
+  return make_task(task, knobs).info(pairs)
