@@ -91,7 +91,8 @@ TARGETS = (
             g_cer=Metric("speech_recognition", "greedy/cer"),
             b_cer=Metric("speech_recognition", "beam/cer"),
             baseline=Metric("speech_recognition", "baseline/wer", ".2f", varies=False))),
-    Row("fusion_redundant", "fusion, `redundant` task, image + audio, `concat_late`",
+    Row("fusion_redundant", "fusion, `redundant` task, image + audio, `concat_late`; (circle, "
+        "red) and (triangle, blue) never in training",
         "`python experiments/fusion_classification.py --config configs/fusion.py --workdir "
         "runs/fusion`",
         runs=(fusion_run("fusion_redundant"),
@@ -99,7 +100,7 @@ TARGETS = (
               fusion_run("fusion_redundant_audio", **{"model.modalities": "audio"})),
         result="accuracy {acc} (chance {chance}, Bayes-optimal {bayes}); image alone {image}, "
                "audio alone {audio} (`--config.model.modalities=image` / `=audio`; unimodal "
-               "Bayes {unimodal_bayes})",
+               "Bayes {unimodal_bayes}); scenes with a held-out pair {comp}",
         metrics=dict(
             acc=Metric("fusion_redundant", "accuracy"),
             chance=Metric("fusion_redundant", "chance", ".3g", varies=False),
@@ -107,7 +108,8 @@ TARGETS = (
             image=Metric("fusion_redundant_image", "accuracy"),
             audio=Metric("fusion_redundant_audio", "accuracy"),
             unimodal_bayes=Metric("fusion_redundant", "unimodal_bayes.image", ".4g",
-                                  varies=False))),
+                                  varies=False),
+            comp=Metric("fusion_redundant", "compositional/accuracy"))),
     Row("fusion_synergy", "fusion, `synergy` task, image + caption",
         "`python experiments/fusion_classification.py --config configs/fusion.py:synergy "
         "--workdir runs/synergy`",
