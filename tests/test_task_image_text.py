@@ -91,13 +91,14 @@ def test_contrastive_loss_fn_is_the_loss_and_frozen_params_get_no_gradient():
            "text": rng.integers(1, 20, (4, 6)).astype(np.int32)}
   params = image_text.init_fn(model, batch["images"][:1], batch["text"][:1])(
       jax.random.key(0))[0]
+  key = jax.random.key(1)  # the step's key (dropout, when a tower has any)
   loss, (metrics, state) = image_text.contrastive_loss_fn(model, "sigmoid")(
-      params, {}, batch, None, None)
+      params, {}, batch, key, None)
   zimg, ztxt, out = model.apply({"params": params}, batch["images"], batch["text"])
   assert loss == pytest.approx(siglip_loss(zimg, ztxt, out["logit_scale"], out["logit_bias"]))
   assert metrics["temperature"] == pytest.approx(0.1) and state == {}
   frozen = image_text.contrastive_loss_fn(model, "sigmoid", frozen=("img_tower/.*",))
-  grads = jax.grad(lambda p: frozen(p, {}, batch, None, None)[0])(params)
+  grads = jax.grad(lambda p: frozen(p, {}, batch, key, None)[0])(params)
   assert all(not np.any(g) for g in jax.tree.leaves(grads["img_tower"]))
   assert any(np.any(g) for g in jax.tree.leaves(grads["txt_tower"]))
 
