@@ -304,6 +304,7 @@ def test_code_version_follows_code_files_not_the_readme(tmp_path):
   assert provenance.code_version(str(tmp_path))["tree"] != before["tree"]
   here = provenance.code_version(ROOT)
   assert "mmjax/reproduce/provenance.py" in provenance.code_files(ROOT)
+  assert "mmjax/reproduce/cheap_expected.json" not in provenance.code_files(ROOT)
   assert len(here["tree"]) == 64
 
 

@@ -2,7 +2,8 @@
 
 The tree hash covers the library, the experiment scripts, the configs and the package pins
 (`CODE_PATHS`), tracked or not, as they are on disk: an uncommitted edit changes it, a README or
-test edit does not (writing README's tables must not make its own runs stale). A run whose
+test edit does not (writing README's tables, or the stored cheap values, must not make their
+own runs stale). A run whose
 recorded hash differs from the current one is stale: `python -m mmjax.reproduce` reruns it and
 `--check` never compares it.
 """
@@ -13,6 +14,8 @@ import subprocess
 from typing import Optional
 
 CODE_PATHS = ("mmjax", "experiments", "configs", "pyproject.toml")
+# Written by `python -m mmjax.reproduce --cheap --update_expected`: measured values, not code.
+NOT_CODE = ("mmjax/reproduce/cheap_expected.json",)
 
 
 def _git(root: str, *args) -> Optional[str]:
@@ -30,7 +33,8 @@ def code_files(root: str) -> list:
   listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
                 *CODE_PATHS)
   if listed is not None:
-    return sorted({p for p in listed.split("\0") if p and os.path.isfile(os.path.join(root, p))})
+    return sorted({p for p in listed.split("\0")
+                   if p and p not in NOT_CODE and os.path.isfile(os.path.join(root, p))})
   paths = []
   for top in CODE_PATHS:
     full = os.path.join(root, top)
@@ -40,7 +44,7 @@ def code_files(root: str) -> list:
       dirs[:] = [d for d in dirs if d != "__pycache__"]
       paths += [os.path.relpath(os.path.join(folder, f), root) for f in files
                 if not f.endswith(".pyc")]
-  return sorted(paths)
+  return sorted(p for p in paths if p not in NOT_CODE)
 
 
 def code_version(root: str) -> dict:
