@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from mmjax.data.synthetic import task_info
+from mmjax.data.synthetic.scenes import DEFAULT_HELD_OUT, all_pairs
 from mmjax.models.multimodal_classifier import MultimodalClassifier, auxiliary_loss
 from mmjax.registry import ConfigError
 
@@ -120,7 +121,9 @@ def test_tiny_trains_evaluates_and_eval_only_reproduces(tmp_path):
   assert p.returncode == 0, p.stderr[-3000:]
   assert "accuracy" in p.stdout and "Bayes-optimal" in p.stdout
   results = json.load(open(tmp_path / "results.json"))
-  info = task_info("redundant", image_eps=0.25, audio_eps=0.25, corruption="erase")
+  # The default world holds out two pairs: its Bayes numbers count them (World.pairs).
+  pairs = [p for p in all_pairs() if p not in DEFAULT_HELD_OUT]
+  info = task_info("redundant", pairs, image_eps=0.25, audio_eps=0.25, corruption="erase")
   assert results["step"] == 6 and results["modalities"] == ["image", "audio"]
   assert results["chance"] == info["chance"] and results["bayes_optimal"] == info["bayes_optimal"]
   cm = np.array(results["confusion_matrix"])
@@ -137,7 +140,7 @@ def test_unimodal_baseline_is_a_config_override(tmp_path):
   p = run(tmp_path, "--config.model.modalities=text", "--config.total_steps=3")
   assert p.returncode == 0, p.stderr[-3000:]
   results = json.load(open(tmp_path / "results.json"))
-  info = task_info("redundant")
+  info = task_info("redundant", [p for p in all_pairs() if p not in DEFAULT_HELD_OUT])
   assert results["modalities"] == ["text"] and results["fusion"] is None
   # The caption (text or its audio) alone: the unimodal Bayes accuracy, below the fused one.
   assert results["bayes_optimal"] == info["unimodal_bayes"]["audio"] < info["bayes_optimal"]

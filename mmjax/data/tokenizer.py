@@ -53,6 +53,7 @@ class WordTokenizer:
     return " ".join(out)
 
   def save(self, path: str):
+    path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path + ".tmp", "w") as f:
       json.dump({"type": "word", "itos": self.itos}, f)
