@@ -76,13 +76,7 @@ def parse(argv=None):
   p.add_argument("--batches", type=int, default=5, help="timed batches per source")
   p.add_argument("--data_dir", default=None, help="prepared tfds data; default: mock data")
   p.add_argument("--step_examples_per_s", type=float, default=30.0)
-  p.add_argument("--markdown", default=None,
-                 help="also write the table, under the command and machine, to this file")
-  p.add_argument("--update_readme", action="store_true",
-                 help="write what --markdown writes into README's benchmark:BLOCK block")
-  p.add_argument("--readme", default=os.path.join(ROOT, "README.md"))
-  p.add_argument("--block", default="data_throughput",
-                 help="README's block: <!-- benchmark:BLOCK:begin --> ... end -->")
+  tables.add_readme_flags(p, "data_throughput", os.path.join(ROOT, "README.md"))
   args = p.parse_args(argv)
   if args.sources is None:
     args.sources = "manifest_dir" if args.manifest_dir else ",".join(SOURCES)

@@ -104,13 +104,7 @@ def parse(argv=None):
   p.add_argument("--trainer", action="store_true", help="also time mmjax.train.fit")
   p.add_argument("--no_breakdown", action="store_true")
   p.add_argument("--json", default=None, help="also write the rows to this JSON file")
-  p.add_argument("--markdown", default=None,
-                 help="also write the table, under the command and machine, to this file")
-  p.add_argument("--update_readme", action="store_true",
-                 help="write what --markdown writes into README's benchmark:BLOCK block")
-  p.add_argument("--readme", default=os.path.join(ROOT, "README.md"))
-  p.add_argument("--block", default="train_throughput",
-                 help="README's block: <!-- benchmark:BLOCK:begin --> ... end -->")
+  tables.add_readme_flags(p, "train_throughput", os.path.join(ROOT, "README.md"))
   p.add_argument("--peer", default=None,
                  help="JSON lines of ../shared/reference/openclip_bench.py: adds its columns")
   p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # runs one row.

@@ -257,6 +257,17 @@ def markers(name: str) -> tuple:
   return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
 
 
+def add_readme_flags(parser, block: str, readme: str):
+  """--markdown / --update_readme / --readme / --block: where a benchmark writes its table."""
+  parser.add_argument("--markdown", default=None,
+                      help="also write the table, under the command and machine, to this file")
+  parser.add_argument("--update_readme", action="store_true",
+                      help="write what --markdown writes into README's benchmark:BLOCK block")
+  parser.add_argument("--readme", default=readme)
+  parser.add_argument("--block", default=block,
+                      help="README's block: <!-- benchmark:BLOCK:begin --> ... end -->")
+
+
 def update_readme(path: str, name: str, block: str) -> bool:
   """Writes `block` between README's markers of `name` (see `markers`); True if it changed."""
   with open(path) as f:
