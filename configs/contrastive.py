@@ -51,13 +51,13 @@ def get_config(arg: str = ""):
   c.model = ml_collections.ConfigDict(dict(
       image=dict(name="vit",
                  vit=dict(patch_size=8, width=128, depth=3, num_heads=4, mlp_dim=512, pool="cls",
-                          posemb="learned"),
+                          posemb="learned", **train.layer_options()),
                  cnn=dict(channels=(32, 64, 128)),
                  resnet=dict(depth=18, width=32, stem="cifar")),
       # vocab_size and (transformer) max_len come from the tokenizer and data.text_len.
       text=dict(name="transformer",
                 transformer=dict(width=128, depth=2, num_heads=4, mlp_dim=512, causal=True,
-                                 pool="last"),
+                                 pool="last", **train.layer_options()),
                 bag_of_words=dict(width=128)),
       embed_dim=128,
       loss="softmax",  # "softmax" (CLIP InfoNCE) or "sigmoid" (SigLIP).

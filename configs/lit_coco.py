@@ -73,12 +73,12 @@ def get_config(arg: str = ""):
       image=dict(name="vit",
                  vit=dict(patch_size=16, width=768, depth=12, num_heads=12, mlp_dim=3072,
                           pool="cls", posemb="learned", patch_bias=True, ln_pre=False,
-                          ln_eps=1e-6, gelu_approximate=True)),
+                          ln_eps=1e-6, gelu_approximate=True, **train.layer_options())),
       # vocab_size, max_len and pad_id come from the word tokenizer and data.text_len.
       text=dict(name="transformer",
                 transformer=dict(width=768, depth=12, num_heads=12, mlp_dim=3072, causal=False,
                                  pool="first", norm_position="post", ln_eps=1e-12,
-                                 type_vocab_size=2, embed_norm=True)),
+                                 type_vocab_size=2, embed_norm=True, **train.layer_options())),
       embed_dim=768,
       image_head=False,  # False: the locked tower's output is the embedding (frozen identity).
       temperature_init=10.0,  # big_vision's t = exp(t'): the initial logit scale.

@@ -26,6 +26,7 @@ from mmjax.models import IMAGE_ENCODERS, TEXT_ENCODERS, TwoTower
 from mmjax.models.from_checkpoint import graft
 from mmjax.models.image.vit_checkpoint import load_vit_npz
 from mmjax.models.text.pretrained import HFTokenizer, load_hf_bert
+from mmjax.models.transformer import stack_blocks
 from mmjax.registry import ConfigError
 from mmjax.tasks import image_text
 from mmjax.train.optimizer import frozen_patterns
@@ -85,16 +86,27 @@ class _Encode:
     return self.fn(list(texts), max_len)
 
 
+def layer_options(tower: dict, params: dict, options) -> tuple[dict, dict]:
+  """A loaded tower's kwargs and params with the config's attention / remat / scan (see
+  transformer.Encoder): the checkpoint decides the architecture, the config how it runs."""
+  tower = {**tower, **{k: options[k] for k in ("attention", "remat", "scan") if k in options}}
+  if tower.get("scan"):
+    params = {**params, "encoder": stack_blocks(params["encoder"], tower["depth"])}
+  return tower, params
+
+
 def load_towers(config, source, workdir):
   """-> (image tower kwargs, its params or None, text tower kwargs, its params or None,
   tokenizer): from the checkpoints, or random towers as model.image / model.text choose."""
   m, d = config.model, config.data
   if m.image_init:
     image, image_params = load_vit_npz(m.image_init, image_size=d.image_size)
+    image, image_params = layer_options(image, image_params, m.image.vit)
   else:
     image, image_params = IMAGE_ENCODERS.choose(m.image, "model.image")[1], None
   if m.text_init:
     text, text_params = load_hf_bert(m.text_init)
+    text, text_params = layer_options(text, text_params, m.text.transformer)
     if d.text_len > text["max_len"]:
       raise ConfigError(f"data.text_len={d.text_len} exceeds the checkpoint's "
                         f"{text['max_len']} positions.")

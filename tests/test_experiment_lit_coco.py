@@ -143,3 +143,25 @@ def test_paper_preset_without_checkpoints_says_what_to_download(tmp_path):
     experiment.run(config(**{"data.source.coco_captions.data_dir": str(tmp_path / "tfds")}),
                    str(tmp_path / "work"))
   assert not os.path.exists(tmp_path / "work")
+
+
+def test_layer_options_run_the_checkpoint_towers_scanned_and_rematerialised(tmp_path):
+  """model.image.vit / model.text.transformer's attention, remat and scan apply to the loaded
+  towers: the same outputs from the stacked (scan) parameters."""
+  import jax
+  from mmjax.models.image.vit import ViT
+  from mmjax.models.text.pretrained import load_hf_bert
+  from mmjax.models.text.transformer import TextTransformer
+  npz = tmp_path / "vit.npz"
+  np.savez(npz, **tiny_npz(seed=3, depth=2))
+  options = {"attention": "xla", "remat": "full", "scan": True}
+  images = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype(np.float32)
+  tokens = np.array([[2, 5, 6, 3], [2, 7, 3, 0]])
+  for (kwargs, params), module, x in (
+      (load_vit_npz(str(npz), image_size=8), ViT, images),
+      (load_hf_bert(write_bert(tmp_path / "bert")), TextTransformer, tokens)):
+    scanned, stacked = experiment.layer_options(kwargs, params, options)
+    assert scanned["scan"] and "blocks" in stacked["encoder"]
+    ref = module(**kwargs).apply({"params": params}, x)[0]
+    out = jax.jit(module(**scanned).apply)({"params": stacked}, x)[0]
+    np.testing.assert_allclose(out, ref, atol=1e-5)

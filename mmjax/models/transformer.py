@@ -80,12 +80,34 @@ def attention_bias(mask: Optional[jax.Array], causal: bool, length: int) -> Opti
   return bias
 
 
-def dot_product_attention(q, k, v, bias, dtype):
+# "auto": mmjax's einsum path on CPU, jax.nn.dot_product_attention elsewhere (it picks cuDNN's
+# fused flash attention on GPUs where it applies, XLA's otherwise); or one of them by name.
+ATTENTION_IMPLEMENTATIONS = ("auto", "einsum", "xla", "cudnn")
+
+
+def dot_product_attention(q, k, v, bias, dtype, implementation: str = "auto"):
   """softmax(q k^T / sqrt(head_dim) + bias) v on head-major [batch, heads, tokens, head_dim].
 
   Products in `dtype` with float32 accumulation, logits and softmax in float32; bias as
   `attention_bias` returns (or None). Returns [batch, heads, q_len, head_dim] in `dtype`.
+
+  implementation (`ATTENTION_IMPLEMENTATIONS`): "einsum" materialises the [batch, heads, q, k]
+  logits through `matmul.einsum`, the fastest form on XLA:CPU (bf16 products in both passes);
+  "xla" / "cudnn" call `jax.nn.dot_product_attention` with that implementation (cuDNN: flash
+  attention on GPU, bf16/fp16 only); "auto" is "einsum" on CPU and jax's own choice elsewhere.
   """
+  if implementation not in ATTENTION_IMPLEMENTATIONS:
+    raise ValueError(f"attention={implementation!r}; valid: "
+                     f"{', '.join(ATTENTION_IMPLEMENTATIONS)}.")
+  if implementation == "auto":
+    implementation = "einsum" if jax.default_backend() == "cpu" else None
+  if implementation != "einsum":
+    # jax's layout is token-major [batch, tokens, heads, head_dim].
+    to_tokens = lambda t: t.astype(dtype).transpose(0, 2, 1, 3)
+    out = jax.nn.dot_product_attention(
+        to_tokens(q), to_tokens(k), to_tokens(v),
+        bias=None if bias is None else bias.astype(dtype), implementation=implementation)
+    return out.transpose(0, 2, 1, 3)
   q = q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
   logits = matmul.einsum("bhqd,bhkd->bhqk", q, k, dtype, out_dtype=jnp.float32)
   if bias is not None:
@@ -102,6 +124,7 @@ class MultiHeadAttention(nn.Module):
   num_heads: int
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  attention: str = "auto"  # see dot_product_attention
 
   @nn.compact
   def __call__(self, x, context=None, bias=None):
@@ -119,7 +142,7 @@ class MultiHeadAttention(nn.Module):
     # Head-major [batch, heads, tokens, head_dim]: every attention product is then a plain
     # batched matmul, which XLA:CPU runs in bf16 with f32 accumulation in both passes.
     q, k, v = (t.transpose(0, 2, 1, 3) for t in (q, k, v))
-    out = dot_product_attention(q, k, v, bias, self.dtype).transpose(0, 2, 1, 3)
+    out = dot_product_attention(q, k, v, bias, self.dtype, self.attention).transpose(0, 2, 1, 3)
     return Dense(dim, name="out", **kw)(out.reshape(x.shape[:2] + (dim,)))
 
 
@@ -160,7 +183,7 @@ class EncoderBlock(nn.Module):
   norm_position "post": LN1(x + MHA(x)); then LN2(x + MLP(x))  (the original Transformer, BERT).
   Both use the same parameter names, so one tree layout serves either. dropout: with train=True,
   the rate on each residual branch's output and the MLP's hidden units (ViT, Dosovitskiy et al.
-  2021; BERT).
+  2021; BERT). attention: the implementation, as `dot_product_attention` takes it.
   """
   num_heads: int
   mlp_dim: int
@@ -170,13 +193,14 @@ class EncoderBlock(nn.Module):
   ln_eps: float = 1e-5
   gelu_approximate: bool = False  # tanh GELU (original ViT checkpoints); see MlpBlock.
   dropout: float = 0.0
+  attention: str = "auto"
 
   @nn.compact
   def __call__(self, x, bias=None, train: bool = False):
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     ln1 = layer_norm(name="ln1", eps=self.ln_eps, **kw)
     ln2 = layer_norm(name="ln2", eps=self.ln_eps, **kw)
-    attn = MultiHeadAttention(self.num_heads, name="attn", **kw)
+    attn = MultiHeadAttention(self.num_heads, name="attn", attention=self.attention, **kw)
     mlp = MlpBlock(self.mlp_dim, name="mlp", gelu_approximate=self.gelu_approximate,
                    dropout=self.dropout, **kw)
     drop = lambda y: nn.Dropout(self.dropout)(y, deterministic=not train)
@@ -189,9 +213,46 @@ class EncoderBlock(nn.Module):
     raise ValueError(f"norm_position={self.norm_position!r}; valid: {', '.join(NORM_POSITIONS)}.")
 
 
+# jax.checkpoint policies by name: what a block's backward pass may keep from its forward pass
+# instead of recomputing it. "none" keeps everything (no remat).
+REMAT_POLICIES = {
+    "full": jax.checkpoint_policies.nothing_saveable,  # recompute the whole block
+    "dots": jax.checkpoint_policies.dots_saveable,  # keep matmul outputs, redo elementwise ops
+    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,  # not attention's
+}
+
+
+def stack_blocks(encoder_params: dict, depth: int) -> dict:
+  """An unrolled Encoder's parameters {"block0": t0, ..., "block{depth-1}": t} -> the scan=True
+  layout {"blocks": {"block": t with every leaf stacked [depth, ...]}}: so a checkpoint or a
+  pretrained import (BERT, ViT .npz) of the unrolled layout loads into a scanned model."""
+  blocks = [encoder_params[f"block{i}"] for i in range(depth)]
+  rest = {k: v for k, v in encoder_params.items() if k not in {f"block{i}" for i in range(depth)}}
+  return {**rest, "blocks": {"block": jax.tree.map(lambda *t: jnp.stack(t), *blocks)}}
+
+
+class _ScannedBlock(nn.Module):
+  """An EncoderBlock as nn.scan's body: (x, bias) -> (next x, nothing stacked)."""
+  block_kwargs: dict
+  train: bool = False
+
+  @nn.compact
+  def __call__(self, x, bias):
+    return EncoderBlock(**self.block_kwargs, name="block")(x, bias, self.train), None
+
+
 class Encoder(nn.Module):
   """A stack of blocks (pre-LN unless norm_position="post"). x: [batch, tokens, dim]; bias as
-  `attention_bias` returns; dropout as EncoderBlock's, active with train=True."""
+  `attention_bias` returns; dropout as EncoderBlock's, active with train=True.
+
+  Memory and compile time for deep models, all the same maths (tests/test_transformer_options.py):
+  remat: "none", or a name of `REMAT_POLICIES`: each block's activations are recomputed in the
+    backward pass instead of stored (jax.checkpoint), trading ~1/3 more compute for memory.
+  scan: one block's code run `depth` times by nn.scan (compile time constant in depth). The
+    parameters are then one tree "blocks" whose leaves stack the layers [depth, ...], not
+    "block0".."block{depth-1}"; `stack_blocks` converts an unrolled tree (a checkpoint, a
+    pretrained import) to it.
+  """
   depth: int
   num_heads: int
   mlp_dim: int
@@ -201,11 +262,31 @@ class Encoder(nn.Module):
   ln_eps: float = 1e-5
   gelu_approximate: bool = False  # tanh GELU (original ViT checkpoints); see MlpBlock.
   dropout: float = 0.0
+  attention: str = "auto"  # see dot_product_attention
+  remat: str = "none"
+  scan: bool = False
 
   @nn.compact
   def __call__(self, x, bias=None, train: bool = False):
+    if self.remat != "none" and self.remat not in REMAT_POLICIES:
+      raise ValueError(f"remat={self.remat!r}; valid: none, {', '.join(REMAT_POLICIES)}.")
+    block_kwargs = dict(num_heads=self.num_heads, mlp_dim=self.mlp_dim, dtype=self.dtype,
+                        param_dtype=self.param_dtype, norm_position=self.norm_position,
+                        ln_eps=self.ln_eps, gelu_approximate=self.gelu_approximate,
+                        dropout=self.dropout, attention=self.attention)
+    if self.scan:
+      body = _ScannedBlock
+      if self.remat != "none":
+        body = nn.remat(body, policy=REMAT_POLICIES[self.remat], prevent_cse=False)
+      stack = nn.scan(body, variable_axes={"params": 0}, split_rngs={"params": True,
+                                                                    "dropout": True},
+                      in_axes=nn.broadcast, length=self.depth)
+      x, _ = stack(block_kwargs, train, name="blocks")(x, bias)
+      return x
+    block = EncoderBlock
+    if self.remat != "none":
+      # train (argument 3, counting self) decides dropout: a Python bool, so static.
+      block = nn.remat(block, policy=REMAT_POLICIES[self.remat], static_argnums=(3,))
     for i in range(self.depth):
-      x = EncoderBlock(self.num_heads, self.mlp_dim, self.dtype, self.param_dtype,
-                       self.norm_position, self.ln_eps, self.gelu_approximate, self.dropout,
-                       name=f"block{i}")(x, bias, train)
+      x = block(**block_kwargs, name=f"block{i}")(x, bias, train)
     return x

@@ -54,6 +54,16 @@ def defaults(**overrides) -> ml_collections.ConfigDict:
   return c
 
 
+def layer_options(**overrides) -> dict:
+  """How a transformer tower's layers run (transformer.Encoder), for a ViT / text transformer /
+  AST options dict: the attention implementation ("auto": einsum on CPU,
+  jax.nn.dot_product_attention, with cuDNN flash attention where it applies, elsewhere; or
+  "einsum", "xla", "cudnn"), activation remat ("none", "full", "dots", "dots_no_batch") and
+  nn.scan over layers. None changes the maths; remat and scan trade compute and compile time
+  for memory."""
+  return dict(dict(attention="auto", remat="none", scan=False), **overrides)
+
+
 def smoke(batch_size: int = 16, total_steps: int = 4, **overrides) -> dict:
   """The trainer keys of a seconds-long smoke run (the configs' `tiny` presets, run by CI): a
   log line every 2 steps, one checkpoint at the end, one warmup step; `overrides` as in

@@ -42,6 +42,10 @@ class AudioSpectrogramTransformer(nn.Module):
   num_mel_bins: int = 128
   fmin: float = 20.0
   fmax: Optional[float] = None
+  # Attention implementation, remat policy and nn.scan over layers: see transformer.Encoder.
+  attention: str = "auto"
+  remat: str = "none"
+  scan: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -90,7 +94,8 @@ class AudioSpectrogramTransformer(nn.Module):
     if self.pool == "cls":
       cls = self.param("cls", nn.initializers.normal(0.02), (1, 1, self.width), self.param_dtype)
       x = jnp.concatenate([jnp.broadcast_to(cls.astype(x.dtype), (b, 1, self.width)), x], 1)
-    x = Encoder(self.depth, self.num_heads, self.mlp_dim, name="encoder", **kw)(x)
+    x = Encoder(self.depth, self.num_heads, self.mlp_dim, name="encoder",
+                attention=self.attention, remat=self.remat, scan=self.scan, **kw)(x)
     x = layer_norm(name="ln_final", **kw)(x)
     if self.pool == "cls":
       return x[:, 0], x[:, 1:]

@@ -23,6 +23,10 @@ class ConcatEarlyFusion(nn.Module):
   depth: int = 2
   num_heads: int = 4
   mlp_dim: Optional[int] = None  # default 4 * dim
+  # Attention implementation, remat policy and nn.scan over layers: see transformer.Encoder.
+  attention: str = "auto"
+  remat: str = "none"
+  scan: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -36,5 +40,6 @@ class ConcatEarlyFusion(nn.Module):
                          for i, t in enumerate(tokens)], axis=1)
     mask = jnp.concatenate(masks, axis=1)
     x = Encoder(self.depth, self.num_heads, self.mlp_dim or 4 * self.dim, name="encoder",
+                attention=self.attention, remat=self.remat, scan=self.scan,
                 **kw)(x, attention_bias(mask, False, x.shape[1]))
     return masked_mean(layer_norm(name="ln_final", **kw)(x), mask)

@@ -45,6 +45,10 @@ class ViT(nn.Module):
   ln_eps: float = 1e-5  # flax's nn.LayerNorm (original ViT): 1e-6.
   gelu_approximate: bool = False  # tanh GELU, as flax's nn.gelu (original ViT checkpoints).
   dropout: float = 0.0
+  # Attention implementation, remat policy and nn.scan over layers: see transformer.Encoder.
+  attention: str = "auto"
+  remat: str = "none"
+  scan: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -80,7 +84,7 @@ class ViT(nn.Module):
       x = layer_norm(name="ln_pre", eps=self.ln_eps, **kw)(x)
     x = Encoder(self.depth, self.num_heads, self.mlp_dim, name="encoder", ln_eps=self.ln_eps,
                 gelu_approximate=self.gelu_approximate, dropout=self.dropout,
-                **kw)(x, train=train)
+                attention=self.attention, remat=self.remat, scan=self.scan, **kw)(x, train=train)
     x = layer_norm(name="ln_post", eps=self.ln_eps, **kw)(x)
     if self.pool == "cls":
       return x[:, 0], x[:, 1:]

@@ -39,6 +39,10 @@ class TextTransformer(nn.Module):
   ln_eps: float = 1e-5
   type_vocab_size: int = 0
   embed_norm: bool = False
+  # Attention implementation, remat policy and nn.scan over layers: see transformer.Encoder.
+  attention: str = "auto"
+  remat: str = "none"
+  scan: bool = False
 
   @nn.compact
   def __call__(self, tokens, train: bool = False, token_types: Optional[Any] = None):
@@ -68,7 +72,8 @@ class TextTransformer(nn.Module):
       x = layer_norm(name="embed_ln", eps=self.ln_eps, **kw)(x)
     bias = attention_bias(mask, self.causal, length)
     x = Encoder(self.depth, self.num_heads, self.mlp_dim, name="encoder",
-                norm_position=self.norm_position, ln_eps=self.ln_eps, **kw)(x, bias)
+                norm_position=self.norm_position, ln_eps=self.ln_eps,
+                attention=self.attention, remat=self.remat, scan=self.scan, **kw)(x, bias)
     if self.norm_position == "pre":
       x = layer_norm(name="ln_final", eps=self.ln_eps, **kw)(x)
     if self.pool == "last":
