@@ -98,3 +98,17 @@ def test_encoders_take_the_options():
   params = TextTransformer(**text).init(jax.random.key(6), tokens)
   out = TextTransformer(**text, attention="xla", remat="dots").apply(params, tokens)[0]
   np.testing.assert_allclose(out, TextTransformer(**text).apply(params, tokens)[0], atol=1e-5)
+
+
+def test_layer_norm_off_cpu_form_equals_the_cpu_one(monkeypatch):
+  """LayerNorm's means are matrix-vector products only on CPU; the plain form GPUs and TPUs get
+  computes the same values and gradients."""
+  x = jax.random.normal(jax.random.key(7), (3, 5, 16)) * 3 + 1
+  norm = transformer.LayerNorm()
+  params = norm.init(jax.random.key(8), x)
+  f = lambda p, x: (norm.apply(p, x) ** 3).sum()
+  cpu = jax.value_and_grad(f, argnums=(0, 1))(params, x)
+  monkeypatch.setattr(transformer, "on_cpu", lambda: False)
+  other = jax.value_and_grad(f, argnums=(0, 1))(params, x)
+  assert float(other[0]) == pytest.approx(float(cpu[0]), rel=1e-5)
+  assert max_diff(cpu[1], other[1]) < 1e-5
