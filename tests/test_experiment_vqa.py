@@ -12,7 +12,7 @@ from experiments import vqa as experiment
 from mmjax.data.synthetic import ANSWERS
 from mmjax.models.vqa import VQAModel
 from mmjax.registry import ConfigError
-from tests.scripts import preset
+from tests.scripts import preset, train_losses
 
 ENCODERS = {"question": dict(name="bag_of_words", vocab_size=12, width=8),
             "image": dict(name="cnn", channels=(4,)),
@@ -98,6 +98,17 @@ def test_tiny_trains_evaluates_and_eval_only_reproduces(tmp_path, capsys):
 
   config.eval_only = True
   assert experiment.run(config, str(tmp_path)) == results
+
+
+def test_tiny_learns_in_sixty_steps(tmp_path):
+  """The 4-step smoke run cannot show learning (its loss rises), so this one trains 60 steps of
+  the same 2k-parameter model at lr 3e-3 (a few seconds): the mean train loss of the last 20
+  steps falls by 0.29, 0.30, 0.18 from the first 20 on seeds 0, 1, 2; at lr 1e-9 it does not."""
+  config = preset("configs/vqa.py:tiny", total_steps=60, log_every_steps=20,
+                  **{"checkpoint.every_steps": 60, "optimizer.lr": 3e-3})
+  experiment.run(config, str(tmp_path))
+  losses = train_losses(tmp_path)
+  assert len(losses) == 3 and losses[-1] < losses[0] - 0.1, losses
 
 
 @pytest.mark.parametrize("overrides,match", [
