@@ -2,9 +2,11 @@
 
 scenes.py (objects, layouts, captions), render.py (images), speech.py (a tonal language),
 tasks.py (labels with known information structure), questions.py (VQA), world.py (SceneWorld:
-every field of every example of every split, on demand).
+every field of every example of every split, on demand), clips.py (ClipWorld: short videos
+with motion, appearance, captions and a tone; labels that need frame order or sound and picture).
 """
 
+from mmjax.data.synthetic.clips import ClipWorld
 from mmjax.data.synthetic.questions import ANSWERS, QUESTION_TYPES
 from mmjax.data.synthetic.scenes import Object, Scene
 from mmjax.data.synthetic.speech import Voice, speak
