@@ -6,13 +6,14 @@ from mmjax.registry import Registry
 IMAGE_ENCODERS = Registry("image encoder")
 TEXT_ENCODERS = Registry("text encoder")
 AUDIO_ENCODERS = Registry("audio encoder")
+VIDEO_ENCODERS = Registry("video encoder")
 FUSIONS = Registry("fusion")
 HEADS = Registry("head")
 CAPTION_DECODERS = Registry("caption decoder")
 GENERATORS = Registry("text-to-image generator")
 
 # Importing the subpackages registers their components.
-from mmjax.models import image, text, audio, fusion, heads  # noqa: E402,F401
+from mmjax.models import image, text, audio, video, fusion, heads  # noqa: E402,F401
 from mmjax.models.image.vit import ViT  # noqa: E402,F401
 from mmjax.models.text.transformer import TextTransformer  # noqa: E402,F401
 from mmjax.models.two_tower import TwoTower  # noqa: E402,F401

@@ -37,6 +37,7 @@ EXAMPLE_INPUTS: dict = {
     "image encoder": lambda name: _images(),
     "text encoder": lambda name: _tokens(),
     "audio encoder": lambda name: (jnp.zeros((B, 8000)),),
+    "video encoder": lambda name: (jnp.zeros((B, 8, 64, 64, 3)),),
     "fusion": lambda name: _feature_lists(),
     "head": lambda name: ((jnp.zeros((B, 10, DIM)),) if name == "ctc" else (jnp.zeros((B, DIM)),)),
     "caption decoder": lambda name: (_tokens(8)[0], jnp.zeros((B, 5, DIM))),
@@ -50,13 +51,16 @@ VARIANTS = {
     "resnet18": ("image encoder", "resnet", dict(depth=18)),
     "resnet34": ("image encoder", "resnet", dict(depth=34)),
     "resnet50": ("image encoder", "resnet", dict(depth=50)),
+    "vivit_joint": ("video encoder", "vivit", dict(variant="joint")),
+    "frames_transformer": ("video encoder", "frames", dict(temporal="transformer")),
     "bert_minilm_l6": ("text encoder", "transformer", dict(
         vocab_size=30522, max_len=512, width=384, depth=6, num_heads=12, mlp_dim=1536,
         causal=False, pool="mean", norm_position="post", ln_eps=1e-12, type_vocab_size=2,
         embed_norm=True)),
 }
-REGISTRIES = (models.IMAGE_ENCODERS, models.TEXT_ENCODERS, models.AUDIO_ENCODERS, models.FUSIONS,
-              models.HEADS, models.CAPTION_DECODERS, models.GENERATORS)
+REGISTRIES = (models.IMAGE_ENCODERS, models.TEXT_ENCODERS, models.AUDIO_ENCODERS,
+              models.VIDEO_ENCODERS, models.FUSIONS, models.HEADS, models.CAPTION_DECODERS,
+              models.GENERATORS)
 
 
 def count_params(module, *inputs, **kwargs) -> dict:
