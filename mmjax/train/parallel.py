@@ -3,7 +3,11 @@
 jit:  one `Mesh` over every device with a single `data` axis (AxisType.Auto, so GSPMD propagates
       shardings). The batch is sharded on `data`; the state is replicated, or, with fsdp, each
       large array is split along one dimension over `data` (ZeRO-3 style).
-pmap: the state is stacked once per local device; each batch gets a leading device axis.
+pmap: the step takes the state stacked once per device and each batch with a leading device
+      axis, as global arrays over `pmap_mesh` (jax.pmap's own call builds those from each
+      process's part; the compiled step the trainer calls does not). For checkpoints, evaluation
+      and the returned state it is replicated over every device, as under jit, so that every
+      process can save and evaluate it.
 """
 
 import jax
@@ -74,11 +78,6 @@ def _build(shape, sharding, per_device):
   return jax.make_array_from_single_device_arrays(shape, sharding, [per_device(d) for d in devices])
 
 
-# Under pmap the trainer holds global arrays [devices, ...] sharded over `pmap_mesh`: the
-# compiled (AOT) pmap step takes and returns those, while jax.pmap's own call converts
-# per-process arrays, which a compiled executable does not.
-
-
 def replicate(tree):
   """A copy of every leaf per device, stacked on a leading device axis, as the pmap step takes
   the state. Leaves: host values, or arrays replicated over the devices (`unreplicate`'s)."""
@@ -126,7 +125,8 @@ def initialize_distributed(config) -> None:
 
   Must run before anything touches a device (experiment.main calls it first). With no address
   given, JAX reads the cluster environment (SLURM, Open MPI, TPU pods, Kubernetes). On CPU,
-  cross-process collectives go through gloo, jax's default since 0.10 (pyproject's minimum)."""
+  cross-process collectives go through gloo: jax's default in the versions pyproject allows
+  (>= 0.10.2), so nothing is set here."""
   d = config.distributed
   check_distributed(d)
   if not d.enabled:
