@@ -116,6 +116,8 @@ def main(run: Callable[[ml_collections.ConfigDict, str], dict]) -> None:
     if len(argv) > 1:
       raise app.UsageError(f"Unexpected arguments {argv[1:]}; keys are set as --config.KEY=VALUE.")
     logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint save at INFO.
+    from mmjax.train import parallel
+    parallel.initialize_distributed(flags.FLAGS.config)  # before anything touches a device
     run(flags.FLAGS.config, flags.FLAGS.workdir)
 
   app.run(_main)

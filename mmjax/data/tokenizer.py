@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import tempfile
 
 import numpy as np
 
@@ -54,10 +55,16 @@ class WordTokenizer:
 
   def save(self, path: str):
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    # A temporary file of its own, renamed over `path`: a run killed mid-write leaves no torn
+    # file to resume from, and the processes of a multi-host run, which all build and save the
+    # same vocabulary into the shared workdir, never write into one another's file.
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    with os.fdopen(fd, "w") as f:
       json.dump({"type": "word", "itos": self.itos}, f)
-    os.replace(path + ".tmp", path)  # a run killed mid-write must not leave a torn file to resume
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the vocabulary from others sharing the run
+    os.replace(tmp, path)
 
   @classmethod
   def load(cls, path: str):

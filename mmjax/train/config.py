@@ -139,7 +139,35 @@ def validate(config, experiment_sections=("model", "data", "eval", "eval_only"))
     raise ConfigError(f"optimizer.lr={config.optimizer.lr} must be > 0.")
   if config.fsdp and config.parallelism != "jit":
     raise ConfigError("fsdp=True needs parallelism='jit' (pmap keeps a full replica per device).")
+  check_distributed(config.distributed)
+  n = config.distributed.num_processes
+  if config.distributed.enabled and n != -1 and n != jax.process_count():
+    raise ConfigError(f"distributed.num_processes={n}, but {jax.process_count()} processes "
+                      f"joined: start one process per distributed.process_id 0 ... {n - 1}.")
   check_batch(config)
+
+
+def check_distributed(d):
+  """The `distributed` section alone (run before JAX starts, so no device is touched)."""
+  for key in ("num_processes", "process_id"):
+    if not isinstance(d[key], int) or d[key] < -1:
+      raise ConfigError(f"distributed.{key}={d[key]!r} must be an integer >= 0 (or -1: from the "
+                        f"cluster environment).")
+  if not d.enabled:
+    # Otherwise every host would silently train its own copy into the same workdir.
+    if d.coordinator_address or d.num_processes != -1 or d.process_id != -1:
+      raise ConfigError("distributed.coordinator_address / num_processes / process_id are set "
+                        "but distributed.enabled=False; set --config.distributed.enabled=True.")
+    return
+  if d.num_processes == 0:
+    raise ConfigError("distributed.num_processes=0 must be >= 1.")
+  if d.coordinator_address and -1 in (d.num_processes, d.process_id):
+    raise ConfigError(f"distributed.coordinator_address={d.coordinator_address!r} needs "
+                      f"distributed.num_processes and distributed.process_id too (got "
+                      f"{d.num_processes} and {d.process_id}).")
+  if d.num_processes != -1 and not -1 <= d.process_id < d.num_processes:
+    raise ConfigError(f"distributed.process_id={d.process_id} must be in 0 ... "
+                      f"{d.num_processes - 1} (distributed.num_processes={d.num_processes}).")
 
 
 def check_batch(config):

@@ -42,7 +42,7 @@ class DataError(RuntimeError):
 
 @dataclasses.dataclass
 class FitResult:
-  state: TrainState  # usable with plain jax on this process (unreplicated under pmap).
+  state: TrainState  # replicated over every device (pmap too): plain jax on any process.
   step: int
   interrupted: bool  # True when stopped by SIGTERM/SIGINT after saving a checkpoint.
   signal: Optional[int] = None
@@ -62,8 +62,8 @@ class _Setup:
     self.create = lambda rng: TrainState.create(*init_fn(rng), self.optimizer, rng, use_ema)
     self.rng = jax.random.key(config.seed)
     self.abstract = jax.eval_shape(self.create, self.rng)
-    if self.pmap:
-      sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    if self.pmap:  # outside the step, the state is replicated over every device, as under jit
+      sharding = jax.sharding.NamedSharding(parallel.pmap_mesh(), jax.P())
       self.shardings = jax.tree.map(lambda _: sharding, self.abstract)
     else:
       self.mesh = parallel.make_mesh()
@@ -191,7 +191,8 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
     else:
       batch, data_state = next(batches)
       t0 = time.perf_counter()
-      compiled = compiled_fn.lower(state, batch).compile(parallel.compiler_options())
+      args = parallel.host_local((state, batch)) if setup.pmap else (state, batch)
+      compiled = compiled_fn.lower(*args).compile(parallel.compiler_options())
       writer.write(start, {"compile_time_s": time.perf_counter() - t0, "params": n_params},
                    prefix="setup")
       if evaluate and config.eval_every_steps and 0 < start < total \
@@ -221,7 +222,10 @@ def _loop(config, compiled, state, batch, data_state, batches, setup, ckpt, writ
 
   def check(pending):
     s, metrics = pending
-    metrics = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in jax.device_get(metrics).items()}
+    # The first local device's value: every device holds the same all-reduced metrics, and
+    # with several processes no process can fetch the others' devices.
+    metrics = {k: float(np.asarray(v.addressable_data(0)).reshape(-1)[0])
+               for k, v in metrics.items()}
     if not (math.isfinite(metrics["loss"]) and math.isfinite(metrics["grad_norm"])):
       writer.write(s, metrics)
       ckpt.wait()

@@ -3,13 +3,18 @@
 jit:  one `Mesh` over every device with a single `data` axis (AxisType.Auto, so GSPMD propagates
       shardings). The batch is sharded on `data`; the state is replicated, or, with fsdp, each
       large array is split along one dimension over `data` (ZeRO-3 style).
-pmap: the state is stacked once per local device; each batch gets a leading device axis.
+pmap: the step takes the state stacked once per device and each batch with a leading device
+      axis, as global arrays over `pmap_mesh` (jax.pmap's own call builds those from each
+      process's part; the compiled step the trainer calls does not). For checkpoints, evaluation
+      and the returned state it is replicated over every device, as under jit, so that every
+      process can save and evaluate it.
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+from mmjax.train.config import check_distributed
 
 DATA_AXIS = "data"
 PMAP_AXIS = "batch"
@@ -60,39 +65,71 @@ def global_batch(local_batch, mesh: Mesh):
   return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local_batch)
 
 
-def _pmap_sharding():
-  mesh = Mesh(np.array(jax.local_devices()), (PMAP_AXIS,))
-  return NamedSharding(mesh, P(PMAP_AXIS))
+def pmap_mesh() -> Mesh:
+  """Every device, process by process, as jax.pmap lays out its axis over several processes:
+  each process's devices, and so its slice of the global batch, form one contiguous block."""
+  devices = [d for p in range(jax.process_count()) for d in jax.local_devices(process_index=p)]
+  return Mesh(np.array(devices), (PMAP_AXIS,))
+
+
+def _build(shape, sharding, per_device):
+  """A global array from per_device(device) -> this process's single-device piece."""
+  devices = sharding.addressable_devices_indices_map(shape)
+  return jax.make_array_from_single_device_arrays(shape, sharding, [per_device(d) for d in devices])
 
 
 def replicate(tree):
-  """Stack a copy of every leaf per local device, as jax.pmap expects."""
-  n, sharding = jax.local_device_count(), _pmap_sharding()
-  return jax.tree.map(lambda x: jax.device_put(jnp.stack([jnp.asarray(x)] * n), sharding), tree)
+  """A copy of every leaf per device, stacked on a leading device axis, as the pmap step takes
+  the state. Leaves: host values, or arrays replicated over the devices (`unreplicate`'s)."""
+  sharding = NamedSharding(pmap_mesh(), P(PMAP_AXIS))
+
+  def stack(x):
+    own = {s.device: s.data for s in x.addressable_shards} \
+        if isinstance(x, jax.Array) and x.is_fully_replicated else {}
+    return _build((jax.device_count(),) + np.shape(x), sharding,
+                  lambda d: jax.device_put(own.get(d, x), d)[None])
+  return jax.tree.map(stack, tree)
 
 
 def unreplicate(tree):
-  return jax.tree.map(lambda x: x[0], tree)
+  """[devices, ...] pmap outputs -> arrays replicated over every device (the jit layout), each
+  device keeping its own copy: no transfer, and every process can save or evaluate them."""
+  sharding = NamedSharding(pmap_mesh(), P())
+
+  def first(x):
+    rows = {s.device: s.data for s in x.addressable_shards}
+    return _build(x.shape[1:], sharding, lambda d: rows[d][0])
+  return jax.tree.map(first, tree)
 
 
 def split_for_pmap(local_batch):
-  """[local_batch, ...] numpy -> [local_devices, local_batch / local_devices, ...] on devices."""
-  n, sharding = jax.local_device_count(), _pmap_sharding()
+  """This process's numpy batch [local_batch, ...] -> global arrays [devices, local_batch /
+  local_devices, ...], this process's rows on its own devices."""
+  n, sharding = jax.local_device_count(), NamedSharding(pmap_mesh(), P(PMAP_AXIS))
   return jax.tree.map(
-      lambda x: jax.device_put(x.reshape((n, x.shape[0] // n) + x.shape[1:]), sharding),
+      lambda x: jax.make_array_from_process_local_data(
+          sharding, x.reshape((n, x.shape[0] // n) + x.shape[1:]),
+          (jax.device_count(), x.shape[0] // n) + x.shape[1:]),
       local_batch)
+
+
+def host_local(tree):
+  """This process's part of [devices, ...] pmap arrays, [local_devices, ...]: what jax.pmap's
+  `lower` takes (it derives the global shapes itself)."""
+  from jax.experimental import multihost_utils
+  return multihost_utils.global_array_to_host_local_array(tree, pmap_mesh(), P(PMAP_AXIS))
 
 
 def initialize_distributed(config) -> None:
   """Joins the multi-host runtime when `config.distributed.enabled`; a no-op otherwise.
 
-  Must run before anything touches a device. With no address given, JAX reads the cluster
-  environment (SLURM, Open MPI, TPU pods, Kubernetes)."""
+  Must run before anything touches a device (experiment.main calls it first). With no address
+  given, JAX reads the cluster environment (SLURM, Open MPI, TPU pods, Kubernetes). On CPU,
+  cross-process collectives go through gloo: jax's default in the versions pyproject allows
+  (>= 0.10.2), so nothing is set here."""
   d = config.distributed
+  check_distributed(d)
   if not d.enabled:
     return
-  kwargs = {}
-  if d.coordinator_address:
-    kwargs = dict(coordinator_address=d.coordinator_address, num_processes=d.num_processes,
-                  process_id=d.process_id)
-  jax.distributed.initialize(**kwargs)
+  kwargs = {k: d[k] for k in ("num_processes", "process_id") if d[k] != -1}
+  jax.distributed.initialize(coordinator_address=d.coordinator_address or None, **kwargs)
