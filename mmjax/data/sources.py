@@ -14,8 +14,9 @@ the source when it takes them, so that one name means one thing in every experim
   c.data = dict(seed=0, image_size=32, text_len=16,
                 source=dict(name="shapes", shapes=dict(max_objects=2, noise=0.05)))
 
-The built-in synthetic world is `shapes`, defined here; the others register in their own
-modules, imported at the end of this file so that every experiment can choose any of them:
+The built-in synthetic world is `shapes` and its short videos `clips`, defined here; the others
+register in their own modules, imported at the end of this file so that every experiment can
+choose any of them:
 `manifest` (your own files, mmjax/data/manifest_source.py), `av_mnist` and `coco_captions`
 (mmjax/data/tfds/). A source of files has `size(split)` and `require(fields)`; the synthetic
 world is unbounded and has every field. A source too large to serve examples by index is
@@ -25,7 +26,7 @@ world is unbounded and has every field. A source too large to serve examples by 
 
 from typing import Optional, Sequence
 
-from mmjax.data.synthetic import TASKS, SceneWorld
+from mmjax.data.synthetic import TASKS, ClipWorld, SceneWorld
 from mmjax.registry import ConfigError, Registry
 
 SOURCES = Registry("data source")
@@ -58,6 +59,16 @@ def shapes(seed: int = 0, image_size: int = 32, sample_rate: int = 8000,
                     held_out=tuple(map(tuple, held_out)), task=task_name,
                     task_options=task_options, sample_rate=sample_rate, snr_db=snr_db,
                     audio_seconds=audio_seconds)
+
+
+@SOURCES.register("clips")
+def clips(seed: int = 0, image_size: int = 32, sample_rate: int = 8000, frames: int = 8,
+          noise: float = 0.05, frame_seconds: float = 0.125, snr_db: Optional[float] = 20.0,
+          held_out=()) -> ClipWorld:
+  """The built-in synthetic clips (mmjax/data/synthetic/clips.py; the options are ClipWorld's):
+  fields "video", "caption", "audio" and "labels" (direction, event, sync)."""
+  return ClipWorld(seed, image_size, frames, noise, frame_seconds=frame_seconds,
+                   sample_rate=sample_rate, snr_db=snr_db, held_out=tuple(map(tuple, held_out)))
 
 
 def size(source, split: str) -> Optional[int]:

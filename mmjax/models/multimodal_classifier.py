@@ -10,13 +10,13 @@ import jax.numpy as jnp
 
 from mmjax import models
 
-MODALITIES = ("image", "text", "audio")
+MODALITIES = ("image", "text", "audio", "video")
 
 
 def encoder_registry(modality: str):
   """The registry of `modality`'s encoders."""
   return {"image": models.IMAGE_ENCODERS, "text": models.TEXT_ENCODERS,
-          "audio": models.AUDIO_ENCODERS}[modality]
+          "audio": models.AUDIO_ENCODERS, "video": models.VIDEO_ENCODERS}[modality]
 
 
 def auxiliary_loss(mutated) -> jax.Array:
@@ -30,8 +30,10 @@ class MultimodalClassifier(nn.Module):
   """inputs {modality: array} -> logits [batch, num_classes] float32.
 
   inputs: "image" [batch, h, w, c] float, "text" [batch, length] int token ids (`pad_id` =
-  padding), "audio" [batch, samples] float waves; only the keys in `modalities` are read.
-  modalities: a non-empty subset of image, text, audio; its order is the fusion's input order.
+  padding), "audio" [batch, samples] float waves, "video" [batch, frames, h, w, c] float; only
+  the keys in `modalities` are read.
+  modalities: a non-empty subset of image, text, audio, video; its order is the fusion's input
+  order.
   encoders: {modality: {"name": registry name, **that encoder's kwargs}}. Each encoder gives
   (pooled [batch, d_m], tokens [batch, n_m, e_m]); text tokens get a padding mask.
   fusion / fusion_options: a FUSIONS name and its kwargs, applied to the per-modality pooled

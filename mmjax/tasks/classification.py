@@ -27,7 +27,7 @@ from mmjax.data.synthetic import TASKS
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.losses.classification import softmax_cross_entropy
 from mmjax.models import FUSIONS, HEADS
-from mmjax.models.multimodal_classifier import (MODALITIES, MultimodalClassifier,
+from mmjax.models.multimodal_classifier import (MultimodalClassifier,
                                                 auxiliary_loss, encoder_registry)
 from mmjax.models.vqa import INPUTS, MODALITY, VQAModel
 from mmjax.registry import ConfigError
@@ -73,8 +73,9 @@ def names_of(value: Sequence[str], valid: Sequence[str], key: str) -> tuple:
   return names
 
 
-def modalities_of(config, valid: Sequence[str] = MODALITIES) -> tuple:
-  """config.model.modalities, checked (see `names_of`)."""
+def modalities_of(config, valid: Sequence[str] = tuple(FIELDS)) -> tuple:
+  """config.model.modalities, checked (see `names_of`); by default the modalities the scene
+  world and files serve (video comes from the clips: experiments/video_classification.py)."""
   return names_of(config.model.modalities, valid, "model.modalities")
 
 

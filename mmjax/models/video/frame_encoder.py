@@ -18,6 +18,8 @@ class FrameEncoder(nn.Module):
   weights; its pooled output is the frame's token). temporal: "mean" averages the frame tokens,
   blind to their order (the baseline that cannot see time); "transformer" runs `depth` pre-LN
   blocks over them with a learned position per frame and a class token, whose output is pooled.
+  To see motion the frame token must say where things are: e.g. cnn with head="flatten" (an
+  average over positions, cnn's default head, cannot).
   """
   image: str = "cnn"
   image_options: Optional[Any] = None
