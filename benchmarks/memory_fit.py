@@ -17,9 +17,11 @@ optimizer, shardings, donation), on abstract inputs (`jax.eval_shape` of the ini
 `ShapeDtypeStruct`s), so no parameter is ever allocated, and reads `memory_analysis()` of the
 compiled program: per device, the state (params + optimizer + step: the arguments minus the
 batch shard), the temporaries, and the peak (arguments + outputs - donated outputs + temporaries +
-code). A peak at or under 16, 32 or 80 GiB fits a TPU v3 core, a TPU v4 chip, an 80 GB A100 /
-H100. TFLOPs are one device's for one step. Each row runs in its own subprocess with
-`--xla_force_host_platform_device_count`, since XLA reads the device count once, when jax starts.
+code). The towers' layers run under nn.scan, where remat's saving survives XLA:CPU's scheduler
+(fit_workloads.measure says why). A peak at or under 16, 32 or 80 GiB fits a TPU v3 core, a
+TPU v4 chip, an 80 GB A100 / H100. TFLOPs are one device's for one step. Each row runs in its
+own subprocess with `--xla_force_host_platform_device_count`, since XLA reads the device count
+once, when jax starts.
 
 --markdown FILE writes the table under a line naming the command (without its output flags)
 and the machine; --update_readme writes exactly that between README.md's markers
