@@ -95,6 +95,18 @@ def layer_options(tower: dict, params: dict, options) -> tuple[dict, dict]:
   return tower, params
 
 
+def random_image_tower(config) -> dict:
+  """The image tower's kwargs when no checkpoint is given: model.image's choice."""
+  return IMAGE_ENCODERS.choose(config.model.image, "model.image")[1]
+
+
+def random_text_tower(config, vocab_size: int, pad_id: int) -> dict:
+  """The text tower's kwargs when no checkpoint is given: model.text's choice over a tokenizer
+  of `vocab_size` tokens, data.text_len positions."""
+  return TEXT_ENCODERS.choose(config.model.text, "model.text", vocab_size=vocab_size,
+                              max_len=config.data.text_len, pad_id=pad_id)[1]
+
+
 def load_towers(config, source, workdir):
   """-> (image tower kwargs, its params or None, text tower kwargs, its params or None,
   tokenizer): from the checkpoints, or random towers as model.image / model.text choose."""
@@ -103,7 +115,7 @@ def load_towers(config, source, workdir):
     image, image_params = load_vit_npz(m.image_init, image_size=d.image_size)
     image, image_params = layer_options(image, image_params, m.image.vit)
   else:
-    image, image_params = IMAGE_ENCODERS.choose(m.image, "model.image")[1], None
+    image, image_params = random_image_tower(config), None
   if m.text_init:
     text, text_params = load_hf_bert(m.text_init)
     text, text_params = layer_options(text, text_params, m.text.transformer)
@@ -121,8 +133,7 @@ def load_towers(config, source, workdir):
   else:
     # A word vocabulary from the first training captions; <bos> leads, standing in for [CLS].
     words = image_text.word_tokenizer(source, workdir)
-    text = TEXT_ENCODERS.choose(m.text, "model.text", vocab_size=words.vocab_size,
-                                max_len=d.text_len, pad_id=words.pad_id)[1]
+    text = random_text_tower(config, words.vocab_size, words.pad_id)
     text_params = None
     tokenizer = _Encode(lambda texts, n: words.encode_batch(texts, n, bos=True))
   return image, image_params, text, text_params, tokenizer
@@ -175,14 +186,10 @@ def from_host(tree):
   return jax.pure_callback(lambda: tree, shapes)
 
 
-def run(config, workdir) -> dict:
-  """Trains (or with eval_only restores) and evaluates; writes and returns the results."""
-  train.validate(config)
-  check_config(config)
-  source = sources.build(config.data, reads=("coco_captions",))
-  source.check_prepared()  # is the data prepared? (cheap: metadata only)
-  os.makedirs(workdir, exist_ok=True)
-  image, image_params, text, text_params, tokenizer = load_towers(config, source, workdir)
+def build(config, image: dict, text: dict, image_params=None, text_params=None):
+  """-> (TwoTower, init_fn, loss_fn) the trainer takes, from the towers' kwargs (load_towers,
+  or random_image_tower / random_text_tower) and their checkpoint params (None: random init).
+  Batches: {"images": float [b, image_size, image_size, 3], "text": int32 [b, text_len]}."""
   m, s = config.model, config.data.image_size
   if not m.image_head and m.embed_dim != image.get("width"):
     raise ConfigError(f"model.image_head=False uses the image tower's output as the embedding: "
@@ -200,8 +207,6 @@ def run(config, workdir) -> dict:
   for name, tree in pretrained.items():
     graft(abstract, name, tree)  # raises naming any leaf that does not fit the model.
   pretrained = jax.tree.map(np.asarray, pretrained)
-  test = load_eval(config, source, tokenizer)
-  train_data = make_train_data(config, source, tokenizer)
 
   def init_fn(rng):
     params = dict(model.init(rng, *dummy)["params"])
@@ -210,6 +215,23 @@ def run(config, workdir) -> dict:
       params["img_proj"] = {"kernel": jnp.eye(m.embed_dim, dtype=jnp.float32)}
     return params, {}
 
+  # No gradients (nor backward pass) through the locked tower.
+  loss_fn = image_text.contrastive_loss_fn(model, m.loss, frozen=config.optimizer.frozen)
+  return model, init_fn, loss_fn
+
+
+def run(config, workdir) -> dict:
+  """Trains (or with eval_only restores) and evaluates; writes and returns the results."""
+  train.validate(config)
+  check_config(config)
+  source = sources.build(config.data, reads=("coco_captions",))
+  source.check_prepared()  # is the data prepared? (cheap: metadata only)
+  os.makedirs(workdir, exist_ok=True)
+  image, image_params, text, text_params, tokenizer = load_towers(config, source, workdir)
+  model, init_fn, loss_fn = build(config, image, text, image_params, text_params)
+  test = load_eval(config, source, tokenizer)
+  train_data = make_train_data(config, source, tokenizer)
+  m = config.model
   embed_images = jax.jit(lambda p, x: model.apply(
       {"params": p}, (x.astype(jnp.float32) / 255.0 - 0.5) / 0.5, None)[0])
   embed_text = jax.jit(lambda p, t: model.apply({"params": p}, None, t)[1])
@@ -222,8 +244,6 @@ def run(config, workdir) -> dict:
     return retrieval_metrics(zimg, ztxt, keys=np.arange(len(zimg)), ks=KS,
                              txt_keys=test["caption_image"])
 
-  # No gradients (nor backward pass) through the locked tower.
-  loss_fn = image_text.contrastive_loss_fn(model, m.loss, frozen=config.optimizer.frozen)
   result = train.train_or_restore(config, workdir, init_fn=init_fn, loss_fn=loss_fn,
                                   train_data=train_data, evaluate=evaluate)
   results = {"step": result.step, "num_images": len(test["image_ids"]),

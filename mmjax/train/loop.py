@@ -84,6 +84,38 @@ class _Setup:
   def put_batch(self, batch):
     return parallel.split_for_pmap(batch) if self.pmap else parallel.global_batch(batch, self.mesh)
 
+  def step_fn(self, loss_fn):
+    """The train step as `fit` compiles it: pmapped, or jitted with the state's and the
+    batch's shardings; the state is donated."""
+    c = self.config
+    step = make_train_step(loss_fn, self.optimizer, self.schedule,
+                           axis_name=parallel.PMAP_AXIS if self.pmap else None,
+                           grad_accum_steps=c.grad_accum_steps, ema_decay=c.ema_decay)
+    if self.pmap:
+      return jax.pmap(step, axis_name=parallel.PMAP_AXIS, donate_argnums=0)
+    replicated = jax.sharding.NamedSharding(self.mesh, jax.P())
+    return jax.jit(step, donate_argnums=0,
+                   in_shardings=(self.shardings, parallel.batch_sharding(self.mesh)),
+                   out_shardings=(self.shardings, replicated))
+
+
+def lower_step(config, init_fn, loss_fn, batch) -> jax.stages.Lowered:
+  """`fit`'s train step lowered for abstract inputs, to compile without running (memory and
+  FLOPs of a config on devices it does not have, e.g. simulated CPU devices). Nothing is
+  allocated: the state's shapes come from `jax.eval_shape` of its init.
+
+  batch: a tree of jax.ShapeDtypeStruct with global shapes [batch_size, ...]. jit only (pmap
+  keeps a full replica per device: the memory of `fsdp=False`)."""
+  validate(config)
+  if config.parallelism != "jit":
+    raise ValueError(f"parallelism={config.parallelism!r}; lower_step compiles the jit step "
+                     "only (pmap's per-device memory is jit's with fsdp=False).")
+  setup = _Setup(config, init_fn)
+  place = lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s)
+  state = jax.tree.map(place, setup.abstract, setup.shardings)
+  data = parallel.batch_sharding(setup.mesh)
+  return setup.step_fn(loss_fn).lower(state, jax.tree.map(lambda x: place(x, data), batch))
+
 
 def restore_latest(config, workdir: str, init_fn) -> tuple[TrainState, int]:
   """The newest checkpoint in `workdir` (for evaluating without training)."""
@@ -171,16 +203,7 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
   state = setup.to_devices(state)
 
-  step_fn = make_train_step(loss_fn, setup.optimizer, setup.schedule,
-                            axis_name=parallel.PMAP_AXIS if setup.pmap else None,
-                            grad_accum_steps=config.grad_accum_steps, ema_decay=config.ema_decay)
-  if setup.pmap:
-    compiled_fn = jax.pmap(step_fn, axis_name=parallel.PMAP_AXIS, donate_argnums=0)
-  else:
-    replicated = jax.sharding.NamedSharding(setup.mesh, jax.P())
-    compiled_fn = jax.jit(step_fn, donate_argnums=0,
-                          in_shardings=(setup.shardings, parallel.batch_sharding(setup.mesh)),
-                          out_shardings=(setup.shardings, replicated))
+  compiled_fn = setup.step_fn(loss_fn)
 
   writer = MetricWriter(workdir, total, start, config.progress_bar)
   result = FitResult(state=None, step=start, interrupted=False)
