@@ -35,7 +35,8 @@ Cost (estimated, not measured): 20.5M image-text pairs; a locked ViT-B/16 forwar
 GFLOPs/image) plus BERT-base forward and backward on 16 tokens (~10 GFLOPs/pair) is ~6e17 FLOPs,
 under an hour of 8 A100s at 30% utilisation; the host pipeline decodes and resizes 20.5M JPEGs
 (~4100 per step), which needs a many-core host to keep up. Memory: no activations are kept for
-the locked tower (stop_gradient), so batch 512 per device fits 40 GB in float32. Deviations from
+the locked tower (stop_gradient); per-device bytes on 8 and 64 devices are in README's "Will it
+fit?" table (`python benchmarks/memory_fit.py`, compiled, not run). Deviations from
 big_vision: no randaug(2,10) (mmjax has no RandAugment yet; train ops are resize, flip, [-1, 1]),
 the text head has no bias, weight decay also covers embeddings (decay_mask "matrices" vs
 big_vision's `.*/kernel$`), a 20k-image shuffle buffer of JPEG bytes (big_vision: 250k).
