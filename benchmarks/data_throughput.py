@@ -233,9 +233,7 @@ def markdown(rows, command, machine):
 
 def main(argv=None):
   args = parse(argv)
-  if args.update_readme:  # missing markers fail now, not after the measurements
-    with open(args.readme) as f:
-      tables.replace_block(f.read(), "", *tables.markers(f"benchmark:{args.block}"))
+  tables.check_readme_block(args)
   rows = []
   for name in args.sources:
     for workers in args.workers:
@@ -246,12 +244,7 @@ def main(argv=None):
   text = markdown(rows, tables.shown_command("python benchmarks/data_throughput.py", argv,
                                              OUTPUT_FLAGS, placeholders={"--manifest_dir": "DIR"}),
                   tables.machine())
-  if args.markdown:
-    with open(args.markdown, "w") as f:
-      f.write(text)
-  if args.update_readme:
-    changed = tables.update_readme(args.readme, f"benchmark:{args.block}", text)
-    print(f"{'Updated' if changed else 'Unchanged:'} {args.readme} (benchmark:{args.block})")
+  tables.write_benchmark(args, text, rows)
 
 
 if __name__ == "__main__":

@@ -207,9 +207,7 @@ def main(argv=None):
   args = parse(argv)
   if args.child:
     return run_child(args)
-  if args.update_readme:  # missing markers fail now, not after minutes of timing
-    with open(args.readme) as f:
-      tables.replace_block(f.read(), "", *tables.markers(f"benchmark:{args.block}"))
+  tables.check_readme_block(args)
   rows = []
   for workload, devices, parallelism in rows_to_run(args):
     rows.append(run_row(args, workload, devices, parallelism))
@@ -221,17 +219,7 @@ def main(argv=None):
   argv = sys.argv[1:] if argv is None else argv
   text = markdown(rows, tables.shown_command("python benchmarks/train_throughput.py", argv,
                                              OUTPUT_FLAGS), tables.machine())
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(rows, f, indent=2)
-  if args.markdown:
-    with open(args.markdown, "w") as f:
-      f.write(text)
-  if any("error" in r for r in rows):
-    sys.exit(1)  # a failed row never lands in README
-  if args.update_readme:
-    changed = tables.update_readme(args.readme, f"benchmark:{args.block}", text)
-    print(f"{'Updated' if changed else 'Unchanged:'} {args.readme} (benchmark:{args.block})")
+  tables.write_benchmark(args, text, rows)
 
 
 if __name__ == "__main__":

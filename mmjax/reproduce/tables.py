@@ -4,10 +4,12 @@ blocks). Pure functions of the targets, the results and the run records, but for
 `update_readme`."""
 
 import datetime
+import json
 import math
 import os
 import re
 import shlex
+import sys
 
 import numpy as np
 
@@ -266,6 +268,31 @@ def add_readme_flags(parser, block: str, readme: str):
   parser.add_argument("--readme", default=readme)
   parser.add_argument("--block", default=block,
                       help="README's block: <!-- benchmark:BLOCK:begin --> ... end -->")
+
+
+def check_readme_block(args) -> None:
+  """With --update_readme, fails now if README lacks the benchmark's markers, not after minutes
+  of measuring (`add_readme_flags`'s args)."""
+  if args.update_readme:
+    with open(args.readme) as f:
+      replace_block(f.read(), "", *markers(f"benchmark:{args.block}"))
+
+
+def write_benchmark(args, text: str, rows: list) -> None:
+  """A benchmark's outputs (`add_readme_flags`'s args): --json the rows (when the benchmark has
+  that flag), --markdown the text, and --update_readme the text into README's block. A row
+  that failed (an "error" key) exits 1 before README is touched."""
+  if getattr(args, "json", None):
+    with open(args.json, "w") as f:
+      json.dump(rows, f, indent=2)
+  if args.markdown:
+    with open(args.markdown, "w") as f:
+      f.write(text)
+  if any("error" in r for r in rows):
+    sys.exit(1)  # a failed row never lands in README
+  if args.update_readme:
+    changed = update_readme(args.readme, f"benchmark:{args.block}", text)
+    print(f"{'Updated' if changed else 'Unchanged:'} {args.readme} (benchmark:{args.block})")
 
 
 def update_readme(path: str, name: str, block: str) -> bool:
