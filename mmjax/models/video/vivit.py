@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmjax.models.transformer import Dense, Encoder, layer_norm
+from mmjax.models.transformer import Dense, Encoder, layer_norm, stack_blocks
 
 VARIANTS = ("joint", "factorised")
 INFLATIONS = ("central_frame", "average")
@@ -121,7 +121,8 @@ def inflate_vit(vit_params: dict, vivit_params: dict, tubelet_frames: int,
   The patch embedding becomes a tubelet embedding [t * p*p*c, width] by `method`:
   "central_frame" puts the image kernel on the tubelet's middle frame and zeros elsewhere;
   "average" puts kernel / t on every frame. Either way a still video embeds as its frame did.
-  A joint model's positions repeat the image's over the time steps. Shapes must agree
+  A joint model's positions repeat the image's over the time steps; an unrolled ViT's layers
+  are stacked for a ViViT with scan=True. Shapes must agree
   otherwise (the same width, depth and patch size, the image size the video's frame size).
   """
   if method not in INFLATIONS:
@@ -143,6 +144,9 @@ def inflate_vit(vit_params: dict, vivit_params: dict, tubelet_frames: int,
   for name in ("cls", "ln_pre", "encoder", "ln_post"):
     if name in vit_params:
       inflated[name] = vit_params[name]
+  encoder = inflated.get("encoder", {})
+  if "blocks" in out.get("encoder", {}) and "block0" in encoder:  # a ViViT with scan=True
+    inflated["encoder"] = stack_blocks(encoder, sum(k.startswith("block") for k in encoder))
   for name, value in inflated.items():
     if name not in out:
       raise ValueError(f"the ViT has {name!r}, the ViViT does not (pool / ln_pre differ).")
