@@ -38,29 +38,58 @@ TARGETS = (
         "`python experiments/contrastive.py --config configs/contrastive.py --workdir "
         "runs/contrastive`",
         runs=(Run("contrastive", CONTRASTIVE, "configs/contrastive.py"),),
-        result="image->text R@1 = {i2t}, text->image R@1 = {t2i} (chance {chance}); zero-shot "
-               "colour {zs_colour} (chance {zs_colour_chance}), shape {zs_shape} (chance "
-               "{zs_shape_chance}); linear probe colour {probe_colour}, shape {probe_shape}",
+        result="image->text R@1 = {i2t}, text->image R@1 = {t2i} (chance {chance}); scenes "
+               "with a held-out pair {c_i2t} / {c_t2i} (chance {c_chance}); zero-shot on the "
+               "{zs_n} one-object images, training templates / novel wordings: colour "
+               "{zs_colour} / {zsn_colour} (chance {zs_colour_chance}), shape {zs_shape} / "
+               "{zsn_shape} (chance {zs_shape_chance}); on the {mo_n} two-object images, either "
+               "object's class: colour {mo_colour} (chance {mo_colour_chance}), shape {mo_shape} "
+               "(chance {mo_shape_chance}); linear probe colour {probe_colour}, shape "
+               "{probe_shape}; test captions seen in training {seen} (held-out scenes {c_seen})",
         metrics=dict(
             i2t=Metric("contrastive", "i2t/R@1"),
             t2i=Metric("contrastive", "t2i/R@1"),
             chance=Metric("contrastive", "i2t/chance_R@1", varies=False),
+            c_i2t=Metric("contrastive", "compositional/i2t/R@1"),
+            c_t2i=Metric("contrastive", "compositional/t2i/R@1"),
+            c_chance=Metric("contrastive", "compositional/i2t/chance_R@1", varies=False),
+            zs_n=Metric("contrastive", "zero_shot/colour/num_images", ".0f", varies=False),
             zs_colour=Metric("contrastive", "zero_shot/colour/top1"),
+            zsn_colour=Metric("contrastive", "zero_shot_novel/colour/top1"),
             zs_colour_chance=Metric("contrastive", "zero_shot/colour/chance_top1", ".3g",
                                     varies=False),
             zs_shape=Metric("contrastive", "zero_shot/shape/top1"),
+            zsn_shape=Metric("contrastive", "zero_shot_novel/shape/top1"),
             zs_shape_chance=Metric("contrastive", "zero_shot/shape/chance_top1", ".3g",
                                    varies=False),
+            mo_n=Metric("contrastive", "zero_shot/colour/multi_object/num_images", ".0f",
+                        varies=False),
+            mo_colour=Metric("contrastive", "zero_shot/colour/multi_object/top1_any"),
+            mo_colour_chance=Metric("contrastive",
+                                    "zero_shot/colour/multi_object/chance_top1_any",
+                                    varies=False),
+            mo_shape=Metric("contrastive", "zero_shot/shape/multi_object/top1_any"),
+            mo_shape_chance=Metric("contrastive", "zero_shot/shape/multi_object/chance_top1_any",
+                                   varies=False),
             probe_colour=Metric("contrastive", "linear_probe/colour/accuracy"),
-            probe_shape=Metric("contrastive", "linear_probe/shape/accuracy"))),
+            probe_shape=Metric("contrastive", "linear_probe/shape/accuracy"),
+            seen=Metric("contrastive", "test_captions_seen_in_training", ".2f", varies=False),
+            c_seen=Metric("contrastive", "compositional/test_captions_seen_in_training", ".2f",
+                          varies=False))),
     Row("captioning", "captioning, ViT + Transformer decoder, 500 test scenes x 4 references",
         "`python experiments/captioning.py --config configs/captioning.py --workdir "
         "runs/captioning`",
         runs=(Run("captioning", CAPTIONING, "configs/captioning.py"),),
         result="greedy BLEU-1/4 = {g_b1} / {g_b4}, CIDEr-D {g_cider}; beam 3: {b_b1} / {b_b4}, "
                "CIDEr-D {b_cider} (a true caption of the wrong image: BLEU-4 {s_b4}, CIDEr-D "
-               "{s_cider})",
+               "{s_cider}); scenes with a held-out pair: greedy BLEU-4 {c_b4}, CIDEr-D "
+               "{c_cider}; test captions seen in training {seen} (held-out scenes {c_seen})",
         metrics=dict(
+            c_b4=Metric("captioning", "compositional/greedy/BLEU-4"),
+            c_cider=Metric("captioning", "compositional/greedy/CIDEr-D", ".2f"),
+            seen=Metric("captioning", "test_captions_seen_in_training", ".2f", varies=False),
+            c_seen=Metric("captioning", "compositional/test_captions_seen_in_training", ".2f",
+                          varies=False),
             g_b1=Metric("captioning", "greedy/BLEU-1"),
             g_b4=Metric("captioning", "greedy/BLEU-4"),
             g_cider=Metric("captioning", "greedy/CIDEr-D", ".2f"),
@@ -174,8 +203,11 @@ TARGETS = (
         "`python experiments/vqa.py --config configs/vqa.py --workdir runs/vqa`",
         runs=(Run("vqa", VQA, "configs/vqa.py"),),
         result="accuracy {acc} (colour {colour}, count {count}, exists {exists}, relation "
-               "{relation}, shape {shape}, size {size}); question-only prior {prior}",
+               "{relation}, shape {shape}, size {size}); question-only prior {prior}; {c_n} "
+               "questions on scenes with a held-out pair {c_acc}",
         metrics=dict(
+            c_acc=Metric("vqa", "compositional/accuracy"),
+            c_n=Metric("vqa", "compositional/num_test_examples", ".0f", varies=False),
             acc=Metric("vqa", "accuracy"),
             colour=Metric("vqa", "per_type.colour"),
             count=Metric("vqa", "per_type.count"),
