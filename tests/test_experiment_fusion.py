@@ -100,7 +100,7 @@ def test_bfloat16_matches_float32(cross_attention_outputs):
 
 
 @pytest.mark.parametrize("kw,error,match", [
-    (dict(modalities=("text", "video")), ValueError, "valid: a non-empty subset"),
+    (dict(modalities=("text", "smell")), ValueError, "valid: a non-empty subset"),
     (dict(modalities=("text", "image")), ValueError, r"no encoder for modalities \['image'\]"),
     (dict(fusion="concat"), ConfigError, 'Did you mean "concat_late"'),
 ])

@@ -141,7 +141,7 @@ def test_an_experiment_names_the_sources_it_reads(tmp_path):
   config = experiment.get_config(os.path.join(ROOT, "configs/contrastive.py:tiny"),
                                  {"data.source.name": "av_mnist"})
   with pytest.raises(ConfigError, match="data.source.name='av_mnist': this experiment reads "
-                     r"shapes, manifest, coco_captions \(registered: av_mnist, coco_captions, "
-                     r"manifest, shapes\)"):
+                     r"shapes, manifest, coco_captions \(registered: av_mnist, clips, "
+                     r"coco_captions, manifest, shapes\)"):
     contrastive.run(config, str(tmp_path))
   assert os.listdir(tmp_path) == []  # failed before writing anything
