@@ -31,12 +31,8 @@ def batch_maker(world, split: str, modalities, label: str):
 
   def make(indices):
     examples = [world.example(split, int(i), fields) for i in indices]
-    out = {"label": np.array([e["labels"][label] for e in examples], np.int32)}
-    if "video" in modalities:
-      out["video"] = sources.normalize(np.stack([e["video"] for e in examples]))
-    if "audio" in modalities:
-      out["audio"] = np.stack([e["audio"] for e in examples])
-    return out
+    return {"label": np.array([e["labels"][label] for e in examples], np.int32),
+            **classification.stack_inputs(examples, modalities)}
   return make
 
 

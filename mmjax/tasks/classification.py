@@ -196,13 +196,14 @@ def in_batches(predict: Callable, variables, inputs, batch_size: int,
 
 def stack_inputs(examples: Sequence[dict], names: Sequence[str], tokenizer=None,
                  text_len: int = 0, text_field: str = "caption") -> dict:
-  """Model inputs {name: [n, ...]} of a source's examples: "image" float32 [n, s, s, 3]
-  normalised pixels (sources.normalize), "audio" [n, samples] waves, any other name int32
-  [n, text_len] token ids of the example's `text_field` (text_len counts <eos>)."""
+  """Model inputs {name: [n, ...]} of a source's examples: "image" float32 [n, s, s, 3] and
+  "video" [n, frames, s, s, 3] normalised pixels (sources.normalize), "audio" [n, samples]
+  waves, any other name int32 [n, text_len] token ids of the example's `text_field` (text_len
+  counts <eos>)."""
   out = {}
   for name in names:
-    if name == "image":
-      out[name] = sources.normalize(np.stack([e["image"] for e in examples])).astype(np.float32)
+    if name in ("image", "video"):
+      out[name] = sources.normalize(np.stack([e[name] for e in examples])).astype(np.float32)
     elif name == "audio":
       out[name] = np.stack([e["audio"] for e in examples])
     else:
