@@ -19,9 +19,9 @@ compiled program: per device, the state (params + optimizer + step: the argument
 batch shard), the temporaries, and the peak (arguments + outputs - donated outputs + temporaries +
 code). The towers' layers run under nn.scan, where remat's saving survives XLA:CPU's scheduler
 (fit_workloads.measure says why). A peak at or under 16, 32 or 80 GiB fits a TPU v3 core, a
-TPU v4 chip, an 80 GB A100 / H100. TFLOPs are one device's for one step. Each row runs in its
-own subprocess with `--xla_force_host_platform_device_count`, since XLA reads the device count
-once, when jax starts.
+TPU v4 chip, an 80 GB A100 / H100. TFLOPs are one device's for one step. Each (workload, device
+count) runs in its own subprocess with `--xla_force_host_platform_device_count`, since XLA reads
+the device count once, when jax starts; it compiles that pair's settings one after another.
 
 --markdown FILE writes the table under a line naming the command (without its output flags)
 and the machine; --update_readme writes exactly that between README.md's markers
@@ -90,7 +90,7 @@ def parse(argv=None):
                       "bfloat16")
   p.add_argument("--json", default=None, help="also write the rows to this JSON file")
   tables.add_readme_flags(p, "memory_fit", os.path.join(ROOT, "README.md"))
-  p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # compiles one row.
+  p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # compiles rows.
   args = p.parse_args(argv)
   bad = [f"{w} (batch {BATCH[w]}) on {d}" for w in args.workloads for d in args.devices
          if BATCH[w] % d]
@@ -105,9 +105,9 @@ def rows_to_run(args):
   return list(itertools.product(args.workloads, args.devices, args.settings))
 
 
-def child_command(workload, devices, s):
+def child_command(workload, devices, settings):
   return [sys.executable, os.path.abspath(__file__), "--child", "--workloads", workload,
-          "--devices", str(devices), "--settings", "/".join(s)]
+          "--devices", str(devices), "--settings", ",".join("/".join(s) for s in settings)]
 
 
 def table(rows):
@@ -136,28 +136,33 @@ def markdown(rows, command, machine):
   return f"`{command}` on {machine}:\n\n{table(rows)}\n"
 
 
-def run_row(workload, devices, s):
-  """One row's dict, compiled in its own process (or its failure)."""
+def run_rows(workload, devices, settings):
+  """The rows of one workload on one device count, compiled in one subprocess; a setting that
+  did not finish is a row with its error."""
   env = dict(child_env(os.environ, devices), JAX_PLATFORMS="cpu")  # simulated devices are CPU's
-  p = subprocess.run(child_command(workload, devices, s), cwd=ROOT, env=env,
+  p = subprocess.run(child_command(workload, devices, settings), cwd=ROOT, env=env,
                      stdout=subprocess.PIPE, text=True)
   found = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
-  if p.returncode or not found:  # its traceback went to stderr, above.
-    sharding, remat, dtype = s
-    return {"workload": workload, "devices": devices, "sharding": sharding, "remat": remat,
-            "compute_dtype": dtype, "error": f"exit code {p.returncode}"}
-  return found[-1]
+  rows = []
+  for i, (sharding, remat, dtype) in enumerate(settings):
+    if i < len(found):
+      rows.append(found[i])
+    else:  # its traceback went to stderr, above.
+      rows.append({"workload": workload, "devices": devices, "sharding": sharding,
+                   "remat": remat, "compute_dtype": dtype, "error": f"exit code {p.returncode}"})
+  return rows
 
 
 def run_child(args):
-  """Compiles the one row this process was started for (XLA_FLAGS already set by the parent)."""
+  """Compiles this process's rows, one JSON line each (XLA_FLAGS already set by the parent)."""
   from benchmarks import fit_workloads  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  (workload,), (devices,), (s,) = args.workloads, args.devices, args.settings
+  (workload,), (devices,) = args.workloads, args.devices
   if jax.device_count() != devices:
     raise SystemExit(f"asked for {devices} devices, jax has {jax.device_count()} "
                      f"({jax.default_backend()}); host devices need the CPU backend.")
-  print(json.dumps(fit_workloads.measure(workload, *s)), flush=True)
+  for s in args.settings:
+    print(json.dumps(fit_workloads.measure(workload, *s)), flush=True)
 
 
 def main(argv=None):
@@ -166,9 +171,10 @@ def main(argv=None):
     return run_child(args)
   tables.check_readme_block(args)
   rows = []
-  for workload, devices, s in rows_to_run(args):
-    rows.append(run_row(workload, devices, s))
-    print(json.dumps(rows[-1]), flush=True)
+  for (workload, devices), group in itertools.groupby(rows_to_run(args), lambda r: r[:2]):
+    for row in run_rows(workload, devices, [s for _, _, s in group]):
+      rows.append(row)
+      print(json.dumps(row), flush=True)
   print(table(rows))
   argv = sys.argv[1:] if argv is None else argv
   text = markdown(rows, tables.shown_command("python benchmarks/memory_fit.py", argv,

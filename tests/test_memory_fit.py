@@ -47,7 +47,8 @@ def fake_row(workload, devices, s):
 
 
 def test_table_and_readme_block(tmp_path, monkeypatch):
-  monkeypatch.setattr(mf, "run_row", fake_row)
+  monkeypatch.setattr(mf, "run_rows",
+                      lambda w, d, settings: [fake_row(w, d, s) for s in settings])
   readme, md = fake_readme(tmp_path, "benchmark:fit"), str(tmp_path / "fit.md")
   mf.main(["--workloads", "lit_coco_B16B", "--devices", "8,64", "--settings",
            "dp/none/float32,fsdp/full/bfloat16", "--markdown", md, "--update_readme",

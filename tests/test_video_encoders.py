@@ -20,32 +20,26 @@ def encode(module, video=VIDEO, seed=1):
   return module.apply(params, video), params
 
 
-@pytest.mark.parametrize("module,pooled,tokens", [
-    (models.VIDEO_ENCODERS.build("frames", **CNN), (2, 8), (2, 4, 8)),
+# Each module's pooled and token shapes for VIDEO [2, 4 frames, 16, 16, 3], and whether it sees
+# the order of frames.
+@pytest.mark.parametrize("module,pooled,tokens,sees_order", [
+    (models.VIDEO_ENCODERS.build("frames", **CNN), (2, 8), (2, 4, 8), False),
     (models.VIDEO_ENCODERS.build("frames", **CNN, temporal="transformer", num_heads=2),
-     (2, 8), (2, 4, 8)),
-    (ViViT(tubelet=(2, 8), variant="joint", **VIT), (2, 16), (2, 2 * 4, 16)),
-    (ViViT(tubelet=(2, 8), variant="factorised", temporal_depth=1, **VIT), (2, 16), (2, 2, 16)),
+     (2, 8), (2, 4, 8), True),
+    (ViViT(tubelet=(2, 8), variant="joint", **VIT), (2, 16), (2, 2 * 4, 16), True),
+    (ViViT(tubelet=(2, 8), variant="factorised", temporal_depth=1, **VIT), (2, 16), (2, 2, 16),
+     True),
+    (ViViT(tubelet=(1, 8), variant="factorised", temporal_depth=0, **VIT), (2, 16), (2, 4, 16),
+     False),
     (ViViT(tubelet=(1, 4), variant="factorised", temporal_depth=0, pool="mean", **VIT),
-     (2, 16), (2, 4, 16)),
+     (2, 16), (2, 4, 16), False),
 ])
-def test_shapes(module, pooled, tokens):
-  (p, t), _ = encode(module)
+def test_shapes_and_which_encoders_see_the_order_of_frames(module, pooled, tokens, sees_order):
+  (p, t), params = encode(module)
   assert p.shape == pooled and t.shape == tokens
-
-
-@pytest.mark.parametrize("module,sees_order", [
-    (models.VIDEO_ENCODERS.build("frames", **CNN), False),
-    (models.VIDEO_ENCODERS.build("frames", **CNN, temporal="transformer", num_heads=2), True),
-    (ViViT(tubelet=(1, 8), variant="factorised", temporal_depth=0, **VIT), False),
-    (ViViT(tubelet=(1, 8), variant="factorised", temporal_depth=1, **VIT), True),
-    (ViViT(tubelet=(2, 8), variant="joint", **VIT), True),
-])
-def test_which_encoders_see_the_order_of_frames(module, sees_order):
-  (pooled, _), params = encode(module)
-  shuffled = module.apply(params, VIDEO[:, ::-1])[0]
+  reversed_frames = module.apply(params, VIDEO[:, ::-1])[0]
   # Order-blind ones differ only by float summation order.
-  assert (float(jnp.abs(shuffled - pooled).max()) > 1e-5) == sees_order
+  assert (float(jnp.abs(reversed_frames - p).max()) > 1e-5) == sees_order
 
 
 def test_tubelets_hold_the_vit_patches_of_each_frame():
