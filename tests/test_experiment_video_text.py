@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from experiments import video_captioning, video_retrieval
+from mmjax import models
 from mmjax.data import sources
 from mmjax.data.synthetic import clips
 from mmjax.registry import ConfigError
@@ -95,6 +96,12 @@ def test_a_model_blind_to_frame_order_prefers_the_true_caption_half_the_time(tmp
   np.testing.assert_allclose(zvid[:8], zvid[8:], atol=1e-5)
   texts = image_text.embed_texts(model, tokens, 16)
   assert video_text.preference(zvid, texts(params, true), texts(params, reversed_)) == 0.5
+
+
+def test_the_visual_tower_is_an_image_or_a_video_encoder():
+  assert models.visual_encoders("video") is models.VIDEO_ENCODERS
+  with pytest.raises(ValueError, match="visual='audio'; valid: image, video"):
+    models.visual_encoders("audio")
 
 
 def test_preference_counts_ties_as_half():
