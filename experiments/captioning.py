@@ -22,26 +22,16 @@ import jax.numpy as jnp
 from mmjax import experiment, train
 from mmjax.data import sources
 from mmjax.data.tokenizer import WordTokenizer
-from mmjax.registry import ConfigError
 from mmjax.tasks import captioning
 from mmjax.tasks.captioning import METRICS
 from mmjax.tasks.classification import variables_of
-
-
-def check_eval(e):
-  """Decoding options fail here, not after training."""
-  for key in ("num_examples", "batch_size", "beam_size"):  # compositional_examples: sources
-    if not isinstance(e[key], int) or e[key] < 1:
-      raise ConfigError(f"eval.{key}={e[key]!r}; it must be an integer >= 1.")
-  if e.alpha < 0:
-    raise ConfigError(f"eval.alpha={e.alpha}; the length penalty exponent must be >= 0.")
 
 
 def run(config, workdir) -> dict:
   """Trains (or with eval_only restores), captions the test images and scores them; writes
   results.json and examples.json and returns the results."""
   train.validate(config)
-  check_eval(config.eval)
+  captioning.check_eval(config.eval)
   e, text_len = config.eval, config.data.text_len
 
   # Data: each training example is an image with one of its captions (a fresh scene with one of

@@ -18,6 +18,7 @@ from mmjax.data import sources
 from mmjax.data.pipeline import Batches
 from mmjax.data.synthetic import clips
 from mmjax.evaluate.classification import classification_metrics
+from mmjax.evaluate.robustness import shuffle_frames
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification
 
@@ -34,13 +35,6 @@ def batch_maker(world, split: str, modalities, label: str):
     return {"label": np.array([e["labels"][label] for e in examples], np.int32),
             **classification.stack_inputs(examples, modalities)}
   return make
-
-
-def shuffle_frames(video: np.ndarray, seed: int) -> np.ndarray:
-  """video [n, frames, ...] with each clip's frames in its own random order."""
-  rng = np.random.default_rng(seed)
-  order = np.stack([rng.permutation(video.shape[1]) for _ in range(len(video))])
-  return np.take_along_axis(video, order.reshape(order.shape + (1,) * (video.ndim - 2)), 1)
 
 
 def run(config, workdir) -> dict:

@@ -9,6 +9,7 @@ seed, so the noise at two levels differs only in its scale (a smoother curve).
   audio  white_noise: white Gaussian noise at a signal-to-noise ratio in dB, per example.
   text   token_dropout: each word token removed with probability p (the rest close up);
          token_replacement: each word token replaced by a random vocabulary word with prob. p.
+  video  shuffle_frames: each clip's frames in a random order (time destroyed, frames intact).
   any    drop: the modality replaced by a constant (zeros, or the padding id for tokens).
 """
 
@@ -87,6 +88,15 @@ def token_replacement(tokens, p: float, rng: np.random.Generator, vocab_size: in
   hit = _word_mask(tokens, pad_id, protected) & (rng.random(tokens.shape) < p)
   draws = candidates[rng.integers(candidates.size, size=tokens.shape)]
   return np.where(hit, draws, tokens).astype(tokens.dtype)
+
+
+def shuffle_frames(video, seed) -> np.ndarray:
+  """video [n, frames, ...] with each clip's frames in its own random order; seed: an int or a
+  np.random.Generator. A model that uses time falls towards what order-blind models reach."""
+  video = np.asarray(video)
+  rng = np.random.default_rng(seed)
+  order = np.stack([rng.permutation(video.shape[1]) for _ in range(len(video))])
+  return np.take_along_axis(video, order.reshape(order.shape + (1,) * (video.ndim - 2)), 1)
 
 
 def drop(x, fill=0) -> np.ndarray:

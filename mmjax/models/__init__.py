@@ -11,6 +11,16 @@ FUSIONS = Registry("fusion")
 HEADS = Registry("head")
 CAPTION_DECODERS = Registry("caption decoder")
 GENERATORS = Registry("text-to-image generator")
+VISUAL = ("image", "video")
+
+
+def visual_encoders(visual: str) -> Registry:
+  """The registry a visual tower is chosen from: "image" (IMAGE_ENCODERS, inputs [batch, h, w,
+  c]) or "video" (VIDEO_ENCODERS, [batch, frames, h, w, c]); both give (pooled, tokens)."""
+  if visual not in VISUAL:
+    raise ValueError(f"visual={visual!r}; valid: {', '.join(VISUAL)}.")
+  return IMAGE_ENCODERS if visual == "image" else VIDEO_ENCODERS
+
 
 # Importing the subpackages registers their components.
 from mmjax.models import image, text, audio, video, fusion, heads  # noqa: E402,F401

@@ -24,8 +24,10 @@ class Captioner(nn.Module):
   transformer decoder attends to them, the LSTM mean-pools them) or "pooled" ([batch, dim]).
   Encoders with BatchNorm keep "batch_stats": apply with `mutable=["batch_stats"]` when
   train=True. Generation: `decode` below (greedy or beam search). The captioner a config
-  section describes: `mmjax.tasks.captioning.build_captioner`.
+  section describes: `mmjax.tasks.captioning.build_captioner`. visual="video": the encoder is a
+  VIDEO_ENCODERS one and `images` are videos [batch, frames, h, w, c] (video captioning).
   """
+  visual: str = "image"  # the encoder's registry: models.visual_encoders
   image_encoder: str = "vit"
   image: Optional[dict] = None  # kwargs of the image encoder
   caption_decoder: str = "transformer"
@@ -38,7 +40,8 @@ class Captioner(nn.Module):
     if self.features not in FEATURES:
       raise ValueError(f"features={self.features!r}; valid: {', '.join(FEATURES)}.")
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    self.encoder = models.IMAGE_ENCODERS.build(self.image_encoder, **dict(self.image or {}), **kw)
+    self.encoder = models.visual_encoders(self.visual).build(self.image_encoder,
+                                                             **dict(self.image or {}), **kw)
     self.text_decoder = models.CAPTION_DECODERS.build(self.caption_decoder,
                                                       **dict(self.decoder or {}), **kw)
 

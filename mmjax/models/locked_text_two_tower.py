@@ -21,6 +21,7 @@ class LockedTextTwoTower(nn.Module):
   linear map of the locked features into the shared space (as the image side has); False uses
   the locked embeddings as they are (LiT's fully locked tower), which needs embed_dim = text_dim.
   """
+  visual: str = "image"  # "video": a video tower (models.visual_encoders), as in TwoTower
   image_encoder: str = "vit"
   image: Optional[dict] = None  # kwargs of the image encoder
   embed_dim: int = 256

@@ -34,6 +34,15 @@ from mmjax.registry import ConfigError
 METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "CIDEr-D", "exact_match")
 
 
+def check_eval(e):
+  """Eval section e's sizes and decoding options fail here, not after training."""
+  for key in ("num_examples", "batch_size", "beam_size"):  # compositional_examples: sources
+    if not isinstance(e[key], int) or e[key] < 1:
+      raise ConfigError(f"eval.{key}={e[key]!r}; it must be an integer >= 1.")
+  if e.alpha < 0:
+    raise ConfigError(f"eval.alpha={e.alpha}; the length penalty exponent must be >= 0.")
+
+
 def model_choices(m, key: str = "model") -> dict:
   """What a captioner of config section `m` is made of: {"image": (name, options), "decoder":
   (name, options), "features": ...} (the chosen components' options only; the data's vocab_size
@@ -43,12 +52,13 @@ def model_choices(m, key: str = "model") -> dict:
           "features": m.features}
 
 
-def build_captioner(m, vocab_size: int, text_len: int, dtype=jnp.float32, key: str = "model"
-                    ) -> Captioner:
+def build_captioner(m, vocab_size: int, text_len: int, dtype=jnp.float32, key: str = "model",
+                    visual: str = "image") -> Captioner:
   """The Captioner that config section `m` (at config key `key`) describes, for a tokenizer of
   `vocab_size` words and captions of `text_len` tokens (which fill the decoder's vocab_size and
-  max_len unless its options set them). A bad name or option fails here naming its key."""
-  image, image_options = models.IMAGE_ENCODERS.choose(m.image, f"{key}.image")
+  max_len unless its options set them). A bad name or option fails here naming its key.
+  visual="video": m.video chooses a video encoder instead of m.image (video captioning)."""
+  image, image_options = models.visual_encoders(visual).choose(m[visual], f"{key}.{visual}")
   decoder, options = models.CAPTION_DECODERS.choose(m.decoder, f"{key}.decoder",
                                                     vocab_size=vocab_size, max_len=text_len)
   if m.features not in FEATURES:
@@ -59,7 +69,7 @@ def build_captioner(m, vocab_size: int, text_len: int, dtype=jnp.float32, key: s
   limit = max_caption_len(decoder, options)
   if limit is not None and limit < text_len:
     raise ConfigError(f"{key}.decoder.{decoder}.max_len={limit} < data.text_len={text_len}.")
-  return Captioner(image_encoder=image, image=image_options, caption_decoder=decoder,
+  return Captioner(visual=visual, image_encoder=image, image=image_options, caption_decoder=decoder,
                    decoder=options, features=m.features, dtype=dtype)
 
 
@@ -85,24 +95,27 @@ def caption_encoder(tokenizer, text_len: int):
   return encode
 
 
-def image_captions(source, split: str, indices) -> tuple[np.ndarray, list]:
+def image_captions(source, split: str, indices, field: str = "image"
+                   ) -> tuple[np.ndarray, list]:
   """Examples `indices` of `split`: (images float32 [n, s, s, 3] in [0, 1], their captions). A
-  scene has several paraphrases; each example's is the source's choice."""
-  ex = [source.example(split, int(i), ("image", "caption")) for i in indices]
-  return np.stack([e["image"] for e in ex]), [e["caption"] for e in ex]
+  scene has several paraphrases; each example's is the source's choice. field="video" (the
+  clips source): clips [n, frames, s, s, 3] instead of images."""
+  ex = [source.example(split, int(i), (field, "caption")) for i in indices]
+  return np.stack([e[field] for e in ex]), [e["caption"] for e in ex]
 
 
-def train_batches(source, encode, batch_size: int, seed: int) -> Batches:
+def train_batches(source, encode, batch_size: int, seed: int, field: str = "image") -> Batches:
   """Resumable batches of train-split images and their captions: {"images": float32
   [b, s, s, 3] in [0, 1], "captions": encode(the b captions) int32 [b, text_len]}; a source of
   files is read in seeded epochs, a streamed source (coco_captions) in its own seeded order
-  (each image with one of its captions, a new one each epoch)."""
+  (each image with one of its captions, a new one each epoch). field="video": "images" holds
+  the clips [b, frames, s, s, 3]."""
   if sources.streamed(source):
     return source.train_batches(batch_size, lambda b: {"images": b["images"],
                                                        "captions": encode(list(b["texts"]))})
 
   def make(indices):
-    images, captions = image_captions(source, "train", indices)
+    images, captions = image_captions(source, "train", indices, field)
     return {"images": images, "captions": encode(captions)}
   return Batches(make, batch_size, seed=seed, num_examples=sources.size(source, "train"))
 

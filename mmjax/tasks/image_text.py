@@ -28,7 +28,8 @@ from mmjax.evaluate.linear_probe import linear_probe
 from mmjax.evaluate.retrieval import retrieval_metrics
 from mmjax.evaluate.zero_shot import class_embeddings, zero_shot_accuracy
 from mmjax.losses.contrastive import CONTRASTIVE_LOSSES
-from mmjax.models import IMAGE_ENCODERS, TEXT_ENCODERS
+from mmjax import models
+from mmjax.models import TEXT_ENCODERS
 from mmjax.models.two_tower import TwoTower
 from mmjax.registry import ConfigError
 from mmjax.train.optimizer import stop_frozen_gradients
@@ -80,19 +81,20 @@ def logit_inits(loss: str, key: str = "model.loss") -> dict:
 
 
 def two_tower(m, vocab_size: int, text_len: int, dtype: str = "float32",
-              key: str = "model") -> TwoTower:
+              key: str = "model", visual: str = "image") -> TwoTower:
   """The TwoTower that model section `m` (at config key `key`) describes: m.image and m.text
   choose the towers ({"name": ..., <name>: {options}}), the text tower's vocab_size and max_len
   being the tokenizer's and data.text_len unless m.text sets them; m.embed_dim; the logit scale
-  and bias initialised for m.loss."""
-  image_name, image = IMAGE_ENCODERS.choose(m.image, f"{key}.image")
+  and bias initialised for m.loss. visual="video": m.video chooses a video tower instead of
+  m.image (video-text retrieval)."""
+  image_name, image = models.visual_encoders(visual).choose(m[visual], f"{key}.{visual}")
   text_name, text = TEXT_ENCODERS.choose(m.text, f"{key}.text", vocab_size=vocab_size,
                                          max_len=text_len)
   if text.get("vocab_size", vocab_size) < vocab_size:
     raise ConfigError(f"{key}.text.{text_name}.vocab_size={text['vocab_size']} is smaller than "
                       f"the tokenizer's vocabulary ({vocab_size}).")
-  return TwoTower(image_encoder=image_name, image=image, text_encoder=text_name, text=text,
-                  embed_dim=m.embed_dim, dtype=jnp.dtype(dtype),
+  return TwoTower(visual=visual, image_encoder=image_name, image=image, text_encoder=text_name,
+                  text=text, embed_dim=m.embed_dim, dtype=jnp.dtype(dtype),
                   **logit_inits(m.loss, f"{key}.loss"))
 
 
@@ -126,17 +128,19 @@ def word_tokenizer(source, workdir: str) -> WordTokenizer:
   return WordTokenizer.load_or_build(os.path.join(workdir, "vocab.json"), source.vocabulary())
 
 
-def caption_batches(source, text_input, batch_size: int, seed: int) -> Batches:
+def caption_batches(source, text_input, batch_size: int, seed: int,
+                    field: str = "image") -> Batches:
   """Resumable batches of train-split image-caption pairs: {"images": float32 [b, s, s, 3]
   normalized, "text": text_input(the b captions)}; a source of files is read in seeded epochs,
-  a streamed source (coco_captions) in its own seeded order."""
+  a streamed source (coco_captions) in its own seeded order. field="video" (the clips source):
+  "images" holds the clips [b, frames, s, s, 3]."""
   if sources.streamed(source):  # coco_captions: its train stream, one caption per image
     return source.train_batches(batch_size, lambda b: {
         "images": sources.normalize(b["images"]), "text": text_input(list(b["texts"]))})
 
   def make(indices):
-    ex = [source.example("train", int(i), ("image", "caption")) for i in indices]
-    return {"images": sources.normalize(np.stack([x["image"] for x in ex])),
+    ex = [source.example("train", int(i), (field, "caption")) for i in indices]
+    return {"images": sources.normalize(np.stack([x[field] for x in ex])),
             "text": text_input([x["caption"] for x in ex])}
   return Batches(make, batch_size, seed=seed, num_examples=sources.size(source, "train"))
 
