@@ -57,7 +57,9 @@ def get_config(arg: str = ""):
                   # Your clips (data.label="label"): frames spread over each clip, or every
                   # frame_stride-th / frame_fps a second from its start.
                   manifest=dict(dir="", frames=8, frame_stride=None, frame_fps=None,
-                                on_bad_example="error", cache=False))))
+                                on_bad_example="error", cache=False),
+                  # UCF101 from tfds (`tfds build ucf101 --data_dir DIR`; data.label="label").
+                  ucf101=dict(data_dir="", frames=8, frame_stride=None))))
   c.eval = ml_collections.ConfigDict(dict(num_examples=500, batch_size=100,
                                           compositional_examples=200))
   c.eval_only = False
