@@ -72,6 +72,9 @@ def run(config, workdir) -> dict:
   mods = classification.modalities_of(config, MODALITIES)
   world = sources.build(config.data, reads=READS)
   info = task_info(config, world, mods)
+  # Files: the rows each split skipped as unusable (every split read, so checked, before training).
+  skipped = {f"skipped/{s}": sum(world.dataset(s).skipped.values())
+             for s in ("train", "val", "test")} if hasattr(world, "dataset") else {}
   model = classification.classifier(config, mods, info["num_classes"])
   make = lambda split: batch_maker(world, split, mods, config.data.label)
   train_data = Batches(make("train"), config.batch_size, seed=config.data.seed,
@@ -104,9 +107,7 @@ def run(config, workdir) -> dict:
              "video_encoder": config.model.encoders.video.name if "video" in mods else None,
              "num_test_examples": len(test["label"]), **result.eval_metrics,
              **{k: v for k, v in info.items() if k != "num_classes"}}
-  if hasattr(world, "dataset"):  # files: how many rows each split skipped as unusable
-    results.update({f"skipped/{s}": sum(world.dataset(s).skipped.values())
-                    for s in ("train", "val", "test")})
+  results.update(skipped)
   experiment.write_results(workdir, results)
   bayes = info.get("bayes_optimal")
   print(f"{config.data.label} from {'+'.join(mods)}, {len(test['label'])} test clips at step "
@@ -119,8 +120,7 @@ def run(config, workdir) -> dict:
   if limits:
     print("  without what the label needs: " + ", ".join(f"{k} {v:.2f}"
                                                          for k, v in limits.items()))
-  skipped = {k: v for k, v in results.items() if k.startswith("skipped/") and v}
-  if skipped:
+  if any(skipped.values()):
     print("  unusable rows skipped: " + ", ".join(f"{k[8:]} {v}" for k, v in skipped.items()))
   return results
 
