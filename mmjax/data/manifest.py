@@ -37,8 +37,8 @@ from typing import Any, Optional, Sequence
 from absl import logging
 import numpy as np
 
-from mmjax.data.audio_ops import AudioOps
 from mmjax.data import validation_cache
+from mmjax.data.audio_ops import AudioOps
 from mmjax.data.image_ops import ImageOps, decode_image
 from mmjax.data.validation_cache import FILE_FIELDS
 from mmjax.data.video_ops import decode_video, sampling_error
