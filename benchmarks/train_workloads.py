@@ -141,6 +141,11 @@ def bare_step(c, init_fn, loss_fn, batches, steps, warmup, breakdown):
     float(np.asarray(metrics["loss"]).reshape(-1)[0])  # the peer syncs on loss.item() too.
     times.append(time.perf_counter() - t0)
   out = {"compile_s": compile_s, "step_times": times[warmup:]}
+  m = compiled.memory_analysis()
+  if m is not None:  # what the step holds at once, counted as fit_workloads.measure counts it
+    out["peak_bytes"] = (m.argument_size_in_bytes + m.output_size_in_bytes
+                         - m.alias_size_in_bytes + m.temp_size_in_bytes
+                         + m.generated_code_size_in_bytes)
   if breakdown and not pmap:
     from benchmarks.step_breakdown import step_breakdown  # pylint: disable=g-import-not-at-top
     out["breakdown"] = step_breakdown(compiled, (state, placed[0]), steps=3)

@@ -1,14 +1,17 @@
 """Video classification on the synthetic clips: labels that need the order of frames
-(direction, event) or sound and picture together (sync), and a frame-order ablation.
+(direction, event) or sound and picture together (sync), and a frame-order ablation; or on
+your own clips (a manifest with a video field and a label) or UCF101 (tfds): data.label="label".
 
   python experiments/video_classification.py --config configs/video.py:tiny --workdir runs/vid
 
-config -> data (data.source clips, data.label) -> model (a video encoder, and with
+config -> data (data.source clips or manifest, data.label) -> model (a video encoder, and with
 model.modalities=video,audio an audio encoder and a fusion) -> train -> evaluate on the test
 split -> results.json: accuracy; shuffled_frames/accuracy, the same model with each test clip's
 frames in a random order (a model that uses time falls towards the order-blind limit, one that
 cannot see order does not move); compositional/accuracy on clips with a held-out (shape,
-colour) pair; beside chance, Bayes-optimal and what a model lacking the needed evidence reaches.
+colour) pair; beside chance, Bayes-optimal and what a model lacking the needed evidence reaches
+(for files: chance is the test split's commonest class, and skipped/<split> counts the rows
+skipped as unusable with data.source.manifest.on_bad_example="skip").
 """
 
 import numpy as np
@@ -23,33 +26,56 @@ from mmjax.registry import ConfigError
 from mmjax.tasks import classification
 
 MODALITIES = ("video", "audio")
+READS = ("clips", "manifest", "ucf101")
+FILES_LABEL = "label"  # data.label of a source of files: each example's own label
 
 
 def batch_maker(world, split: str, modalities, label: str):
   """make(indices int [n]) -> {"label": int32 [n], "video": float32 [n, frames, s, s, 3]
-  normalised pixels, "audio": float32 [n, samples]} of `split`'s clips."""
-  fields = ("labels",) + tuple(modalities)
+  normalised pixels, "audio": float32 [n, samples]} of `split`'s clips. label: one of the
+  synthetic clips' labels, or FILES_LABEL (a source of files)."""
+  files = label == FILES_LABEL
+  fields = ("label" if files else "labels",) + tuple(modalities)
 
   def make(indices):
     examples = [world.example(split, int(i), fields) for i in indices]
-    return {"label": np.array([e["labels"][label] for e in examples], np.int32),
+    labels = [e["label"] if files else e["labels"][label] for e in examples]
+    return {"label": np.array(labels, np.int32),
             **classification.stack_inputs(examples, modalities)}
   return make
+
+
+def task_info(config, world, mods) -> dict:
+  """The label's num_classes, chance and what is known of its limits; every data value checked
+  (for files: the fields, each file decoded or found in the validation cache) before any
+  compile."""
+  if config.data.source.name == "clips":
+    if config.data.label not in clips.LABELS:
+      raise ConfigError(f"data.label={config.data.label!r}; valid: {', '.join(clips.LABELS)}.")
+    return clips.label_info(config.data.label)
+  if config.data.label != FILES_LABEL:
+    raise ConfigError(f"data.label={config.data.label!r}: a {config.data.source.name} source has "
+                      f"one label, its own; set data.label={FILES_LABEL}.")
+  sources.require(world, ("label",) + tuple(mods))
+  return classification.files_task(world, ())
 
 
 def run(config, workdir) -> dict:
   """Trains (or with eval_only, restores) and evaluates; writes and returns results.json's dict."""
   train.validate(config)
   mods = classification.modalities_of(config, MODALITIES)
-  if config.data.label not in clips.LABELS:
-    raise ConfigError(f"data.label={config.data.label!r}; valid: {', '.join(clips.LABELS)}.")
-  world = sources.build(config.data, reads=("clips",))
-  info = clips.label_info(config.data.label)
+  world = sources.build(config.data, reads=READS)
+  info = task_info(config, world, mods)
+  # Files: the rows each split skipped as unusable (every split read, so checked, before training).
+  skipped = {f"skipped/{s}": sum(world.dataset(s).skipped.values())
+             for s in ("train", "val", "test")} if hasattr(world, "dataset") else {}
   model = classification.classifier(config, mods, info["num_classes"])
   make = lambda split: batch_maker(world, split, mods, config.data.label)
-  train_data = Batches(make("train"), config.batch_size, seed=config.data.seed)
-  test = make("test")(np.arange(config.eval.num_examples))
-  n_comp = config.eval.compositional_examples if world.held_out else 0
+  train_data = Batches(make("train"), config.batch_size, seed=config.data.seed,
+                       num_examples=sources.size(world, "train"))
+  n_test = min(config.eval.num_examples, sources.size(world, "test") or config.eval.num_examples)
+  test = make("test")(np.arange(n_test))
+  n_comp = config.eval.compositional_examples if getattr(world, "held_out", ()) else 0
   splits = {"": test}
   if "video" in mods:
     splits["shuffled_frames/"] = {**test, "video": shuffle_frames(test["video"], config.seed)}
@@ -75,15 +101,21 @@ def run(config, workdir) -> dict:
              "video_encoder": config.model.encoders.video.name if "video" in mods else None,
              "num_test_examples": len(test["label"]), **result.eval_metrics,
              **{k: v for k, v in info.items() if k != "num_classes"}}
+  results.update(skipped)
   experiment.write_results(workdir, results)
+  bayes = info.get("bayes_optimal")
   print(f"{config.data.label} from {'+'.join(mods)}, {len(test['label'])} test clips at step "
-        f"{result.step}: accuracy {results['accuracy']:.3f} (chance {info['chance']:.3f}, "
-        f"Bayes-optimal {info['bayes_optimal']:.3f})")
+        f"{result.step}: accuracy {results['accuracy']:.3f} (chance {info['chance']:.3f}"
+        + (f", Bayes-optimal {bayes:.3f})" if bayes is not None else ")"))
   for k in ("shuffled_frames/accuracy", "compositional/accuracy"):
     if k in results:
       print(f"  {k} {results[k]:.3f}")
   limits = {k: v for k, v in info.items() if k in ("order_blind", "audio_only", "video_only")}
-  print("  without what the label needs: " + ", ".join(f"{k} {v:.2f}" for k, v in limits.items()))
+  if limits:
+    print("  without what the label needs: " + ", ".join(f"{k} {v:.2f}"
+                                                         for k, v in limits.items()))
+  if any(skipped.values()):
+    print("  unusable rows skipped: " + ", ".join(f"{k[8:]} {v}" for k, v in skipped.items()))
   return results
 
 

@@ -142,6 +142,6 @@ def test_an_experiment_names_the_sources_it_reads(tmp_path):
                                  {"data.source.name": "av_mnist"})
   with pytest.raises(ConfigError, match="data.source.name='av_mnist': this experiment reads "
                      r"shapes, manifest, coco_captions \(registered: av_mnist, clips, "
-                     r"coco_captions, manifest, shapes\)"):
+                     r"coco_captions, manifest, moving_mnist, shapes, ucf101\)"):
     contrastive.run(config, str(tmp_path))
   assert os.listdir(tmp_path) == []  # failed before writing anything

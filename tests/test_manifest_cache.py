@@ -7,8 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from mmjax.data import manifest
-from mmjax.data.manifest import ManifestDataset, cache_path
+from mmjax.data import manifest, validation_cache
+from mmjax.data.manifest import ManifestDataset
+from mmjax.data.validation_cache import cache_path
 from tests.test_manifest import write_jsonl, write_png, write_wav
 
 HOUR_AGO = 3600 * 10**9
@@ -136,7 +137,7 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(data, decodes, caplog):
       "0.png": [os.path.getsize(data / "0.png"), os.stat(data / "0.png").st_mtime_ns]}
   # Well-formed JSON of the wrong shape is ignored too.
   with open(cache_path(path), "w") as f:
-    f.write('{"version": 1, "max_pixels": 89478485, "image": [1]}')
+    f.write('{"version": 2, "max_pixels": 89478485, "image": [1]}')
   ManifestDataset(path)
   ManifestDataset(path)
   assert len(decodes) == 2 and not [f for f in os.listdir(data) if f.endswith(".tmp")]
@@ -145,8 +146,8 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(data, decodes, caplog):
 def test_an_unwritable_folder_validates_without_the_cache(data, decodes, monkeypatch, caplog):
   def refuse(*args, **kwargs):
     raise PermissionError(13, "Permission denied")  # tests run as root: chmod would not stop us
-  monkeypatch.setattr(manifest.tempfile, "mkstemp", refuse)
-  monkeypatch.setattr(manifest, "_warned_cache_dirs", set())
+  monkeypatch.setattr(validation_cache.tempfile, "mkstemp", refuse)
+  monkeypatch.setattr(validation_cache, "_warned_cache_dirs", set())
   path = write_jsonl(data / "m.jsonl", [{"image": "0.png"}, {"image": "1.png"}])
   with caplog.at_level(logging.WARNING):
     for _ in range(2):

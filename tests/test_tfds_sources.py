@@ -178,7 +178,8 @@ def test_registry_and_unprepared_data_errors(tmp_path):
     sources.build(ml_collections.ConfigDict(dict(
         source=dict(name="av_mnist", av_mnist=dict(snr=5)))))
   with pytest.raises(ConfigError,
-                     match="Valid choices: av_mnist, clips, coco_captions, manifest, shapes"):
+                     match="Valid choices: av_mnist, clips, coco_captions, manifest, "
+                     "moving_mnist, shapes, ucf101"):
     sources.build(ml_collections.ConfigDict(dict(source=dict(name="coco", coco={}))))
   with pytest.raises(FileNotFoundError, match="not prepared in .*tfds build mnist --data_dir"):
     ImageClassification("mnist", data_dir=str(tmp_path))

@@ -1,57 +1,52 @@
 """A dataset of your own files, listed in a JSONL or CSV manifest.
 
   {"image": "imgs/0001.jpg", "text": "a dog on a beach", "audio": "wav/0001.wav", "label": 3}
+  {"video": "clips/0001.mp4", "label": "typing"}
 
   image,text,label                  <- CSV: a header row naming the fields
   imgs/0001.png,a dog on a beach,dog
 
-Each row has any subset of the fields image (path), text, audio (WAV or FLAC path), label
-(an integer class id, or a class name: names get ids in sorted order), and for visual question
-answering question, answer and question_type (strings); every row must have the same fields.
-Relative paths are resolved against the manifest's folder. Loading validates every row - files
-exist and decode, texts are non-empty, labels have one type - and reports the line
-and field of each problem. With on_bad_example="skip", bad rows are dropped, logged one by one
-and counted by reason in `.skipped`; an error in the manifest itself (unreadable file, unknown
-column, no rows left) always raises.
+Each row has any subset of the fields image (path), video (mp4, webm, gif, ... path), text,
+audio (WAV or FLAC path), label (an integer class id, or a class name: names get ids in sorted
+order), and for visual question answering question, answer and question_type (strings); every
+row must have the same fields. Relative paths are resolved against the manifest's folder.
+Loading validates every row - files exist and decode (a video: opens, has a video stream and a
+first frame), images and video frames within max_pixels, texts are non-empty, labels have one
+type - and reports the line and field of each problem. With on_bad_example="skip", bad rows are
+dropped, logged one by one and counted by reason in `.skipped`; an error in the manifest itself
+(unreadable file, unknown column, no rows left) always raises.
 
-The distinct files are decoded in `workers` threads (Pillow and scipy release the GIL), and the
-ones that decode are recorded beside the manifest in `.<manifest name>.validated.json` (size and
-modification time of each, keyed by the path as the manifest writes it): a later load decodes
-only new, changed or bad files (Flickr8k's 30,000 train rows naming 6,000 JPEGs: 7.8 s cold,
-0.4 s cached). A read-only folder just runs without the cache; cache_validation=False turns it
-off.
+The distinct files are decoded in `workers` threads (Pillow, scipy and FFmpeg release the GIL),
+and the ones that decode are remembered beside the manifest (mmjax/data/validation_cache.py), so
+a later load decodes only new, changed or bad files; cache_validation=False turns it off.
 
   ds = ManifestDataset("data/train.jsonl", image_ops=[{"op": "resize", "size": 64}])
   batches = Batches(ds.make_batch, 128, num_examples=len(ds), with_positions=True)
 """
 
 import collections
-import concurrent.futures
-import contextlib
 import csv
 import dataclasses
 import io
 import json
 import os
 import stat
-import tempfile
-import time
 import warnings
 from typing import Any, Optional, Sequence
 
 from absl import logging
 import numpy as np
 
+from mmjax.data import validation_cache
 from mmjax.data.audio_ops import AudioOps
 from mmjax.data.image_ops import ImageOps, decode_image
+from mmjax.data.validation_cache import FILE_FIELDS
+from mmjax.data.video_ops import decode_video, sampling_error
 
-FIELDS = ("image", "text", "audio", "label", "question", "answer", "question_type")
+FIELDS = ("image", "text", "audio", "label", "question", "answer", "question_type", "video")
 TEXT_FIELDS = ("text", "question", "answer", "question_type")
 ON_BAD = ("error", "skip")
 AUDIO_SUFFIXES = (".wav", ".flac")
-# Bumped when what validation checks changes, so older caches are not trusted.
-CACHE_VERSION = 1
-_warned_cache_dirs = set()  # folders whose cache could not be written, warned about once
 
 
 class BadExample(ValueError):
@@ -101,10 +96,13 @@ def decode_audio(path: str):
 
 
 def file_error(field: str, path: str, max_pixels: Optional[int]) -> Optional[str]:
-  """Decodes the `field` ("image" or "audio") file at `path`: None if usable, else why not."""
+  """Decodes the `field` ("image", "video" or "audio") file at `path`: None if usable, else why
+  not. A video is opened and its first frame decoded (a whole clip would cost seconds)."""
   try:
     if field == "image":
       decode_image(path, max_pixels=max_pixels)
+    elif field == "video":
+      decode_video(path, num_frames=1, stride=1, max_pixels=max_pixels)
     else:
       if not path.lower().endswith(AUDIO_SUFFIXES):
         raise ValueError(f"{path}: audio must be WAV or FLAC ({', '.join(AUDIO_SUFFIXES)})")
@@ -112,13 +110,6 @@ def file_error(field: str, path: str, max_pixels: Optional[int]) -> Optional[str
     return None
   except ValueError as e:
     return str(e)
-
-
-def cache_path(manifest: str) -> str:
-  """Where the validation cache of `manifest` lives: a hidden file beside it (hidden so that
-  `validate data/*.json*` does not take it for a manifest)."""
-  folder, name = os.path.split(os.path.abspath(manifest))
-  return os.path.join(folder, f".{name}.validated.json")
 
 
 def _read_rows(path: str):
@@ -167,10 +158,14 @@ def _read_rows(path: str):
 @dataclasses.dataclass
 class ManifestDataset:
   """Random-access dataset of a manifest's rows. make_batch(indices) -> dict with, for the
-  fields present: images float32 [n, h, w, c] (after image_ops), texts str [n] and tokens int32
-  [n, max_len] (with a tokenizer), audio float32 [n, samples] (after audio_ops), labels int32 [n].
+  fields present: images float32 [n, h, w, c] (after image_ops), videos float32 [n, num_frames,
+  h, w, c] (each frame through image_ops with its clip's seed: one crop for the whole clip),
+  texts str [n] and tokens int32 [n, max_len] (with a tokenizer), audio float32 [n, samples]
+  (after audio_ops), labels int32 [n].
 
-  sample_rate, when set, resamples every clip to it before audio_ops.
+  sample_rate, when set, resamples every clip to it before audio_ops. Video frames are sampled
+  as video_ops.decode_video samples them: num_frames spread over the clip, or with
+  frame_stride / frame_fps every stride-th frame / fps frames a second from its start.
   """
   path: str
   on_bad_example: str = "error"
@@ -179,8 +174,12 @@ class ManifestDataset:
   sample_rate: Optional[int] = None
   tokenizer: Any = None
   max_len: int = 32
+  num_frames: int = 8
+  frame_stride: Optional[int] = None
+  frame_fps: Optional[float] = None
   seed: int = 0
-  # Larger images are bad rows, found from their headers (Pillow's own warning threshold).
+  # Larger images and video frames are bad rows, found from their headers (Pillow's own warning
+  # threshold).
   max_pixels: int = 89_478_485
   # Threads decoding files at load; None: one per CPU.
   workers: Optional[int] = None
@@ -190,6 +189,9 @@ class ManifestDataset:
   def __post_init__(self):
     if self.on_bad_example not in ON_BAD:
       raise ValueError(f"on_bad_example={self.on_bad_example!r}; valid: {', '.join(ON_BAD)}.")
+    error = sampling_error(self.num_frames, self.frame_stride, self.frame_fps)
+    if error:
+      raise ValueError(f"frame sampling: {error}")
     self._image_ops = ImageOps(self.image_ops, "image_ops")
     resample = [{"op": "resample", "rate": self.sample_rate}] if self.sample_rate else []
     self._audio_ops = AudioOps(resample + list(self.audio_ops), "audio_ops")
@@ -254,7 +256,7 @@ class ManifestDataset:
                        f"field {extra[0]!r} is not in the manifest's first row "
                        f"(fields: {', '.join(fields)})")
     out = {"line": line}
-    for k in ("image", "audio"):
+    for k in FILE_FIELDS:
       if k in fields:
         out[k] = self._check_file(line, k, row[k])
     for k in TEXT_FIELDS:
@@ -283,16 +285,13 @@ class ManifestDataset:
 
   def _validate_files(self, rows):
     """Fills self._decode_errors for every file the rows name, decoding in threads the ones the
-    cache does not vouch for. Rows are checked (and errors raised, in line order) afterwards."""
-    start = time.perf_counter()
-    # A file changed within a timestamp tick of being stat-ed could keep its size and mtime:
-    # files this young are decoded but not cached (git's "racy" rule; 2 s covers FAT and NFS).
-    racy = time.time_ns() - 2_000_000_000
+    validation cache does not vouch for. Rows are checked (and errors raised, in line order)
+    afterwards."""
     found = {}  # (field, path) -> (cache key: the path as the manifest writes it, [size, mtime])
     for _, row in rows:
       if not isinstance(row, dict):
         continue
-      for field in ("image", "audio"):
+      for field in FILE_FIELDS:
         value = row.get(field)
         if not isinstance(value, str) or not value or (field, value) in self._files:
           continue
@@ -306,77 +305,8 @@ class ManifestDataset:
             continue
           found[field, path] = (value, [st.st_size, st.st_mtime_ns])
         self._files[field, value] = path
-    old = self._read_cache() if self.cache_validation else {}
-    new = {"image": {}, "audio": {}}
-    decode = []
-    for (field, path), (key, size_mtime) in found.items():
-      if old.get(field, {}).get(key) == size_mtime:
-        self._decode_errors[field, path] = None
-        new[field][key] = size_mtime
-      else:
-        decode.append((field, path))
-    workers = self.workers or os.cpu_count() or 1
-    for (field, path), error in zip(decode, self._decode_all(decode, workers)):
-      self._decode_errors[field, path] = error
-      # Only files that decode are cached: a bad one is decoded again next time, so its message
-      # names the file where it is now (relative keys let the cache move with its folder).
-      key, size_mtime = found[field, path]
-      if error is None and size_mtime[1] < racy:
-        new[field][key] = size_mtime
-    if self.cache_validation and new != {k: old.get(k, {}) for k in new}:
-      self._write_cache(new)
-    if found:
-      logging.info("manifest %s: %d files checked (%d decoded with %d workers, %d cached) in "
-                   "%.1fs", self.path, len(found), len(decode), workers,
-                   len(found) - len(decode), time.perf_counter() - start)
-
-  def _decode_all(self, files, workers):
-    """[(field, path)] -> [error or None], in order."""
-    if workers <= 1 or len(files) <= 1:
-      return [file_error(f, p, self.max_pixels) for f, p in files]
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-      return list(pool.map(lambda fp: file_error(fp[0], fp[1], self.max_pixels), files,
-                           chunksize=16))
-
-  def _read_cache(self) -> dict:
-    """The cache's {field: {path as the manifest writes it: [size, mtime_ns]}}, or {} if absent,
-    unreadable, of another version or made with another max_pixels."""
-    try:
-      with open(cache_path(self.path), encoding="utf-8") as f:
-        cache = json.load(f)
-    except FileNotFoundError:
-      return {}
-    except (OSError, ValueError) as e:
-      logging.warning("manifest %s: ignoring unreadable validation cache %s (%s); revalidating.",
-                      self.path, cache_path(self.path), e)
-      return {}
-    if (not isinstance(cache, dict) or cache.get("version") != CACHE_VERSION
-        or cache.get("max_pixels") != self.max_pixels
-        or not all(isinstance(cache.get(k), dict) for k in ("image", "audio"))):
-      return {}
-    return {k: cache[k] for k in ("image", "audio")}
-
-  def _write_cache(self, files: dict):
-    """Writes a temporary file and renames it over the cache, so a killed run leaves the old
-    cache or the new one, never half of one."""
-    path = cache_path(self.path)
-    folder = os.path.dirname(path)
-    tmp = None
-    try:
-      fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-      with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"version": CACHE_VERSION, "max_pixels": self.max_pixels, **files}, f,
-                  separators=(",", ":"))
-      os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from others sharing the dataset
-      os.replace(tmp, path)
-    except OSError as e:  # a read-only dataset folder: validate every run, say so once.
-      if tmp is not None:
-        with contextlib.suppress(OSError):
-          os.remove(tmp)
-      if folder not in _warned_cache_dirs:
-        _warned_cache_dirs.add(folder)
-        logging.warning("manifest %s: cannot write the validation cache %s (%s); every load "
-                        "will decode every file.", self.path, path, e)
+    self._decode_errors.update(validation_cache.check_files(
+        self.path, found, file_error, self.max_pixels, self.workers, self.cache_validation))
 
   @staticmethod
   def _check_label(line, value):
@@ -407,6 +337,11 @@ class ManifestDataset:
       self.class_names = None
     return rows
 
+  def video(self, path: str) -> np.ndarray:
+    """uint8 [num_frames, h, w, 3]: the file's frames, sampled as configured."""
+    return decode_video(path, self.num_frames, self.frame_stride, self.frame_fps,
+                        max_pixels=self.max_pixels)
+
   def make_batch(self, indices, positions=None) -> dict:
     """indices: int [n] rows. Random ops are seeded by (seed, positions), default the indices;
     pass the examples' positions in the run to vary augmentations between epochs."""
@@ -417,6 +352,10 @@ class ManifestDataset:
     if "image" in self.fields:
       out["images"] = self._image_ops.batch(
           [decode_image(r["image"], max_pixels=self.max_pixels) for r in rows], seeds)
+    if "video" in self.fields:
+      out["videos"] = np.stack([self._image_ops.batch(self.video(r["video"]),
+                                                      [s] * self.num_frames)
+                                for r, s in zip(rows, seeds)])
     if "text" in self.fields:
       out["texts"] = np.array([r["text"] for r in rows])
       if self.tokenizer is not None:

@@ -13,20 +13,25 @@ The source serves examples by index as the synthetic world does, with the fields
 asks for, from the manifest's fields:
   image   <- image: float32 [image_size, image_size, channels] in [0, 1]; the shorter side
              resized to image_size, then the centre crop; channels=1 gives grey (ITU-R 601 luma)
+  video   <- video: float32 [frames, image_size, image_size, channels], each frame as an image;
+             `frames` spread over the clip, or every `frame_stride`-th frame / `frame_fps` a
+             second from its start (mmjax/data/video_ops.py)
   caption <- text;   transcript <- text's words
   audio   <- audio: float32 [samples] at sample_rate, padded or cropped to audio_seconds
   label   <- label (class names become ids in sorted order)
   qa      <- question, answer (and question_type, else "all"): "question", "answer" str,
              "answer_id" int32 (the answer's place in answers(), the train split's sorted
              answers; -1 for an answer no train row has), "question_type" str
-  key     <- the image path (captions of one image describe the same thing), else the text
+  key     <- the image (else video) path (captions of one file describe the same thing), else
+             the text
 
 Experiments that read whole splits (av_mnist) take `source.splits()`: per split an object with
 make_batch(indices) -> {"images", "audio", "labels"}, `labels` and len(), as the tfds AV-MNIST.
 
-cache=True keeps each decoded, resized image and audio clip in memory (float32 image_size^2 x 3
-per distinct image file: 48 KB at 64 px, 290 MB for Flickr8k's 6,000 images), so that epochs
-after the first skip decoding, the pipeline's main cost; for small datasets. The ops here are
+cache=True keeps each decoded, resized image, video and audio clip in memory (float32
+image_size^2 x 3 per distinct image file: 48 KB at 64 px, 290 MB for Flickr8k's 6,000 images;
+`frames` times that per video), so that epochs after the first skip decoding, the pipeline's
+main cost (a 10 s 720p clip takes seconds); for small datasets. The ops here are
 deterministic (resize, centre crop, resample, pad or crop), so cached and decoded are equal.
 """
 
@@ -42,13 +47,14 @@ from mmjax.data.image_ops import ImageOps, decode_image
 from mmjax.data.manifest import ManifestDataset, decode_audio
 from mmjax.data.sources import SOURCES
 from mmjax.data.tokenizer import WordTokenizer
+from mmjax.data.video_ops import decode_video, sampling_error
 from mmjax.registry import ConfigError
 
 # Example field -> the manifest field it is read from.
 # RGB -> grey weights (ITU-R 601, as Pillow's convert("L")); a grey file stays exactly itself.
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-FIELD_OF = {"image": "image", "caption": "text", "transcript": "text", "audio": "audio",
-            "label": "label", "qa": ("question", "answer"), "key": None}
+FIELD_OF = {"image": "image", "video": "video", "caption": "text", "transcript": "text",
+            "audio": "audio", "label": "label", "qa": ("question", "answer"), "key": None}
 
 
 def needs(field: str) -> tuple:
@@ -72,6 +78,9 @@ class ManifestSource:
   on_bad_example: str = "error"
   max_pixels: int = 89_478_485
   channels: int = 3
+  frames: int = 8
+  frame_stride: Optional[int] = None
+  frame_fps: Optional[float] = None
   # Remember which files decoded beside each manifest (ManifestDataset.cache_validation).
   validation_cache: bool = True
   cache: bool = False
@@ -80,6 +89,9 @@ class ManifestSource:
     if self.channels not in (1, 3):
       raise ConfigError(f"data.source.manifest.channels={self.channels}; valid: 3 (RGB) or 1 "
                         "(grey).")
+    error = sampling_error(self.frames, self.frame_stride, self.frame_fps)
+    if error:
+      raise ConfigError(f"data.source.manifest (frames, frame_stride, frame_fps): {error}")
     if not self.dir:
       raise ConfigError("data.source.manifest.dir is empty; give the folder of your train / val "
                         "/ test manifests (python -m mmjax.data.prepare writes them).")
@@ -121,6 +133,8 @@ class ManifestSource:
         self.require([f], split)
       if f == "image":
         out[f] = self._image(row["image"], index)
+      elif f == "video":
+        out[f] = self._video(row["video"], index)
       elif f == "caption":
         out[f] = row["text"]
       elif f == "transcript":
@@ -135,7 +149,7 @@ class ManifestSource:
                    answer_id=np.int32(answers.get(row["answer"], -1)),
                    question_type=row.get("question_type", "all"))
       else:
-        out[f] = row.get("image", row.get("text"))
+        out[f] = row.get("image", row.get("video", row.get("text")))
     return out
 
   def _image(self, path: str, index: int) -> np.ndarray:
@@ -146,6 +160,15 @@ class ManifestSource:
       image = self._image_ops(image, (self.seed, int(index)))
       return image @ LUMA[:, None] if self.channels == 1 else image
     return self._cached(("image", path), decode)
+
+  def _video(self, path: str, index: int) -> np.ndarray:
+    """float32 [frames, image_size, image_size, channels]; from the cache with cache=True."""
+    def decode():
+      video = decode_video(path, self.frames, self.frame_stride, self.frame_fps,
+                           max_pixels=self.max_pixels)
+      video = np.stack([self._image_ops(f, (self.seed, int(index))) for f in video])
+      return video @ LUMA[:, None] if self.channels == 1 else video
+    return self._cached(("video", path), decode)
 
   def _audio(self, path: str, index: int) -> np.ndarray:
     """float32 [samples] at sample_rate; from the cache (read-only) with cache=True."""
@@ -247,7 +270,7 @@ class ManifestSplit:
   def make_batch(self, indices, positions=None) -> dict:
     del positions  # the manifest source's ops are deterministic (resize and crop)
     ex = [self.source.example(self.split, int(i), self.fields) for i in indices]
-    names = {"image": "images", "audio": "audio", "label": "labels"}
+    names = {"image": "images", "video": "videos", "audio": "audio", "label": "labels"}
     return {names[f]: np.stack([e[f] for e in ex]).astype(np.int32 if f == "label" else
                                                           np.float32) for f in self.fields}
 

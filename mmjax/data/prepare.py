@@ -6,6 +6,7 @@
       --out data/coco
   python -m mmjax.data.prepare fsdd_mnist --recordings fsdd/recordings \\
       --mnist_images t10k-images-idx3-ubyte --mnist_labels t10k-labels-idx1-ubyte --out data/avm
+  python -m mmjax.data.prepare kinetics_tiny --root kinetics400_tiny --out data/k400tiny
 
 Each writes train.jsonl, val.jsonl and test.jsonl (coco: one <split>.jsonl) into --out, with
 paths relative to it, and prints how many rows each got. Splits are seeded and documented per
@@ -36,7 +37,7 @@ def write_manifests(out: str, splits: dict) -> dict:
   for split, rows in splits.items():
     with open(os.path.join(out, f"{split}.jsonl"), "w", encoding="utf-8") as f:
       for row in rows:
-        row = {k: os.path.relpath(v, out) if k in ("image", "audio") else v
+        row = {k: os.path.relpath(v, out) if k in ("image", "audio", "video") else v
                for k, v in row.items()}
         f.write(json.dumps(row, ensure_ascii=False) + "\n")
     counts[split] = len(rows)
@@ -245,6 +246,58 @@ def fsdd_mnist(recordings: str, mnist_images: str, mnist_labels: str, out: str,
   return write_manifests(out, splits)
 
 
+def read_video_list(path: str) -> list:
+  """An mmaction2 video list (`<file> <class id>` per line) -> [(file, class id)]."""
+  items = []
+  with open(path, encoding="utf-8") as f:
+    for line, text in enumerate(f, 1):
+      if not text.strip():
+        continue
+      parts = text.rsplit(maxsplit=1)
+      if len(parts) != 2 or not parts[1].isdigit():
+        raise ValueError(f"{path}, line {line}: expected '<video file> <class id>', got "
+                         f"{text.strip()!r}.")
+      items.append((parts[0], int(parts[1])))
+  return items
+
+
+def kinetics_tiny(root: str, out: str, val_fraction: float = 0.1, seed: int = 0) -> dict:
+  """mmaction2's Kinetics-400 tiny set (`kinetics400_tiny/`: kinetics_tiny_train_video.txt and
+  kinetics_tiny_val_video.txt listing `<file> <class id>`, the clips in train/ and val/, class
+  names one a line in label_map_k2.txt when present): rows {"video", "label": class name, or id
+  without a label map}. Its val list is the test split; val is a seeded `val_fraction` of each
+  class's train clips. Files are listed as they are: decoding is checked when the manifests
+  load (an empty or damaged clip is a bad row, named and skipped with on_bad_example="skip")."""
+  label_map = os.path.join(root, "label_map_k2.txt")
+  names = None
+  if os.path.isfile(label_map):
+    with open(label_map, encoding="utf-8") as f:
+      names = [line.strip() for line in f if line.strip()]
+  lists = {}
+  for part in ("train", "val"):
+    listed = read_video_list(os.path.join(root, f"kinetics_tiny_{part}_video.txt"))
+    missing = [n for n, _ in listed if not os.path.isfile(os.path.join(root, part, n))]
+    if missing:
+      raise FileNotFoundError(f"{len(missing)} listed clips are not in {os.path.join(root, part)}"
+                              f", e.g. {', '.join(missing[:3])}.")
+    if names is not None and any(c >= len(names) for _, c in listed):
+      raise ValueError(f"{part} list has class ids >= {len(names)}, the classes in {label_map}.")
+    lists[part] = [{"video": os.path.join(root, part, n),
+                    "label": names[c] if names is not None else c} for n, c in listed]
+  splits = {"train": [], "val": [], "test": lists["val"]}
+  rng = np.random.default_rng(seed)
+  by_class = collections.defaultdict(list)
+  for row in lists["train"]:
+    by_class[row["label"]].append(row)
+  for label in sorted(by_class, key=str):
+    rows = by_class[label]
+    n_val = min(len(rows) - 1, max(int(val_fraction > 0), round(val_fraction * len(rows))))
+    chosen = set(rng.permutation(len(rows))[:n_val].tolist())
+    for i, row in enumerate(rows):
+      splits["val" if i in chosen else "train"].append(row)
+  return write_manifests(out, splits)
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(prog="python -m mmjax.data.prepare", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -270,6 +323,10 @@ def main(argv=None):
   p.add_argument("--fractions", default="0.1,0.1", help="val,test fractions of the images")
   p.add_argument("--image_energy", type=float, default=1.0,
                  help="keep this fraction of the digits' PCA energy (AV-MNIST: 0.25)")
+  p = sub.add_parser("kinetics_tiny", help="kinetics400_tiny/ (mmaction2) -> video, label")
+  p.add_argument("--root", required=True, help="the kinetics400_tiny folder")
+  p.add_argument("--val_fraction", type=float, default=0.1,
+                 help="of each class's train clips (the val list is the test split)")
   for p in sub.choices.values():
     p.add_argument("--out", required=True, help="folder for the manifests")
     if p.prog.split()[-1] != "coco":
@@ -280,6 +337,8 @@ def main(argv=None):
     counts = image_folder(a.root, a.out, a.val_fraction, a.test_fraction, a.seed)
   elif a.layout == "flickr8k":
     counts = flickr8k(a.images, a.captions, a.out, tuple(map(int, split_list(a.sizes))), a.seed)
+  elif a.layout == "kinetics_tiny":
+    counts = kinetics_tiny(a.root, a.out, a.val_fraction, a.seed)
   elif a.layout == "coco":
     counts = coco(a.annotations, a.images, a.out, a.split)
   else:

@@ -14,6 +14,7 @@ A file that cannot be decoded, has no video stream or no frames, or has frames o
 `max_pixels` pixels raises ValueError naming the file and the problem.
 """
 
+import os
 from typing import Optional
 
 import numpy as np
@@ -36,8 +37,22 @@ def sample_indices(count: int, num_frames: int, stride: Optional[int] = None) ->
   return np.minimum(np.arange(num_frames) * stride, (count - 1) // stride * stride)
 
 
+def sampling_error(num_frames, stride=None, fps=None) -> Optional[str]:
+  """Why these frame-sampling options are invalid, or None (checked before any file is read)."""
+  if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
+    return f"num_frames={num_frames!r}; valid: an integer >= 1."
+  if stride is not None and fps is not None:
+    return f"stride={stride} and fps={fps}: give stride or fps (or neither), not both."
+  if (stride is not None and (not isinstance(stride, int) or stride < 1)) or (
+      fps is not None and not fps > 0):
+    return f"stride={stride!r}, fps={fps!r}; valid: stride an integer >= 1, fps > 0."
+  return None
+
+
 def _open(path: str):
   import av  # pylint: disable=g-import-not-at-top  (only video needs PyAV)
+  if os.path.isfile(path) and os.path.getsize(path) == 0:  # FFmpeg says only "invalid data"
+    raise ValueError(f"{path} is an empty file (0 bytes), not a video.")
   try:
     container = av.open(path)
   except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
@@ -54,12 +69,9 @@ def decode_video(path: str, num_frames: int, stride: Optional[int] = None,
   """A video file -> uint8 [num_frames, h, w, 3] RGB (float32 [num_frames, *size, 3] when
   `size` is given: resized as `image_ops.resize` resizes images). Give at most one of stride
   and fps; with neither, the frames spread over the whole clip (see the module docstring)."""
-  if num_frames < 1:
-    raise ValueError(f"num_frames={num_frames}; valid: >= 1.")
-  if stride is not None and fps is not None:
-    raise ValueError("give stride or fps, not both.")
-  if (stride is not None and stride < 1) or (fps is not None and fps <= 0):
-    raise ValueError(f"stride={stride}, fps={fps}; valid: stride >= 1, fps > 0.")
+  error = sampling_error(num_frames, stride, fps)
+  if error:
+    raise ValueError(error)
   av, container = _open(path)
   with container:
     stream = container.streams.video[0]

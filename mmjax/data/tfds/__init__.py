@@ -4,6 +4,7 @@
   CocoCaptions          image-text pairs, streamed per process; data source `coco_captions`
   AVMnist               MNIST digit + spoken digit, degradable;  data source `av_mnist`
   ImageClassification   cifar10, mnist, ... + zero-shot prompts (evaluation sets)
+  TfdsVideo             ucf101 (actions), moving_mnist (unlabelled); data sources of the names
 
 The data sources are entries of mmjax.data.sources.SOURCES, chosen by config.data.source.
 """
@@ -11,3 +12,4 @@ The data sources are entries of mmjax.data.sources.SOURCES, chosen by config.dat
 from mmjax.data.tfds.av_mnist import AVMnist
 from mmjax.data.tfds.coco_captions import CocoCaptions, CocoCaptionsSource
 from mmjax.data.tfds.image_classification import ImageClassification
+from mmjax.data.tfds.video import TfdsVideo
