@@ -1,0 +1,184 @@
+"""Saliency maps of a trained classification run's image input, drawn and scored: what
+`python -m mmjax.interpret` runs.
+
+  gradcam               Grad-CAM of the image encoder's last feature map (cnn, resnet).
+  rollout               attention rollout of the image ViT (and its last layer's heads).
+  integrated_gradients  integrated gradients of every continuous modality (image, audio) from
+                        a zero baseline (mid-grey image, silence): the per-modality shares, and
+                        the image's |attribution| summed over colour channels as its map.
+
+Each map explains the predicted class. On the synthetic world, for a task whose label is about
+an object (redundant, unique_audio), the maps play the pointing game against a random map
+(pointing_game.py). The run is rebuilt from its config.json, vocabulary and newest checkpoint,
+as experiments/evaluate.py does.
+"""
+
+import json
+import os
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mmjax import experiment, train
+from mmjax.data import sources
+from mmjax.data.synthetic import SceneWorld
+from mmjax.data.synthetic.scenes import SHAPES
+from mmjax.data.synthetic.tasks import MATERIALS
+from mmjax.interpret import attention, gradcam, integrated_gradients, overlay, pointing_game
+from mmjax.models.image.vit import ViT
+from mmjax.registry import ConfigError
+from mmjax.tasks import classification
+
+METHODS = ("gradcam", "rollout", "integrated_gradients")
+IMAGE_ENCODERS = {"gradcam": ("cnn", "resnet"), "rollout": ("vit",)}
+CONTINUOUS = ("image", "audio")
+CLASS_NAMES = {"redundant": SHAPES, "unique_audio": MATERIALS}  # for the pictures' titles
+
+
+def check(method: str, modalities, image_encoder: Optional[str]):
+  """ConfigError, before anything compiles, when `method` cannot explain this model."""
+  if method not in METHODS:
+    raise ConfigError(f"--method={method!r}; valid: {', '.join(METHODS)}.")
+  if "image" not in modalities:
+    raise ConfigError(f"the run's model.modalities={tuple(modalities)} has no image to map.")
+  if method in IMAGE_ENCODERS and image_encoder not in IMAGE_ENCODERS[method]:
+    raise ConfigError(f"--method={method} needs an image encoder among "
+                      f"{', '.join(IMAGE_ENCODERS[method])}; the run's "
+                      f"model.encoders.image.name is {image_encoder!r}.")
+
+
+def map_function(method: str, model, example: dict, variables, layer: str = "",
+                 steps: int = 32):
+  """f(variables, inputs) -> {"map": [n, h', w'], "class": int [n], ...}, jitted: the method's
+  image maps of the predicted classes (and what else it measures)."""
+  if method == "gradcam":
+    layer = layer or gradcam.default_layer(model, variables, example, "towers_image")
+
+    def f(v, x):
+      maps, classes, _ = gradcam.gradcam(model, v, x, layer)
+      return {"map": maps, "class": classes}
+  elif method == "rollout":
+    options = model.encoders["image"]
+    cls_token = options.get("pool", ViT.pool) == "cls"
+    side = example["image"].shape[1] // options.get("patch_size", ViT.patch_size)
+
+    def f(v, x):
+      weights = list(attention.attention_weights(model, v, x, "towers_image").values())
+      return {"map": attention.token_map(attention.rollout(weights), cls_token, (side, side)),
+              "heads": attention.head_maps(weights[-1], cls_token, (side, side)),
+              "class": jnp.argmax(model.apply(v, x), -1)}
+  else:
+    mods = [m for m in model.modalities if m in CONTINUOUS]
+
+    def f(v, x):
+      out = integrated_gradients.modality_attributions(model, v, x, mods, steps=steps)
+      return {"map": jnp.abs(out["attributions"]["image"]).sum(-1), "class": out["classes"],
+              "score": out["score"], "baseline_score": out["baseline_score"],
+              **{f"attribution/{m}": a for m, a in out["per_modality"].items()}}
+  return jax.jit(f)
+
+
+def in_batches(f, variables, inputs: dict, batch_size: int) -> dict:
+  """f over `inputs` in batches of exactly batch_size (the last padded by repeating its final
+  example, whose outputs are dropped), so f compiles once; numpy outputs [n, ...]."""
+  n, out = len(next(iter(inputs.values()))), []
+  for start in range(0, n, batch_size):
+    idx = np.arange(start, min(start + batch_size, n))
+    batch = {k: v[np.pad(idx, (0, batch_size - len(idx)), mode="edge")]
+             for k, v in inputs.items()}
+    out.append({k: np.asarray(v)[:len(idx)] for k, v in f(variables, batch).items()})
+  return {k: np.concatenate([o[k] for o in out]) for k in out[0]}
+
+
+def summarise(method: str, result: dict, labels: np.ndarray, masks, tolerance: float) -> dict:
+  """The scores written to scores.json: accuracy of the explained predictions, the pointing
+  game (all maps, and the maps of correct predictions), and integrated gradients' shares."""
+  correct = result["class"] == labels
+  scores = {"num_examples": int(len(labels)), "accuracy": float(correct.mean())}
+  if masks is not None:
+    game = pointing_game.pointing_game(result["map"], masks, tolerance)
+    on_correct = pointing_game.pointing_game(result["map"][correct], masks[correct], tolerance) \
+        if correct.any() else None
+    scores["pointing_game"] = {
+        "tolerance_pixels": tolerance, "hit_rate": game["hit_rate"],
+        "random_baseline": game["random_baseline"], "num_maps": game["num_maps"],
+        "empty_maps": int((result["map"].max(axis=(1, 2)) <= 0).sum()),
+        "correct_predictions": None if on_correct is None else {
+            k: on_correct[k] for k in ("hit_rate", "random_baseline", "num_maps")}}
+    result["hits"], result["peaks"] = game["hits"], game["peaks"]
+  if method == "integrated_gradients":
+    parts = {k.split("/", 1)[1]: v for k, v in result.items() if k.startswith("attribution/")}
+    total = sum(parts.values())
+    magnitude = sum(np.abs(v) for v in parts.values())
+    change = result["score"] - result["baseline_score"]
+    scores["integrated_gradients"] = {
+        "mean_attribution": {m: float(v.mean()) for m, v in parts.items()},
+        "mean_share_of_magnitude": {m: float((np.abs(v) / np.maximum(magnitude, 1e-12)).mean())
+                                    for m, v in parts.items()},
+        "mean_score_change": float(change.mean()),
+        # Completeness: the attributions sum to f(x) - f(baseline) up to the quadrature error.
+        "mean_completeness_error": float(np.abs(total - change).mean())}
+  return scores
+
+
+def explain(workdir: str, method: str, out: Optional[str] = None, split: str = "test",
+            num_examples: int = 200, num_drawn: int = 12, layer: str = "", steps: int = 32,
+            tolerance: float = 0.0, batch_size: int = 50) -> dict:
+  """Maps of `num_examples` examples of `split` for the run in `workdir`; writes
+  <out>/maps.png (the first `num_drawn`), rollout's heads.png, and scores.json; returns the
+  scores. out defaults to <workdir>/interpret/<method>."""
+  config = experiment.load_run_config(workdir)
+  image_encoder = config.model.encoders.image.name if "image" in config.model.encoders else None
+  mods = classification.modalities_of(config)
+  check(method, mods, image_encoder)
+  if num_examples < 1 or num_drawn < 0 or batch_size < 1 or steps < 1 or tolerance < 0:
+    raise ConfigError(f"--num_examples={num_examples}, --num_drawn={num_drawn}, "
+                      f"--batch_size={batch_size}, --steps={steps}, --tolerance={tolerance}; "
+                      "valid: num_examples, batch_size, steps >= 1; num_drawn, tolerance >= 0.")
+  mods, source, task, info, tokenizer, model = classification.setup(
+      config, os.path.join(workdir, "vocab.json"))
+  n = min(num_examples, sources.size(source, split) or num_examples)
+  indices = np.arange(n)
+  data = classification.batch_maker(source, split, mods, tokenizer, config.data.text_len)(indices)
+  inputs = {m: data[m] for m in mods}
+  state, step = train.restore_latest(config, workdir, classification.init_fn(model, inputs))
+  variables = classification.variables_of(state)
+  example = {m: x[:batch_size] for m, x in inputs.items()}
+  f = map_function(method, model, example, variables, layer, steps)
+  result = in_batches(f, variables, inputs, min(batch_size, n))
+
+  masks = None
+  if isinstance(source, SceneWorld) and task in pointing_game.OBJECT_TASKS:
+    masks = pointing_game.referent_masks(source, split, indices)
+  scores = {"method": method, "workdir": os.path.abspath(workdir), "step": step, "task": task,
+            "split": split, **summarise(method, result, data["label"], masks, tolerance)}
+  if method == "gradcam":
+    scores["layer"] = layer or gradcam.default_layer(model, variables, example, "towers_image")
+
+  out = out or os.path.join(workdir, "interpret", method)
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, "scores.json"), "w") as fh:
+    json.dump(scores, fh, indent=2)
+  k = min(num_drawn, n)
+  if k:
+    images = sources.denormalize(inputs["image"][:k])
+    hit = result.get("hits")
+    names = CLASS_NAMES.get(task, ())
+    name = lambda c: names[c] if c < len(names) else str(c)
+    titles = [f"label {name(data['label'][i])}, predicted {name(result['class'][i])}"
+              + ("" if hit is None else (", hit" if hit[i] else ", miss")) for i in range(k)]
+    colours = None if hit is None else ["green" if h else "red" for h in hit[:k]]
+    overlay.save_overlays(os.path.join(out, "maps.png"), images, result["map"][:k], titles,
+                          None if hit is None else result["peaks"][:k], colours)
+    if "heads" in result:
+      heads = result["heads"][:min(k, 4)]
+      per = heads.shape[1]
+      overlay.save_overlays(
+          os.path.join(out, "heads.png"), np.repeat(images[:len(heads)], per, axis=0),
+          heads.reshape(-1, *heads.shape[2:]),
+          [f"example {i}, head {h}" for i in range(len(heads)) for h in range(per)],
+          columns=per)
+  scores["out"] = out
+  return scores
