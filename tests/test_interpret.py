@@ -17,6 +17,7 @@ from mmjax.data.synthetic.scenes import Object, Scene
 from mmjax.interpret import attention, gradcam, integrated_gradients, pointing_game
 from mmjax.models.image.cnn import ConvNet
 from mmjax.models.image.vit import ViT
+from mmjax.models.multimodal_classifier import MultimodalClassifier
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,13 +42,13 @@ def lit_square(row, col, size=16, side=3):
 def test_gradcam_peaks_where_the_evidence_is_and_hooks_change_nothing():
   model = Brightness()
   images = {"image": jnp.asarray(np.stack([lit_square(1, 2), lit_square(10, 11)]))}
-  variables = model.init(jax.random.key(0), images)
+  variables = jax.jit(model.init)(jax.random.key(0), images)
   assert set(variables) == {"params"}  # the hooks add nothing to a checkpoint
   assert list(gradcam.hooks(model, variables, images)) == ["cnn/block0", "cnn/block1"]
   explain = jax.jit(lambda v, x, layer: gradcam.gradcam(model, v, x, layer, jnp.array([0, 0])),
                     static_argnums=2)
   maps, classes, logits = explain(variables, images, "cnn/block1")
-  np.testing.assert_array_equal(logits, model.apply(variables, images))
+  np.testing.assert_allclose(logits, jax.jit(model.apply)(variables, images), rtol=1e-6)
   assert maps.shape == (2, 8, 8) and bool((maps >= 0).all()) and classes.tolist() == [0, 0]
   # block1's 8 x 8 cells are 2 x 2 pixels: the squares' centres, pixels (2, 3) and (11, 12),
   # are cells (1, 1.5) and (5.5, 6); a 3 x 3 conv after the pool spreads evidence one cell.
@@ -69,9 +70,9 @@ def vit(**kw):
 
 def test_attention_capture_keeps_outputs_and_gives_each_layer():
   model, x = vit(), jax.random.normal(jax.random.key(1), (2, 8, 8, 3))
-  variables = model.init(jax.random.key(0), x)
+  variables = jax.jit(model.init)(jax.random.key(0), x)
   assert set(variables) == {"params"}
-  plain = model.apply(variables, x)
+  plain = jax.jit(model.apply)(variables, x)
   weights = jax.jit(lambda v: attention.attention_weights(model, v, x))(variables)
   captured, _ = jax.jit(lambda v: model.apply(v, x, mutable=["intermediates"]))(variables)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), plain, captured)
@@ -83,6 +84,18 @@ def test_attention_capture_keeps_outputs_and_gives_each_layer():
   assert attention.token_map(rolled, cls_token=True, grid=(2, 2)).shape == (2, 2, 2)
   heads = attention.head_maps(list(weights.values())[-1], cls_token=True, grid=(2, 2))
   assert heads.shape == (2, 2, 2, 2)
+  # A cross-attention fusion's maps: image patches (4) query the audio tokens (wave_cnn: 2).
+  fused = MultimodalClassifier(
+      num_classes=2, modalities=("image", "audio"), fusion="cross_attention",
+      encoders={"image": dict(name="vit", patch_size=4, width=16, depth=1, num_heads=2,
+                              mlp_dim=32),
+                "audio": dict(name="wave_cnn", channels=(8,), kernel_sizes=(16,),
+                              strides=(8,), pool_size=4)},
+      fusion_options=dict(dim=16, num_heads=2))
+  both = {"image": x, "audio": jnp.ones((2, 100))}
+  shapes = jax.eval_shape(lambda: attention.attention_weights(
+      fused, fused.init(jax.random.key(0), both), both, "fuse"))
+  assert {k: v.shape for k, v in shapes.items()} == {"fuse/query0_block0/attn": (2, 2, 4, 2)}
   # Scanned layers stack their weights; each layer comes out on its own (shapes only).
   scanned = vit(scan=True)
   shapes = jax.eval_shape(lambda: attention.attention_weights(
@@ -116,7 +129,7 @@ def test_integrated_gradients_complete_and_exact_on_a_linear_model():
   np.testing.assert_allclose(attributions["a"], x["a"] * w, rtol=1e-5)  # b held fixed
   model = Brightness()
   images = {"image": jax.random.uniform(jax.random.key(2), (3, 16, 16, 3))}
-  variables = model.init(jax.random.key(0), images)
+  variables = jax.jit(model.init)(jax.random.key(0), images)
   out = jax.jit(lambda v, x: integrated_gradients.modality_attributions(
       model, v, x, ["image"], steps=64))(variables, images)
   change = out["score"] - out["baseline_score"]
