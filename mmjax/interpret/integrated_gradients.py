@@ -4,9 +4,10 @@ away from its value at a baseline.
 
 attribution_i = (x_i - x'_i) * integral_0^1 df/dx_i(x' + a (x - x')) da, the integral by
 the midpoint rule over `steps` intervals (never at the baseline itself, where a model may have
-no gradient: an audio encoder that normalises its spectrogram divides by zero on silence). All attributed inputs move together along one straight
-path, so the attributions of every element of every attributed modality sum to
-f(x) - f(x') (completeness) up to the quadrature error; each modality's sum is its share.
+no gradient: an audio encoder that normalises its spectrogram divides by zero on silence).
+All attributed inputs move together along one straight path, so the attributions of every
+element of every attributed modality sum to f(x) - f(x') (completeness) up to the quadrature
+error; each modality's sum is its share.
 """
 
 from typing import Callable, Mapping, Optional, Sequence
