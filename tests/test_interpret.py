@@ -42,13 +42,13 @@ def lit_square(row, col, size=16, side=3):
 def test_gradcam_peaks_where_the_evidence_is_and_hooks_change_nothing():
   model = Brightness()
   images = {"image": jnp.asarray(np.stack([lit_square(1, 2), lit_square(10, 11)]))}
-  variables = jax.jit(model.init)(jax.random.key(0), images)
+  plain, variables = jax.jit(model.init_with_output)(jax.random.key(0), images)
   assert set(variables) == {"params"}  # the hooks add nothing to a checkpoint
   assert list(gradcam.hooks(model, variables, images)) == ["cnn/block0", "cnn/block1"]
   explain = jax.jit(lambda v, x, layer: gradcam.gradcam(model, v, x, layer, jnp.array([0, 0])),
                     static_argnums=2)
   maps, classes, logits = explain(variables, images, "cnn/block1")
-  np.testing.assert_allclose(logits, jax.jit(model.apply)(variables, images), rtol=1e-6)
+  np.testing.assert_allclose(logits, plain, rtol=1e-6)
   assert maps.shape == (2, 8, 8) and bool((maps >= 0).all()) and classes.tolist() == [0, 0]
   # block1's 8 x 8 cells are 2 x 2 pixels: the squares' centres, pixels (2, 3) and (11, 12),
   # are cells (1, 1.5) and (5.5, 6); a 3 x 3 conv after the pool spreads evidence one cell.
@@ -70,12 +70,11 @@ def vit(**kw):
 
 def test_attention_capture_keeps_outputs_and_gives_each_layer():
   model, x = vit(), jax.random.normal(jax.random.key(1), (2, 8, 8, 3))
-  variables = jax.jit(model.init)(jax.random.key(0), x)
+  plain, variables = jax.jit(model.init_with_output)(jax.random.key(0), x)
   assert set(variables) == {"params"}
-  plain = jax.jit(model.apply)(variables, x)
-  weights = jax.jit(lambda v: attention.attention_weights(model, v, x))(variables)
-  captured, _ = jax.jit(lambda v: model.apply(v, x, mutable=["intermediates"]))(variables)
+  captured, state = jax.jit(lambda v: model.apply(v, x, mutable=["intermediates"]))(variables)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), plain, captured)
+  weights = attention.collect(state["intermediates"])
   assert len(weights) == 2 and all(w.shape == (2, 2, 5, 5) for w in weights.values())
   for w in weights.values():
     np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)

@@ -21,11 +21,17 @@ WEIGHTS = "attention_weights"
 
 def attention_weights(model, variables, inputs, prefix: str = "") -> dict:
   """{layer path: float32 [batch, heads, q_len, k_len]} of every attention layer under `prefix`
-  (e.g. "towers_image" for a classifier's ViT), in call order; a scanned stack's layers are
-  split out as ".../blocks/block/attn@0", "@1", ...). ValueError when there are none."""
+  (e.g. "towers_image" for a classifier's ViT, "fuse" for a cross-attention fusion), in call
+  order. ValueError when there are none."""
   _, state = model.apply(variables, inputs, mutable=["intermediates"])
+  return collect(state.get("intermediates", {}), prefix)
+
+
+def collect(intermediates, prefix: str = "") -> dict:
+  """The attention weights in a sown "intermediates" collection, as `attention_weights` gives
+  them; a scanned stack's layers are split out as ".../blocks/block/attn@0", "@1", ..."""
   out = {}
-  for path, sown in paths.under(paths.flatten(state.get("intermediates", {})), prefix).items():
+  for path, sown in paths.under(paths.flatten(intermediates), prefix).items():
     if not path.endswith("/" + WEIGHTS):
       continue
     layer, weights = path[:-len(WEIGHTS) - 1], sown[0]

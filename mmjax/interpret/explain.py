@@ -4,8 +4,9 @@
   gradcam               Grad-CAM of the image encoder's last feature map (cnn, resnet).
   rollout               attention rollout of the image ViT (and its last layer's heads).
   integrated_gradients  integrated gradients of every continuous modality (image, audio) from
-                        a zero baseline (mid-grey image, silence): the per-modality shares, and
-                        the image's |attribution| summed over colour channels as its map.
+                        `baselines` (mid-grey image, noise at the clip's loudness): the
+                        per-modality shares, and the image's |attribution| summed over colour
+                        channels as its map.
 
 Each map explains the predicted class. On the synthetic world, for a task whose label is about
 an object (redundant, unique_audio), the maps play the pointing game against a random map
@@ -49,6 +50,21 @@ def check(method: str, modalities, image_encoder: Optional[str]):
                       f"model.encoders.image.name is {image_encoder!r}.")
 
 
+def baselines(inputs: dict) -> dict:
+  """Integrated gradients' uninformative inputs: a mid-grey image (zeros of the normalised
+  pixels) and white noise with each clip's RMS (fixed seed). Not silence: the AST normalises
+  each clip's spectrogram, so it sees any scaled clip alike and jumps only at zero, which a
+  path from silence would miss (the completeness error shows it)."""
+  out = {}
+  if "image" in inputs:
+    out["image"] = jnp.zeros_like(inputs["image"])
+  if "audio" in inputs:
+    audio = inputs["audio"]
+    rms = jnp.sqrt(jnp.mean(jnp.square(audio), axis=-1, keepdims=True))
+    out["audio"] = rms * jax.random.normal(jax.random.key(0), audio.shape, audio.dtype)
+  return out
+
+
 def map_function(method: str, model, example: dict, variables, layer: str = "",
                  steps: int = 32):
   """f(variables, inputs) -> {"map": [n, h', w'], "class": int [n], ...}, jitted: the method's
@@ -73,7 +89,8 @@ def map_function(method: str, model, example: dict, variables, layer: str = "",
     mods = [m for m in model.modalities if m in CONTINUOUS]
 
     def f(v, x):
-      out = integrated_gradients.modality_attributions(model, v, x, mods, steps=steps)
+      out = integrated_gradients.modality_attributions(model, v, x, mods, steps=steps,
+                                                       baselines=baselines(x))
       return {"map": jnp.abs(out["attributions"]["image"]).sum(-1), "class": out["classes"],
               "score": out["score"], "baseline_score": out["baseline_score"],
               **{f"attribution/{m}": a for m, a in out["per_modality"].items()}}
