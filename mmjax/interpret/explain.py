@@ -28,26 +28,33 @@ from mmjax.data.synthetic import SceneWorld
 from mmjax.data.synthetic.scenes import SHAPES
 from mmjax.data.synthetic.tasks import MATERIALS
 from mmjax.interpret import attention, gradcam, integrated_gradients, overlay, pointing_game
+from mmjax.models.audio.ast import AudioSpectrogramTransformer as AST
+from mmjax.models.audio.log_mel import LogMel
 from mmjax.models.image.vit import ViT
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification
 
 METHODS = ("gradcam", "rollout", "integrated_gradients")
-IMAGE_ENCODERS = {"gradcam": ("cnn", "resnet"), "rollout": ("vit",)}
+IMAGE_ENCODERS = {"gradcam": ("cnn", "resnet"), "rollout": ("vit",)}  # (or rollout: ast audio)
 CONTINUOUS = ("image", "audio")
 CLASS_NAMES = {"redundant": SHAPES, "unique_audio": MATERIALS}  # for the pictures' titles
 
 
-def check(method: str, modalities, image_encoder: Optional[str]):
-  """ConfigError, before anything compiles, when `method` cannot explain this model."""
+def check(method: str, modalities, encoders: dict):
+  """ConfigError, before anything compiles, when `method` cannot explain this model (encoders:
+  {modality: encoder name})."""
   if method not in METHODS:
     raise ConfigError(f"--method={method!r}; valid: {', '.join(METHODS)}.")
+  if method == "rollout" and encoders.get("audio") == "ast" and encoders.get("image") != "vit":
+    return  # the audio Transformer's rollout alone
   if "image" not in modalities:
     raise ConfigError(f"the run's model.modalities={tuple(modalities)} has no image to map.")
+  image_encoder = encoders.get("image")
   if method in IMAGE_ENCODERS and image_encoder not in IMAGE_ENCODERS[method]:
     raise ConfigError(f"--method={method} needs an image encoder among "
-                      f"{', '.join(IMAGE_ENCODERS[method])}; the run's "
-                      f"model.encoders.image.name is {image_encoder!r}.")
+                      f"{', '.join(IMAGE_ENCODERS[method])}"
+                      + (" (or an ast audio encoder)" if method == "rollout" else "")
+                      + f"; the run's model.encoders.image.name is {image_encoder!r}.")
 
 
 def baselines(inputs: dict) -> dict:
@@ -76,15 +83,25 @@ def map_function(method: str, model, example: dict, variables, layer: str = "",
       maps, classes, _ = gradcam.gradcam(model, v, x, layer)
       return {"map": maps, "class": classes}
   elif method == "rollout":
-    options = model.encoders["image"]
-    cls_token = options.get("pool", ViT.pool) == "cls"
-    side = example["image"].shape[1] // options.get("patch_size", ViT.patch_size)
+    encoders = model.encoders
+    image = "image" in encoders and encoders["image"]["name"] == "vit"
+    audio = "audio" in encoders and encoders["audio"]["name"] == "ast"
+    if image:
+      cls_token = encoders["image"].get("pool", ViT.pool) == "cls"
+      side = example["image"].shape[1] // encoders["image"].get("patch_size", ViT.patch_size)
 
     def f(v, x):
-      weights = list(attention.attention_weights(model, v, x, "towers_image").values())
-      return {"map": attention.token_map(attention.rollout(weights), cls_token, (side, side)),
-              "heads": attention.head_maps(weights[-1], cls_token, (side, side)),
-              "class": jnp.argmax(model.apply(v, x), -1)}
+      _, state = model.apply(v, x, mutable=["intermediates"])
+      out = {"class": jnp.argmax(model.apply(v, x), -1)}
+      if image:
+        weights = list(attention.collect(state["intermediates"], "towers_image").values())
+        out.update(map=attention.token_map(attention.rollout(weights), cls_token, (side, side)),
+                   heads=attention.head_maps(weights[-1], cls_token, (side, side)))
+      if audio:
+        weights = list(attention.collect(state["intermediates"], "towers_audio").values())
+        cls = encoders["audio"].get("pool", AST.pool) == "cls"
+        out["audio_map"] = attention.token_map(attention.rollout(weights), cls)
+      return out
   else:
     mods = [m for m in model.modalities if m in CONTINUOUS]
 
@@ -95,6 +112,19 @@ def map_function(method: str, model, example: dict, variables, layer: str = "",
               "score": out["score"], "baseline_score": out["baseline_score"],
               **{f"attribution/{m}": a for m, a in out["per_modality"].items()}}
   return jax.jit(f)
+
+
+def audio_time_map(options: dict, maps: np.ndarray, num_samples: int) -> tuple:
+  """An AST's token map [n, time patches x frequency patches] -> ([n, time patches] summed over
+  frequency, the centre sample of each time patch [time patches]). options: the AST's."""
+  get = lambda k: options.get(k, getattr(AST, k))
+  (pt, pf), (st, sf) = tuple(get("patch_size")), tuple(get("patch_stride") or get("patch_size"))
+  nf = 1 + (get("num_mel_bins") - pf) // sf
+  length, step = LogMel(sample_rate=get("sample_rate"), frame_length_ms=get("frame_length_ms"),
+                        frame_step_ms=get("frame_step_ms")).frame_sizes()
+  per_time = maps.reshape(len(maps), -1, nf).sum(-1)
+  centres = pointing_game.token_centres(per_time.shape[1], pt, st, length, step)
+  return per_time, np.minimum(centres, num_samples - 1)
 
 
 def in_batches(f, variables, inputs: dict, batch_size: int) -> dict:
@@ -109,11 +139,17 @@ def in_batches(f, variables, inputs: dict, batch_size: int) -> dict:
   return {k: np.concatenate([o[k] for o in out]) for k in out[0]}
 
 
-def summarise(method: str, result: dict, labels: np.ndarray, masks, tolerance: float) -> dict:
+def summarise(method: str, result: dict, labels: np.ndarray, masks, tolerance: float,
+              audio_on=None) -> dict:
   """The scores written to scores.json: accuracy of the explained predictions, the pointing
   game (all maps, and the maps of correct predictions), and integrated gradients' shares."""
   correct = result["class"] == labels
   scores = {"num_examples": int(len(labels)), "accuracy": float(correct.mean())}
+  if audio_on is not None:  # the peak time patch on the word the label is about
+    game = pointing_game.pointing_game_tokens(result["audio_map"], audio_on)
+    scores["audio_pointing_game"] = {k: game[k] for k in ("hit_rate", "random_baseline",
+                                                          "num_maps")}
+    result["audio_hits"] = game["hits"]
   if masks is not None:
     game = pointing_game.pointing_game(result["map"], masks, tolerance)
     on_correct = pointing_game.pointing_game(result["map"][correct], masks[correct], tolerance) \
@@ -144,12 +180,12 @@ def explain(workdir: str, method: str, out: Optional[str] = None, split: str = "
             num_examples: int = 200, num_drawn: int = 12, layer: str = "", steps: int = 32,
             tolerance: float = 0.0, batch_size: int = 50) -> dict:
   """Maps of `num_examples` examples of `split` for the run in `workdir`; writes
-  <out>/maps.png (the first `num_drawn`), rollout's heads.png, and scores.json; returns the
-  scores. out defaults to <workdir>/interpret/<method>."""
+  <out>/maps.png (the first `num_drawn`), rollout's heads.png (the ViT's last layer) and
+  audio.png (the AST's rollout over time), and scores.json; returns the scores. out defaults
+  to <workdir>/interpret/<method>."""
   config = experiment.load_run_config(workdir)
-  image_encoder = config.model.encoders.image.name if "image" in config.model.encoders else None
   mods = classification.modalities_of(config)
-  check(method, mods, image_encoder)
+  check(method, mods, {m: config.model.encoders[m].name for m in mods})
   if num_examples < 1 or num_drawn < 0 or batch_size < 1 or steps < 1 or tolerance < 0:
     raise ConfigError(f"--num_examples={num_examples}, --num_drawn={num_drawn}, "
                       f"--batch_size={batch_size}, --steps={steps}, --tolerance={tolerance}; "
@@ -166,11 +202,19 @@ def explain(workdir: str, method: str, out: Optional[str] = None, split: str = "
   f = map_function(method, model, example, variables, layer, steps)
   result = in_batches(f, variables, inputs, min(batch_size, n))
 
-  masks = None
+  masks = audio_on = None
+  if "audio_map" in result:
+    result["audio_map"], centres = audio_time_map(model.encoders["audio"], result["audio_map"],
+                                                  inputs["audio"].shape[1])
   if isinstance(source, SceneWorld) and task in pointing_game.OBJECT_TASKS:
-    masks = pointing_game.referent_masks(source, split, indices)
+    if "map" in result:
+      masks = pointing_game.referent_masks(source, split, indices)
+    if "audio_map" in result:
+      words = pointing_game.word_masks(source, split, indices, inputs["audio"].shape[1])
+      audio_on = words[:, centres]
   scores = {"method": method, "workdir": os.path.abspath(workdir), "step": step, "task": task,
-            "split": split, **summarise(method, result, data["label"], masks, tolerance)}
+            "split": split,
+            **summarise(method, result, data["label"], masks, tolerance, audio_on)}
   if method == "gradcam":
     scores["layer"] = layer or gradcam.default_layer(model, variables, example, "towers_image")
 
@@ -179,7 +223,13 @@ def explain(workdir: str, method: str, out: Optional[str] = None, split: str = "
   with open(os.path.join(out, "scores.json"), "w") as fh:
     json.dump(scores, fh, indent=2)
   k = min(num_drawn, n)
-  if k:
+  if k and "audio_map" in result:
+    on = None if audio_on is None else audio_on[:k]
+    overlay.save_curves(os.path.join(out, "audio.png"), result["audio_map"][:k],
+                        centres / float(config.data.sample_rate), on,
+                        [f"example {i}" + ("" if on is None else (
+                            ", hit" if result["audio_hits"][i] else ", miss")) for i in range(k)])
+  if k and "map" in result:
     images = sources.denormalize(inputs["image"][:k])
     hit = result.get("hits")
     names = CLASS_NAMES.get(task, ())

@@ -32,3 +32,31 @@ def save_overlays(path: str, images, maps, titles: Sequence[str], peaks=None,
   """`overlay` of each image and map, titled, as one PNG at `path`."""
   save_image_grid(path, overlay(images, maps, peaks=peaks), titles, columns=columns,
                   title_colours=title_colours, wrap_width=24)
+
+
+def save_curves(path: str, maps, seconds, on=None, titles: Sequence[str] = (),
+                columns: int = 4):
+  """Token maps over time [n, t] as one small plot each (x: `seconds` [t], the tokens'
+  centres), with the tokens `on` bool [n, t] (e.g. the named word's) shaded, as a PNG."""
+  import matplotlib  # imported here: only runs that draw need matplotlib.
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  maps = np.asarray(maps)
+  columns = max(1, min(columns, len(maps)))
+  rows = -(-len(maps) // columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 1.8 * rows), squeeze=False)
+  for ax in axes.flat:
+    ax.axis("off")
+  for i, ax in enumerate(axes.flat[:len(maps)]):
+    ax.axis("on")
+    ax.plot(seconds, maps[i], color="black", linewidth=1)
+    if on is not None:
+      ax.fill_between(seconds, 0, maps[i].max(), where=on[i], color="orange", alpha=0.4,
+                      step="mid")
+    ax.set_title(titles[i] if i < len(titles) else "", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.set_yticks([])
+  axes.flat[0].set_xlabel("seconds", fontsize=6)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100, bbox_inches="tight")
+  plt.close(fig)

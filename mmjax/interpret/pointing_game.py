@@ -90,3 +90,46 @@ def pointing_game(maps, masks, tolerance: float = 0.0) -> dict:
   hits = near[np.arange(len(masks)), where[:, 0], where[:, 1]]
   return {"hit_rate": float(hits.mean()), "random_baseline": float(near.mean()),
           "num_maps": int(len(masks)), "hits": hits, "peaks": where}
+
+
+# ------------------------------------------------- sounds: the word the label is about --
+
+def word_masks(world, split: str, indices: Sequence[int], num_samples: int) -> np.ndarray:
+  """bool [n, num_samples]: the samples of each example's spoken caption that say the word the
+  label is about (redundant: the referent's shape, or "thing" where the caption hides it;
+  unique_audio: its material), every occurrence of it. ValueError as `referent_masks`."""
+  task = type(world.task).__name__ if world.task is not None else None
+  if task not in ("Redundant", "UniqueAudio"):
+    raise ValueError(f"the pointing game needs a label about one object; the world's task "
+                     f"({task}) has none. Valid tasks: {', '.join(OBJECT_TASKS)}.")
+  out = np.zeros((len(indices), num_samples), bool)
+  for row, i in enumerate(indices):
+    spoken = world.views(split, int(i)).spoken
+    referent = spoken.objects[spoken.reading_order()[0]]
+    word = referent.shape if task == "Redundant" else referent.material
+    ex = world.example(split, int(i), ("audio",))
+    for w, start, end in zip(ex["transcript"], ex["word_starts"], ex["word_ends"]):
+      if w == word:
+        out[row, start:end] = True
+  return out
+
+
+def token_centres(num_tokens: int, patch: int, stride: int, frame_length: int,
+                  frame_step: int) -> np.ndarray:
+  """int [num_tokens]: the sample at the middle of each time patch of a spectrogram
+  Transformer (patch and stride in frames; frame_length and frame_step in samples, frames
+  uncentred as mmjax/models/audio/log_mel.py makes them)."""
+  first = np.arange(num_tokens) * stride * frame_step
+  last = first + (patch - 1) * frame_step + frame_length
+  return (first + last) // 2
+
+
+def pointing_game_tokens(maps, on) -> dict:
+  """maps [n, tokens]; on bool [n, tokens], whether each token lies on the named thing (e.g.
+  its centre sample is within the word). A hit: the peak token is on it; the random baseline
+  (a uniformly random peak token) is exactly the share of tokens on it."""
+  on = np.asarray(on, bool)
+  peak = np.asarray(jnp.argmax(jnp.asarray(maps), -1))
+  hits = on[np.arange(len(on)), peak]
+  return {"hit_rate": float(hits.mean()), "random_baseline": float(on.mean()),
+          "num_maps": int(len(on)), "hits": hits, "peaks": peak}
