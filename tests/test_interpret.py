@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mmjax.data.synthetic import render
+from mmjax.data.synthetic import SceneWorld, render
 from mmjax.data.synthetic.scenes import Object, Scene
 from mmjax.interpret import attention, gradcam, integrated_gradients, pointing_game
 from mmjax.models.image.cnn import ConvNet
@@ -138,7 +138,7 @@ def test_integrated_gradients_complete_and_exact_on_a_linear_model():
         model, variables, {**images, "text": jnp.ones((3, 4), jnp.int32)}, ["text"])
 
 
-def test_pointing_game_baseline_is_exact_and_object_masks_match_the_renderer():
+def test_pointing_game_baselines_are_exact_and_masks_match_the_renderer_and_speech():
   mask = np.zeros((4, 4), bool)
   mask[1, 1:3] = mask[2, 1] = True
   # Every one-hot map at image resolution: the hit rate of a uniformly random peak.
@@ -149,6 +149,22 @@ def test_pointing_game_baseline_is_exact_and_object_masks_match_the_renderer():
   one[0, 2, 2] = True
   assert pointing_game.dilate(one, 1.0).sum() == 5 and pointing_game.dilate(one, 1.5).sum() == 9
   assert pointing_game.pointing_game(np.ones((1, 2, 2)), one, 1.0)["random_baseline"] == 5 / 25
+  # Tokens over time: a peak on the named word's tokens hits; the baseline is their share.
+  on = np.array([[False, True, True, False]] * 2)
+  game = pointing_game.pointing_game_tokens(np.array([[0, 0, 1, 0], [1, 0, 0, 0.5]]), on)
+  assert game["hits"].tolist() == [True, False] and game["random_baseline"] == 0.5
+  # Patches of 4 frames every 2; 160-sample frames every 160: patch 1 is frames 2-5, samples
+  # [320, 960).
+  np.testing.assert_array_equal(pointing_game.token_centres(3, 4, 2, 160, 160),
+                                [320, 640, 960])
+  world = SceneWorld(seed=0, image_size=16, max_objects=1, task="redundant",
+                     audio_seconds=1.5)
+  words = pointing_game.word_masks(world, "test", [0], 12000)[0]
+  ex = world.example("test", 0, ("audio",))
+  said = world.views("test", 0).spoken.objects[0].shape
+  k = list(ex["transcript"]).index(said)
+  assert words.sum() == ex["word_ends"][k] - ex["word_starts"][k] > 0
+  assert words[ex["word_starts"][k]:ex["word_ends"][k]].all()
   scene = Scene((Object("triangle", "red", "large", 0.4, 0.6),))
   drawn = render.render(scene, 32)[..., 1] != render.DEFAULT_BACKGROUND
   np.testing.assert_array_equal(pointing_game.object_mask(scene.objects[0], 32), drawn)
