@@ -17,7 +17,7 @@ from mmjax.data.synthetic.scenes import Object, Scene
 from mmjax.interpret import attention, gradcam, integrated_gradients, pointing_game
 from mmjax.models.image.cnn import ConvNet
 from mmjax.models.image.vit import ViT
-from mmjax.models.multimodal_classifier import MultimodalClassifier
+from mmjax.models.fusion.cross_attention import CrossAttentionFusion
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,23 +78,18 @@ def test_attention_capture_keeps_outputs_and_gives_each_layer():
   assert len(weights) == 2 and all(w.shape == (2, 2, 5, 5) for w in weights.values())
   for w in weights.values():
     np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
-  rolled = attention.rollout(list(weights.values()))
+  rolled, token_map, heads = jax.jit(lambda w: (
+      attention.rollout(w), attention.token_map(attention.rollout(w), True, (2, 2)),
+      attention.head_maps(w[-1], True, (2, 2))))(list(weights.values()))
   np.testing.assert_allclose(rolled.sum(-1), 1.0, atol=1e-5)
-  assert attention.token_map(rolled, cls_token=True, grid=(2, 2)).shape == (2, 2, 2)
-  heads = attention.head_maps(list(weights.values())[-1], cls_token=True, grid=(2, 2))
-  assert heads.shape == (2, 2, 2, 2)
-  # A cross-attention fusion's maps: image patches (4) query the audio tokens (wave_cnn: 2).
-  fused = MultimodalClassifier(
-      num_classes=2, modalities=("image", "audio"), fusion="cross_attention",
-      encoders={"image": dict(name="vit", patch_size=4, width=16, depth=1, num_heads=2,
-                              mlp_dim=32),
-                "audio": dict(name="wave_cnn", channels=(8,), kernel_sizes=(16,),
-                              strides=(8,), pool_size=4)},
-      fusion_options=dict(dim=16, num_heads=2))
-  both = {"image": x, "audio": jnp.ones((2, 100))}
-  shapes = jax.eval_shape(lambda: attention.attention_weights(
-      fused, fused.init(jax.random.key(0), both), both, "fuse"))
-  assert {k: v.shape for k, v in shapes.items()} == {"fuse/query0_block0/attn": (2, 2, 4, 2)}
+  assert token_map.shape == (2, 2, 2) and heads.shape == (2, 2, 2, 2)
+  # A cross-attention fusion's maps: 4 image tokens query 3 audio tokens (shapes only).
+  fuse = CrossAttentionFusion(dim=16, num_heads=2)
+  tokens, masks = [jnp.ones((2, 4, 8)), jnp.ones((2, 3, 6))], [None, None]
+  _, state = jax.eval_shape(lambda: fuse.apply(fuse.init(jax.random.key(0), None, tokens, masks),
+                                               None, tokens, masks, mutable=["intermediates"]))
+  assert {k: v.shape for k, v in attention.collect(state["intermediates"]).items()} == {
+      "query0_block0/attn": (2, 2, 4, 3)}
   # Scanned layers stack their weights; each layer comes out on its own (shapes only).
   scanned = vit(scan=True)
   shapes = jax.eval_shape(lambda: attention.attention_weights(
