@@ -140,6 +140,7 @@ def test_pointing_game_baselines_are_exact_and_masks_match_the_renderer_and_spee
   maps = np.eye(16, dtype=np.float32).reshape(16, 4, 4)
   game = pointing_game.pointing_game(maps, np.broadcast_to(mask, (16, 4, 4)))
   assert game["hit_rate"] == game["random_baseline"] == 3 / 16
+  assert game["centre_baseline"] == 0.0  # pixel (2, 2) is not on it
   one = np.zeros((1, 5, 5), bool)
   one[0, 2, 2] = True
   assert pointing_game.dilate(one, 1.0).sum() == 5 and pointing_game.dilate(one, 1.5).sum() == 9

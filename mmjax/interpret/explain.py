@@ -156,10 +156,12 @@ def summarise(method: str, result: dict, labels: np.ndarray, masks, tolerance: f
         if correct.any() else None
     scores["pointing_game"] = {
         "tolerance_pixels": tolerance, "hit_rate": game["hit_rate"],
-        "random_baseline": game["random_baseline"], "num_maps": game["num_maps"],
+        "random_baseline": game["random_baseline"],
+        "centre_baseline": game["centre_baseline"], "num_maps": game["num_maps"],
         "empty_maps": int((result["map"].max(axis=(1, 2)) <= 0).sum()),
         "correct_predictions": None if on_correct is None else {
-            k: on_correct[k] for k in ("hit_rate", "random_baseline", "num_maps")}}
+            k: on_correct[k] for k in ("hit_rate", "random_baseline", "centre_baseline",
+                                       "num_maps")}}
     result["hits"], result["peaks"] = game["hits"], game["peaks"]
   if method == "integrated_gradients":
     parts = {k.split("/", 1)[1]: v for k, v in result.items() if k.startswith("attribution/")}

@@ -6,7 +6,9 @@ A map [h', w'] is resized to the image (bilinear) and its peak is the highest pi
 when the object covers a pixel within `tolerance` pixels of the peak (0: the peak pixel
 itself). The baseline is a random map, whose peak is a uniformly random pixel: its expected
 hit rate is exactly the share of pixels within `tolerance` of the object (the object's area
-share at tolerance 0), averaged over the examples.
+share at tolerance 0), averaged over the examples. The centre baseline is a map that always
+peaks at the centre pixel (Zhang et al.'s "center" baseline): the world places single objects
+near the centre, so a map must beat it too before it says where the object is.
 """
 
 from typing import Sequence
@@ -80,7 +82,8 @@ def dilate(masks: np.ndarray, tolerance: float) -> np.ndarray:
 def pointing_game(maps, masks, tolerance: float = 0.0) -> dict:
   """maps [n, h', w'] (any resolution); masks bool [n, size, size] of the named object.
   Returns {"hit_rate", "random_baseline" (exact expected hit rate of a random map),
-  "num_maps", "hits": bool [n], "peaks": int [n, 2]}."""
+  "centre_baseline" (hit rate of a map peaking at pixel (size // 2, size // 2)), "num_maps",
+  "hits": bool [n], "peaks": int [n, 2]}."""
   masks = np.asarray(masks, bool)
   if len(maps) != len(masks) or masks.ndim != 3 or masks.shape[1] != masks.shape[2]:
     raise ValueError(f"maps {np.shape(maps)} and masks {masks.shape}: need one square mask "
@@ -88,7 +91,9 @@ def pointing_game(maps, masks, tolerance: float = 0.0) -> dict:
   near = dilate(masks, tolerance)
   where = peaks(maps, masks.shape[1])
   hits = near[np.arange(len(masks)), where[:, 0], where[:, 1]]
+  centre = masks.shape[1] // 2
   return {"hit_rate": float(hits.mean()), "random_baseline": float(near.mean()),
+          "centre_baseline": float(near[:, centre, centre].mean()),
           "num_maps": int(len(masks)), "hits": hits, "peaks": where}
 
 
