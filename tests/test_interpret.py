@@ -141,6 +141,7 @@ def test_pointing_game_baselines_are_exact_and_masks_match_the_renderer_and_spee
   game = pointing_game.pointing_game(maps, np.broadcast_to(mask, (16, 4, 4)))
   assert game["hit_rate"] == game["random_baseline"] == 3 / 16
   assert game["centre_baseline"] == 0.0  # pixel (2, 2) is not on it
+  assert game["best_fixed_baseline"] == 1.0  # every example has the same object
   one = np.zeros((1, 5, 5), bool)
   one[0, 2, 2] = True
   assert pointing_game.dilate(one, 1.0).sum() == 5 and pointing_game.dilate(one, 1.5).sum() == 9
@@ -149,6 +150,7 @@ def test_pointing_game_baselines_are_exact_and_masks_match_the_renderer_and_spee
   on = np.array([[False, True, True, False]] * 2)
   game = pointing_game.pointing_game_tokens(np.array([[0, 0, 1, 0], [1, 0, 0, 0.5]]), on)
   assert game["hits"].tolist() == [True, False] and game["random_baseline"] == 0.5
+  assert game["best_fixed_baseline"] == 1.0
   # Patches of 4 frames every 2; 160-sample frames every 160: patch 1 is frames 2-5, samples
   # [320, 960).
   np.testing.assert_array_equal(pointing_game.token_centres(3, 4, 2, 160, 160),

@@ -148,7 +148,7 @@ def summarise(method: str, result: dict, labels: np.ndarray, masks, tolerance: f
   if audio_on is not None:  # the peak time patch on the word the label is about
     game = pointing_game.pointing_game_tokens(result["audio_map"], audio_on)
     scores["audio_pointing_game"] = {k: game[k] for k in ("hit_rate", "random_baseline",
-                                                          "num_maps")}
+                                                          "best_fixed_baseline", "num_maps")}
     result["audio_hits"] = game["hits"]
   if masks is not None:
     game = pointing_game.pointing_game(result["map"], masks, tolerance)
@@ -157,11 +157,12 @@ def summarise(method: str, result: dict, labels: np.ndarray, masks, tolerance: f
     scores["pointing_game"] = {
         "tolerance_pixels": tolerance, "hit_rate": game["hit_rate"],
         "random_baseline": game["random_baseline"],
-        "centre_baseline": game["centre_baseline"], "num_maps": game["num_maps"],
+        "centre_baseline": game["centre_baseline"],
+        "best_fixed_baseline": game["best_fixed_baseline"], "num_maps": game["num_maps"],
         "empty_maps": int((result["map"].max(axis=(1, 2)) <= 0).sum()),
         "correct_predictions": None if on_correct is None else {
             k: on_correct[k] for k in ("hit_rate", "random_baseline", "centre_baseline",
-                                       "num_maps")}}
+                                       "best_fixed_baseline", "num_maps")}}
     result["hits"], result["peaks"] = game["hits"], game["peaks"]
   if method == "integrated_gradients":
     parts = {k.split("/", 1)[1]: v for k, v in result.items() if k.startswith("attribution/")}

@@ -8,7 +8,9 @@ itself). The baseline is a random map, whose peak is a uniformly random pixel: i
 hit rate is exactly the share of pixels within `tolerance` of the object (the object's area
 share at tolerance 0), averaged over the examples. The centre baseline is a map that always
 peaks at the centre pixel (Zhang et al.'s "center" baseline): the world places single objects
-near the centre, so a map must beat it too before it says where the object is.
+near the centre, so a map must beat it too before it says where the object is. The best fixed
+baseline is the best any map blind to its input can do: the hit rate of the single pixel (or
+token) that hits most often on these examples, chosen in hindsight.
 """
 
 from typing import Sequence
@@ -82,8 +84,9 @@ def dilate(masks: np.ndarray, tolerance: float) -> np.ndarray:
 def pointing_game(maps, masks, tolerance: float = 0.0) -> dict:
   """maps [n, h', w'] (any resolution); masks bool [n, size, size] of the named object.
   Returns {"hit_rate", "random_baseline" (exact expected hit rate of a random map),
-  "centre_baseline" (hit rate of a map peaking at pixel (size // 2, size // 2)), "num_maps",
-  "hits": bool [n], "peaks": int [n, 2]}."""
+  "centre_baseline" (hit rate of a map peaking at pixel (size // 2, size // 2)),
+  "best_fixed_baseline" (of the best fixed pixel), "num_maps", "hits": bool [n], "peaks": int
+  [n, 2]}."""
   masks = np.asarray(masks, bool)
   if len(maps) != len(masks) or masks.ndim != 3 or masks.shape[1] != masks.shape[2]:
     raise ValueError(f"maps {np.shape(maps)} and masks {masks.shape}: need one square mask "
@@ -94,6 +97,7 @@ def pointing_game(maps, masks, tolerance: float = 0.0) -> dict:
   centre = masks.shape[1] // 2
   return {"hit_rate": float(hits.mean()), "random_baseline": float(near.mean()),
           "centre_baseline": float(near[:, centre, centre].mean()),
+          "best_fixed_baseline": float(near.mean(axis=0).max()),
           "num_maps": int(len(masks)), "hits": hits, "peaks": where}
 
 
@@ -132,9 +136,11 @@ def token_centres(num_tokens: int, patch: int, stride: int, frame_length: int,
 def pointing_game_tokens(maps, on) -> dict:
   """maps [n, tokens]; on bool [n, tokens], whether each token lies on the named thing (e.g.
   its centre sample is within the word). A hit: the peak token is on it; the random baseline
-  (a uniformly random peak token) is exactly the share of tokens on it."""
+  (a uniformly random peak token) is exactly the share of tokens on it; the best fixed
+  baseline is the hit rate of the token position that is on it most often."""
   on = np.asarray(on, bool)
   peak = np.asarray(jnp.argmax(jnp.asarray(maps), -1))
   hits = on[np.arange(len(on)), peak]
   return {"hit_rate": float(hits.mean()), "random_baseline": float(on.mean()),
+          "best_fixed_baseline": float(on.mean(axis=0).max()),
           "num_maps": int(len(on)), "hits": hits, "peaks": peak}
