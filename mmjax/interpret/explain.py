@@ -1,8 +1,9 @@
-"""Saliency maps of a trained classification run's image input, drawn and scored: what
+"""Saliency maps of a trained classification run's inputs, drawn and scored: what
 `python -m mmjax.interpret` runs.
 
   gradcam               Grad-CAM of the image encoder's last feature map (cnn, resnet).
-  rollout               attention rollout of the image ViT (and its last layer's heads).
+  rollout               attention rollout of the image ViT (and its last layer's heads) and
+                        of the audio AST (over time).
   integrated_gradients  integrated gradients of every continuous modality (image, audio) from
                         `baselines` (mid-grey image, noise at the clip's loudness): the
                         per-modality shares, and the image's |attribution| summed over colour
@@ -10,7 +11,8 @@
 
 Each map explains the predicted class. On the synthetic world, for a task whose label is about
 an object (redundant, unique_audio), the maps play the pointing game against a random map
-(pointing_game.py). The run is rebuilt from its config.json, vocabulary and newest checkpoint,
+and input-blind maps (pointing_game.py): an image map on the object, an audio map on the word
+that names it. The run is rebuilt from its config.json, vocabulary and newest checkpoint,
 as experiments/evaluate.py does.
 """
 
@@ -91,8 +93,8 @@ def map_function(method: str, model, example: dict, variables, layer: str = "",
       side = example["image"].shape[1] // encoders["image"].get("patch_size", ViT.patch_size)
 
     def f(v, x):
-      _, state = model.apply(v, x, mutable=["intermediates"])
-      out = {"class": jnp.argmax(model.apply(v, x), -1)}
+      logits, state = model.apply(v, x, mutable=["intermediates"])
+      out = {"class": jnp.argmax(logits, -1)}
       if image:
         weights = list(attention.collect(state["intermediates"], "towers_image").values())
         out.update(map=attention.token_map(attention.rollout(weights), cls_token, (side, side)),
