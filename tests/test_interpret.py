@@ -189,3 +189,21 @@ def test_command_explains_a_tiny_run(tmp_path):
   with open(os.path.join(workdir, "interpret", "gradcam", "scores.json")) as f:
     assert json.load(f)["pointing_game"]["random_baseline"] == game["random_baseline"]
   assert os.path.getsize(os.path.join(workdir, "interpret", "gradcam", "maps.png")) > 1000
+
+
+def test_audio_time_map_follows_the_ast_patches():
+  from mmjax.interpret.explain import audio_time_map
+  from mmjax.models.audio.ast import AudioSpectrogramTransformer
+  from mmjax.tasks.classification import SMALL_ENCODERS
+  options = dict(SMALL_ENCODERS["audio"]["ast"], sample_rate=8000.0, num_mel_bins=64,
+                 patch_size=(4, 32), patch_stride=(2, 32))  # 2 frequency patches
+  ast = AudioSpectrogramTransformer(**options)
+  waves = jnp.zeros((1, 12000))
+  _, tokens = jax.eval_shape(lambda: ast.apply(ast.init(jax.random.key(0), waves), waves))
+  maps = np.arange(tokens.shape[1], dtype=np.float32)[None]
+  per_time, centres = audio_time_map(options, maps, 12000)
+  # 25 ms frames (200 samples) every 20 ms (160) at 8 kHz: 74 frames, (74 - 4) // 2 + 1 = 36
+  # time patches; the first spans samples [0, 3 * 160 + 200).
+  assert per_time.shape == (1, 36) == (1, tokens.shape[1] // 2)
+  np.testing.assert_array_equal(per_time[0, :2], [0 + 1, 2 + 3])  # frequency patches summed
+  assert centres[0] == (3 * 160 + 200) // 2 and centres[-1] < 12000
