@@ -173,8 +173,8 @@ def test_command_explains_a_tiny_run(tmp_path):
   from mmjax import experiment
   from mmjax.interpret.explain import explain
   from mmjax.registry import ConfigError
-  config = experiment.get_config("configs/fusion.py:tiny", {"model.modalities": ("image",),
-                                                             "progress_bar": False})
+  config = experiment.get_config(os.path.join(ROOT, "configs/fusion.py:tiny"),
+                                 {"model.modalities": ("image",), "progress_bar": False})
   workdir = str(tmp_path / "run")
   with pytest.raises(FileNotFoundError):  # before training: no config.json
     explain(workdir, "gradcam")
