@@ -118,11 +118,17 @@ def dot_product_attention(q, k, v, bias, dtype, implementation: str = "auto"):
         to_tokens(q), to_tokens(k), to_tokens(v),
         bias=None if bias is None else bias.astype(dtype), implementation=implementation)
     return out.transpose(0, 2, 1, 3)
+  return matmul.einsum("bhqk,bhkd->bhqd", attention_weights(q, k, bias, dtype), v, dtype)
+
+
+def attention_weights(q, k, bias, dtype):
+  """softmax(q k^T / sqrt(head_dim) + bias), float32 [batch, heads, q_len, k_len]: the einsum
+  path's attention probabilities (q, k head-major as `dot_product_attention` takes them)."""
   q = q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
   logits = matmul.einsum("bhqd,bhkd->bhqk", q, k, dtype, out_dtype=jnp.float32)
   if bias is not None:
     logits = logits + bias
-  return matmul.einsum("bhqk,bhkd->bhqd", jax.nn.softmax(logits, axis=-1), v, dtype)
+  return jax.nn.softmax(logits, axis=-1)
 
 
 class MultiHeadAttention(nn.Module):
@@ -130,6 +136,11 @@ class MultiHeadAttention(nn.Module):
 
   x: [batch, q_len, dim]; context: [batch, k_len, dim] or None; bias: broadcastable to
   [batch, heads, q_len, k_len]. Returns [batch, q_len, dim].
+
+  Applied with the "intermediates" collection mutable (`mutable=["intermediates"]`, as
+  mmjax/interpret does), it sows its attention probabilities float32 [batch, heads, q_len,
+  k_len] as "attention_weights", computed by the einsum path whatever `attention` says (the
+  fused kernels never form them); otherwise nothing is computed or stored.
   """
   num_heads: int
   dtype: Dtype = jnp.float32
@@ -152,7 +163,13 @@ class MultiHeadAttention(nn.Module):
     # Head-major [batch, heads, tokens, head_dim]: every attention product is then a plain
     # batched matmul, which XLA:CPU runs in bf16 with f32 accumulation in both passes.
     q, k, v = (t.transpose(0, 2, 1, 3) for t in (q, k, v))
-    out = dot_product_attention(q, k, v, bias, self.dtype, self.attention).transpose(0, 2, 1, 3)
+    if self.is_mutable_collection("intermediates"):
+      weights = attention_weights(q, k, bias, self.dtype)
+      self.sow("intermediates", "attention_weights", weights)
+      out = matmul.einsum("bhqk,bhkd->bhqd", weights, v, self.dtype)
+    else:
+      out = dot_product_attention(q, k, v, bias, self.dtype, self.attention)
+    out = out.transpose(0, 2, 1, 3)
     return Dense(dim, name="out", **kw)(out.reshape(x.shape[:2] + (dim,)))
 
 
@@ -288,8 +305,9 @@ class Encoder(nn.Module):
       body = _ScannedBlock
       if self.remat != "none":
         body = nn.remat(body, policy=REMAT_POLICIES[self.remat], prevent_cse=False)
-      stack = nn.scan(body, variable_axes={"params": 0}, split_rngs={"params": True,
-                                                                    "dropout": True},
+      # Sown intermediates (attention weights) stack over the layers like the params.
+      stack = nn.scan(body, variable_axes={"params": 0, "intermediates": 0},
+                      split_rngs={"params": True, "dropout": True},
                       in_axes=nn.broadcast, length=self.depth)
       x, _ = stack(block_kwargs, train, name="blocks")(x, bias)
       return x

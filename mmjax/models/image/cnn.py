@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmjax.models.batch_norm import batch_norm
+from mmjax.models.image.hooks import feature_hook
 from mmjax.models.pooling import max_pool
 from mmjax.models.transformer import Dense
 
@@ -32,6 +33,7 @@ class ConvNet(nn.Module):
   syncs the statistics over its devices itself (`mmjax.models.batch_norm`); `bn_axis_name` names
   such an axis outside the trainer. MultiBench's AV-MNIST image LeNet is channels=(6, 12, 24,
   48), kernel_size=(5, 3, 3, 3), norm="batch", head="flatten" on 28 x 28 digits.
+  Each block's map before its pool is a `feature_hook` "block{i}" (for Grad-CAM).
   """
   channels: Sequence[int] = (32, 64)
   kernel_size: Union[int, Sequence[int]] = 3
@@ -80,6 +82,7 @@ class ConvNet(nn.Module):
                          momentum=self.bn_momentum, epsilon=1e-5, name=f"block{i}_norm{j}",
                          **kw)(x)
         x = nn.relu(x)
+      x = feature_hook(self, f"block{i}", x)
       if self.pool == "max":
         x = max_pool(x, (2, 2), (2, 2))
       elif self.pool == "avg":

@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmjax.models.batch_norm import batch_norm
+from mmjax.models.image.hooks import feature_hook
 
 # depth -> (blocks per stage, bottleneck blocks?)
 RESNET_STAGES = {18: ((2, 2, 2, 2), False), 34: ((3, 4, 6, 3), False), 50: ((3, 4, 6, 3), True)}
@@ -76,7 +77,8 @@ class ResNet(nn.Module):
   batch's in every parallelism; `bn_axis_name` names such an axis for use outside the trainer
   (your own pmap / shard_map). "group": GroupNorm (Wu & He 2018) with `norm_groups` groups
   (fewer when a layer's channels are not a multiple), batch-independent, no state.
-  Norm statistics are float32 whatever `dtype` is.
+  Norm statistics are float32 whatever `dtype` is. Each stage's output map is a `feature_hook`
+  "stage{i}" (Grad-CAM, mmjax/interpret/gradcam.py).
   """
   depth: int = 50
   width: int = 64
@@ -122,6 +124,7 @@ class ResNet(nn.Module):
       for j in range(blocks):
         x = ResidualBlock(self.width * 2 ** i, make_norm, strides=2 if i and not j else 1,
                           bottleneck=bottleneck, name=f"stage{i + 1}_block{j}", **kw)(x)
+      x = feature_hook(self, f"stage{i + 1}", x)
     b, h, w, c = x.shape
     pooled = x.astype(jnp.float32).mean(axis=(1, 2)).astype(self.dtype)
     return pooled, x.reshape(b, h * w, c)

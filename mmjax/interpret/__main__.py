@@ -1,0 +1,41 @@
+r"""Saliency maps of a trained classification run, as PNG overlays and pointing-game scores:
+
+  python -m mmjax.interpret --workdir runs/fusion --method gradcam
+  python -m mmjax.interpret --workdir runs/fusion_vit --method rollout --out runs/maps
+  python -m mmjax.interpret --workdir runs/fusion --method integrated_gradients --steps 64
+
+The run (a fusion_classification.py workdir) is rebuilt from its config.json and newest
+checkpoint; see mmjax/interpret/explain.py for what each method draws and measures.
+"""
+
+import json
+
+from absl import app, flags, logging
+
+from mmjax.interpret.explain import METHODS, explain
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "The workdir of a trained classification run.")
+flags.DEFINE_enum("method", None, METHODS, "What to compute.")
+flags.DEFINE_string("out", None, "Output folder (default <workdir>/interpret/<method>).")
+flags.DEFINE_string("split", "test", "The split whose first examples are explained.")
+flags.DEFINE_integer("num_examples", 200, "Examples scored.")
+flags.DEFINE_integer("num_drawn", 12, "Examples drawn in maps.png.")
+flags.DEFINE_string("layer", "", "Grad-CAM's feature hook (default: the image encoder's last).")
+flags.DEFINE_integer("steps", 32, "Integrated gradients' integration steps.")
+flags.DEFINE_float("tolerance", 0.0, "Pointing-game tolerance in pixels (0: the peak pixel).")
+flags.DEFINE_integer("batch_size", 50, "Examples per compiled batch.")
+flags.mark_flags_as_required(["workdir", "method"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments {argv[1:]}.")
+  logging.set_verbosity(logging.WARNING)
+  scores = explain(FLAGS.workdir, FLAGS.method, FLAGS.out, FLAGS.split, FLAGS.num_examples,
+                   FLAGS.num_drawn, FLAGS.layer, FLAGS.steps, FLAGS.tolerance, FLAGS.batch_size)
+  print(json.dumps({k: v for k, v in scores.items() if k not in ("workdir",)}, indent=2))
+
+
+if __name__ == "__main__":
+  app.run(main)

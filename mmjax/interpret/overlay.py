@@ -1,0 +1,62 @@
+"""Saliency maps drawn over their images as a PNG grid (mmjax/evaluate/image_grid.py)."""
+
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mmjax.evaluate.image_grid import save_image_grid
+
+
+def overlay(images, maps, alpha: float = 0.5, peaks: Optional[np.ndarray] = None
+            ) -> np.ndarray:
+  """images [n, s, s, 3] in [0, 1], maps [n, h', w'] (any resolution, resized bilinearly) ->
+  [n, s, s, 3]: each map scaled to [0, 1] by its own range, coloured (matplotlib's "jet") and
+  blended over its image with weight `alpha`; `peaks` int [n, 2] (row, column) are marked
+  white."""
+  from matplotlib import colormaps  # imported here: only runs that draw need matplotlib.
+  images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+  n, s = images.shape[:2]
+  up = np.asarray(jax.image.resize(jnp.asarray(maps, jnp.float32), (n, s, s), "linear"))
+  low, high = up.min(axis=(1, 2), keepdims=True), up.max(axis=(1, 2), keepdims=True)
+  scaled = (up - low) / np.maximum(high - low, 1e-12)
+  out = (1 - alpha) * images + alpha * colormaps["jet"](scaled)[..., :3]
+  if peaks is not None:
+    out[np.arange(n), peaks[:, 0], peaks[:, 1]] = 1.0
+  return out.astype(np.float32)
+
+
+def save_overlays(path: str, images, maps, titles: Sequence[str], peaks=None,
+                  title_colours: Optional[Sequence[str]] = None, columns: int = 6):
+  """`overlay` of each image and map, titled, as one PNG at `path`."""
+  save_image_grid(path, overlay(images, maps, peaks=peaks), titles, columns=columns,
+                  title_colours=title_colours, wrap_width=24)
+
+
+def save_curves(path: str, maps, seconds, on=None, titles: Sequence[str] = (),
+                columns: int = 4):
+  """Token maps over time [n, t] as one small plot each (x: `seconds` [t], the tokens'
+  centres), with the tokens `on` bool [n, t] (e.g. the named word's) shaded, as a PNG."""
+  import matplotlib  # imported here: only runs that draw need matplotlib.
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  maps = np.asarray(maps)
+  columns = max(1, min(columns, len(maps)))
+  rows = -(-len(maps) // columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 1.8 * rows), squeeze=False)
+  for ax in axes.flat:
+    ax.axis("off")
+  for i, ax in enumerate(axes.flat[:len(maps)]):
+    ax.axis("on")
+    ax.plot(seconds, maps[i], color="black", linewidth=1)
+    if on is not None:
+      ax.fill_between(seconds, 0, maps[i].max(), where=on[i], color="orange", alpha=0.4,
+                      step="mid")
+    ax.set_title(titles[i] if i < len(titles) else "", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.set_yticks([])
+  axes.flat[0].set_xlabel("seconds", fontsize=6)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100, bbox_inches="tight")
+  plt.close(fig)

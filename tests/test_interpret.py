@@ -1,0 +1,209 @@
+"""mmjax/interpret: Grad-CAM on a model whose evidence sits in one known place, attention maps
+and rollout (identity in, identity out; capture does not change the outputs), integrated
+gradients' completeness, the pointing game's exact random baseline, and the command on a tiny
+trained run."""
+
+import json
+import os
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mmjax.data.synthetic import SceneWorld, render
+from mmjax.data.synthetic.scenes import Object, Scene
+from mmjax.interpret import attention, gradcam, integrated_gradients, pointing_game
+from mmjax.models.image.cnn import ConvNet
+from mmjax.models.image.vit import ViT
+from mmjax.models.fusion.cross_attention import CrossAttentionFusion
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Brightness(nn.Module):
+  """{"image": [batch, h, w, 3]} -> logits [batch, 2]: class 0's score is the sum of a CNN's
+  pooled features, class 1's its negative."""
+
+  @nn.compact
+  def __call__(self, inputs):
+    pooled, _ = ConvNet(channels=(8, 8), name="cnn")(inputs["image"])
+    return jnp.stack([pooled.sum(-1), -pooled.sum(-1)], -1)
+
+
+def lit_square(row, col, size=16, side=3):
+  """A dark image [size, size, 3] with one bright square whose top-left pixel is (row, col)."""
+  x = np.zeros((size, size, 3), np.float32)
+  x[row:row + side, col:col + side] = 1.0
+  return x
+
+
+def test_gradcam_peaks_where_the_evidence_is_and_hooks_change_nothing():
+  model = Brightness()
+  images = {"image": jnp.asarray(np.stack([lit_square(1, 2), lit_square(10, 11)]))}
+  plain, variables = jax.jit(model.init_with_output)(jax.random.key(0), images)
+  assert set(variables) == {"params"}  # the hooks add nothing to a checkpoint
+  assert list(gradcam.hooks(model, variables, images)) == ["cnn/block0", "cnn/block1"]
+  explain = jax.jit(lambda v, x, layer: gradcam.gradcam(model, v, x, layer, jnp.array([0, 0])),
+                    static_argnums=2)
+  maps, classes, logits = explain(variables, images, "cnn/block1")
+  np.testing.assert_allclose(logits, plain, rtol=1e-6)
+  assert maps.shape == (2, 8, 8) and bool((maps >= 0).all()) and classes.tolist() == [0, 0]
+  # block1's 8 x 8 cells are 2 x 2 pixels: the squares' centres, pixels (2, 3) and (11, 12),
+  # are cells (1, 1.5) and (5.5, 6); a 3 x 3 conv after the pool spreads evidence one cell.
+  peaks = np.array([np.unravel_index(int(np.argmax(m)), m.shape) for m in np.asarray(maps)])
+  assert np.abs(peaks - [[1, 1.5], [5.5, 6]]).max() <= 1, peaks
+  assert float(maps[0, 6:, 6:].max()) == 0.0  # nothing far from the evidence
+  # The first block's map (full resolution) points at the squares, within the one pixel a
+  # 3 x 3 conv reaches.
+  masks = np.asarray(images["image"][..., 0]) > 0
+  fine, _, _ = explain(variables, images, "cnn/block0")
+  assert pointing_game.pointing_game(fine, masks, tolerance=1.0)["hit_rate"] == 1.0
+  with pytest.raises(ValueError, match="valid: cnn/block0, cnn/block1"):
+    gradcam.gradcam(model, variables, images, "cnn/block9")
+
+
+def vit(**kw):
+  return ViT(patch_size=4, width=16, depth=2, num_heads=2, mlp_dim=32, attention="einsum", **kw)
+
+
+def test_attention_capture_keeps_outputs_and_gives_each_layer():
+  model, x = vit(), jax.random.normal(jax.random.key(1), (2, 8, 8, 3))
+  plain, variables = jax.jit(model.init_with_output)(jax.random.key(0), x)
+  assert set(variables) == {"params"}
+  captured, state = jax.jit(lambda v: model.apply(v, x, mutable=["intermediates"]))(variables)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), plain, captured)
+  weights = attention.collect(state["intermediates"])
+  assert len(weights) == 2 and all(w.shape == (2, 2, 5, 5) for w in weights.values())
+  for w in weights.values():
+    np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
+  rolled, token_map, heads = jax.jit(lambda w: (
+      attention.rollout(w), attention.token_map(attention.rollout(w), True, (2, 2)),
+      attention.head_maps(w[-1], True, (2, 2))))(list(weights.values()))
+  np.testing.assert_allclose(rolled.sum(-1), 1.0, atol=1e-5)
+  assert token_map.shape == (2, 2, 2) and heads.shape == (2, 2, 2, 2)
+  # A cross-attention fusion's maps: 4 image tokens query 3 audio tokens (shapes only).
+  fuse = CrossAttentionFusion(dim=16, num_heads=2)
+  tokens, masks = [jnp.ones((2, 4, 8)), jnp.ones((2, 3, 6))], [None, None]
+  _, state = jax.eval_shape(lambda: fuse.apply(fuse.init(jax.random.key(0), None, tokens, masks),
+                                               None, tokens, masks, mutable=["intermediates"]))
+  assert {k: v.shape for k, v in attention.collect(state["intermediates"]).items()} == {
+      "query0_block0/attn": (2, 2, 4, 3)}
+  # Scanned layers stack their weights; each layer comes out on its own (shapes only).
+  scanned = vit(scan=True)
+  shapes = jax.eval_shape(lambda: attention.attention_weights(
+      scanned, scanned.init(jax.random.key(0), x), x))
+  assert {k: v.shape for k, v in shapes.items()} == {
+      "encoder/blocks/block/attn@0": (2, 2, 5, 5), "encoder/blocks/block/attn@1": (2, 2, 5, 5)}
+
+
+def test_rollout_of_identity_is_identity_and_of_one_raw_layer_is_that_layer():
+  eye = jnp.broadcast_to(jnp.eye(5), (3, 2, 5, 5))
+  np.testing.assert_allclose(attention.rollout([eye, eye, eye]), jnp.broadcast_to(jnp.eye(5),
+                                                                               (3, 5, 5)))
+  a = jax.nn.softmax(jax.random.normal(jax.random.key(0), (3, 5, 5)), -1)
+  np.testing.assert_allclose(attention.rollout([a], residual=0.0), a, rtol=1e-6)
+  # Two layers multiply, the later one on the left.
+  b = jax.nn.softmax(jax.random.normal(jax.random.key(1), (3, 5, 5)), -1)
+  np.testing.assert_allclose(attention.rollout([a, b], residual=0.0), b @ a, rtol=1e-5)
+  # A mean pool averages the rows; a class token's row drops its own column.
+  r = attention.rollout([a], residual=0.0)
+  np.testing.assert_allclose(attention.token_map(r, cls_token=False), a.mean(1), rtol=1e-6)
+  np.testing.assert_allclose(attention.token_map(r, cls_token=True, grid=(2, 2)),
+                             a[:, 0, 1:].reshape(3, 2, 2), rtol=1e-6)
+
+
+def test_integrated_gradients_complete_and_exact_on_a_linear_model():
+  w = jax.random.normal(jax.random.key(0), (6,))
+  x = {"a": jax.random.normal(jax.random.key(1), (4, 6)), "b": jnp.ones((4, 2))}
+  linear = lambda inputs: inputs["a"] @ w + inputs["b"].sum(-1)
+  attributions = integrated_gradients.integrated_gradients(linear, x, {"a": jnp.zeros((4, 6))},
+                                                           steps=3)
+  np.testing.assert_allclose(attributions["a"], x["a"] * w, rtol=1e-5)  # b held fixed
+  model = Brightness()
+  images = {"image": jax.random.uniform(jax.random.key(2), (3, 16, 16, 3))}
+  variables = jax.jit(model.init)(jax.random.key(0), images)
+  out = jax.jit(lambda v, x: integrated_gradients.modality_attributions(
+      model, v, x, ["image"], steps=64))(variables, images)
+  change = out["score"] - out["baseline_score"]
+  np.testing.assert_allclose(out["per_modality"]["image"], change, rtol=0.02)
+  with pytest.raises(ValueError, match="token ids"):
+    integrated_gradients.modality_attributions(
+        model, variables, {**images, "text": jnp.ones((3, 4), jnp.int32)}, ["text"])
+
+
+def test_pointing_game_baselines_are_exact_and_masks_match_the_renderer_and_speech():
+  mask = np.zeros((4, 4), bool)
+  mask[1, 1:3] = mask[2, 1] = True
+  # Every one-hot map at image resolution: the hit rate of a uniformly random peak.
+  maps = np.eye(16, dtype=np.float32).reshape(16, 4, 4)
+  game = pointing_game.pointing_game(maps, np.broadcast_to(mask, (16, 4, 4)))
+  assert game["hit_rate"] == game["random_baseline"] == 3 / 16
+  assert game["centre_baseline"] == 0.0  # pixel (2, 2) is not on it
+  assert game["best_fixed_baseline"] == 1.0  # every example has the same object
+  one = np.zeros((1, 5, 5), bool)
+  one[0, 2, 2] = True
+  assert pointing_game.dilate(one, 1.0).sum() == 5 and pointing_game.dilate(one, 1.5).sum() == 9
+  assert pointing_game.pointing_game(np.ones((1, 2, 2)), one, 1.0)["random_baseline"] == 5 / 25
+  # Tokens over time: a peak on the named word's tokens hits; the baseline is their share.
+  on = np.array([[False, True, True, False]] * 2)
+  game = pointing_game.pointing_game_tokens(np.array([[0, 0, 1, 0], [1, 0, 0, 0.5]]), on)
+  assert game["hits"].tolist() == [True, False] and game["random_baseline"] == 0.5
+  assert game["best_fixed_baseline"] == 1.0
+  # Patches of 4 frames every 2; 160-sample frames every 160: patch 1 is frames 2-5, samples
+  # [320, 960).
+  np.testing.assert_array_equal(pointing_game.token_centres(3, 4, 2, 160, 160),
+                                [320, 640, 960])
+  world = SceneWorld(seed=0, image_size=16, max_objects=1, task="redundant",
+                     audio_seconds=1.5)
+  words = pointing_game.word_masks(world, "test", [0], 12000)[0]
+  ex = world.example("test", 0, ("audio",))
+  said = world.views("test", 0).spoken.objects[0].shape
+  k = list(ex["transcript"]).index(said)
+  assert words.sum() == ex["word_ends"][k] - ex["word_starts"][k] > 0
+  assert words[ex["word_starts"][k]:ex["word_ends"][k]].all()
+  scene = Scene((Object("triangle", "red", "large", 0.4, 0.6),))
+  drawn = render.render(scene, 32)[..., 1] != render.DEFAULT_BACKGROUND
+  np.testing.assert_array_equal(pointing_game.object_mask(scene.objects[0], 32), drawn)
+
+
+def test_command_explains_a_tiny_run(tmp_path):
+  from experiments import fusion_classification
+  from mmjax import experiment
+  from mmjax.interpret.explain import explain
+  from mmjax.registry import ConfigError
+  config = experiment.get_config(os.path.join(ROOT, "configs/fusion.py:tiny"),
+                                 {"model.modalities": ("image",), "progress_bar": False})
+  workdir = str(tmp_path / "run")
+  with pytest.raises(FileNotFoundError):  # before training: no config.json
+    explain(workdir, "gradcam")
+  fusion_classification.run(config, workdir)
+  with pytest.raises(ConfigError, match="needs an image encoder among vit"):
+    explain(workdir, "rollout")
+  scores = explain(workdir, "gradcam", num_examples=12, num_drawn=4, batch_size=6)
+  game = scores["pointing_game"]
+  assert game["num_maps"] == 12 and scores["layer"] == "towers_image/block0"
+  # The tiny world's objects cover 5-18 % of the image, as a random map's peak finds them.
+  assert 0.03 < game["random_baseline"] < 0.2 and 0.0 <= game["hit_rate"] <= 1.0
+  with open(os.path.join(workdir, "interpret", "gradcam", "scores.json")) as f:
+    assert json.load(f)["pointing_game"]["random_baseline"] == game["random_baseline"]
+  assert os.path.getsize(os.path.join(workdir, "interpret", "gradcam", "maps.png")) > 1000
+
+
+def test_audio_time_map_follows_the_ast_patches():
+  from mmjax.interpret.explain import audio_time_map
+  from mmjax.models.audio.ast import AudioSpectrogramTransformer
+  from mmjax.tasks.classification import SMALL_ENCODERS
+  options = dict(SMALL_ENCODERS["audio"]["ast"], sample_rate=8000.0, num_mel_bins=64,
+                 patch_size=(4, 32), patch_stride=(2, 32))  # 2 frequency patches
+  ast = AudioSpectrogramTransformer(**options)
+  waves = jnp.zeros((1, 12000))
+  _, tokens = jax.eval_shape(lambda: ast.apply(ast.init(jax.random.key(0), waves), waves))
+  maps = np.arange(tokens.shape[1], dtype=np.float32)[None]
+  per_time, centres = audio_time_map(options, maps, 12000)
+  # 25 ms frames (200 samples) every 20 ms (160) at 8 kHz: 74 frames, (74 - 4) // 2 + 1 = 36
+  # time patches; the first spans samples [0, 3 * 160 + 200).
+  assert per_time.shape == (1, 36) == (1, tokens.shape[1] // 2)
+  np.testing.assert_array_equal(per_time[0, :2], [0 + 1, 2 + 3])  # frequency patches summed
+  assert centres[0] == (3 * 160 + 200) // 2 and centres[-1] < 12000
