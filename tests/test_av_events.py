@@ -98,18 +98,21 @@ def test_localisation_metrics():
     localisation_metrics(labels, pred[:, :2])
 
 
-def test_segments_cover_half_a_frame_either_side_of_each_boundary():
-  w = segment_weights(FRAMES, FRAMES - 1)  # one token per frame: frames s and s + 1 halve it
-  np.testing.assert_allclose(w, 0.5 * (np.eye(FRAMES - 1, FRAMES) + np.eye(FRAMES - 1, FRAMES,
-                                                                              1)))
-  np.testing.assert_allclose(segment_weights(13, 5).sum(1), 1.0, rtol=1e-6)
+def test_segments_are_the_half_frames_either_side_of_each_boundary():
+  before, after = segment_weights(FRAMES, FRAMES - 1)  # one token per frame
+  np.testing.assert_allclose(before, np.eye(FRAMES - 1, FRAMES))
+  np.testing.assert_allclose(after, np.eye(FRAMES - 1, FRAMES, 1))
+  w = segment_weights(13, 5)  # tokens straddling the halves' edges
+  np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-6)
+  assert (w[0].argmax(1) < w[1].argmax(1)).all()
 
 
 def test_the_tone_lands_in_its_segment():
   """The sound's energy, pooled to segments as the model pools audio tokens, peaks in the
-  segment of the tone's boundary."""
+  segment of the tone's boundary, half of it on either side."""
   for clip in draws(10000)[:30]:
     wave = clips.sound_track(clip)
     energy = (wave ** 2).reshape(-1, 50).mean(1)  # 160 time steps of 50 samples
-    pooled = np.asarray(segment_pool(energy[None, :, None], FRAMES - 1))[0, :, 0]
-    assert pooled.argmax() == clip.tone_frame - 1
+    before, after = np.asarray(segment_pool(energy[None, :, None], FRAMES - 1))[0].T
+    assert (before + after).argmax() == clip.tone_frame - 1
+    assert before[clip.tone_frame - 1] == pytest.approx(after[clip.tone_frame - 1], rel=0.2)

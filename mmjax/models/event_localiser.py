@@ -17,23 +17,29 @@ MODALITIES = ("video", "audio")
 
 
 def segment_weights(num_tokens: int, num_segments: int) -> np.ndarray:
-  """float32 [num_segments, num_tokens]: how much of segment s each token covers, rows summing
-  to 1. Token i spans [i, i + 1) / num_tokens of the clip (tokens in time order, evenly spread);
-  the clip has num_segments + 1 frames and segment s spans half a frame either side of the
-  boundary between frames s and s + 1."""
+  """float32 [2, num_segments, num_tokens]: how much of each half of segment s each token
+  covers, [0] the half before the segment's boundary and [1] the half after, rows summing to 1.
+  Token i spans [i, i + 1) / num_tokens of the clip (tokens in time order, evenly spread); the
+  clip has num_segments + 1 frames and segment s spans half a frame either side of the
+  boundary between frames s and s + 1 (one token per frame: [0] is frame s, [1] frame s + 1)."""
   edges = np.arange(num_tokens + 1) / num_tokens
-  lo = (np.arange(num_segments) + 0.5) / (num_segments + 1)
-  hi = lo + 1.0 / (num_segments + 1)
-  overlap = np.minimum(hi[:, None], edges[None, 1:]) - np.maximum(lo[:, None], edges[None, :-1])
-  overlap = np.maximum(overlap, 0.0)
-  return (overlap / overlap.sum(1, keepdims=True)).astype(np.float32)
+  frame = 1.0 / (num_segments + 1)
+  boundary = (np.arange(num_segments) + 1) * frame
+  halves = []
+  for lo, hi in ((boundary - frame / 2, boundary), (boundary, boundary + frame / 2)):
+    overlap = np.minimum(hi[:, None], edges[None, 1:]) - np.maximum(lo[:, None], edges[None, :-1])
+    overlap = np.maximum(overlap, 0.0)
+    halves.append(overlap / overlap.sum(1, keepdims=True))
+  return np.stack(halves).astype(np.float32)
 
 
 def segment_pool(tokens: jax.Array, num_segments: int) -> jax.Array:
-  """tokens [batch, n, dim] in time order -> [batch, num_segments, dim], each segment the
-  overlap-weighted mean of the tokens it covers (`segment_weights`)."""
-  w = jnp.asarray(segment_weights(tokens.shape[1], num_segments))
-  return jnp.einsum("sn,bnd->bsd", w.astype(tokens.dtype), tokens)
+  """tokens [batch, n, dim] in time order -> [batch, num_segments, 2 * dim]: per segment, the
+  overlap-weighted means of the tokens in its half before the boundary and in its half after,
+  concatenated (`segment_weights`), so that what changes at the boundary stays visible."""
+  w = jnp.asarray(segment_weights(tokens.shape[1], num_segments), tokens.dtype)
+  before, after = jnp.einsum("hsn,bnd->hbsd", w, tokens)
+  return jnp.concatenate([before, after], axis=-1)
 
 
 class EventLocaliser(nn.Module):
@@ -43,9 +49,9 @@ class EventLocaliser(nn.Module):
   modalities: video, audio or both; encoders {modality: {"name", **kwargs}} whose tokens are in
   time order and span the clip evenly (frames, vivit factorised; wave_cnn, spec_cnn, or ast
   with one frequency patch). Each modality's tokens are pooled to num_segments segments
-  (`segment_pool`), joined by the temporal fusion `fusion` (TEMPORAL_FUSIONS: concat also takes
-  one modality, the unimodal ablation), and the head `head` (HEADS, num_classes=2) classifies
-  every segment with the same weights.
+  (`segment_pool`: the half before each boundary and the half after), joined by the temporal
+  fusion `fusion` (TEMPORAL_FUSIONS: concat also takes one modality, the unimodal ablation),
+  and the head `head` (HEADS, num_classes=2) classifies every segment with the same weights.
   """
   num_segments: int
   modalities: Sequence[str] = MODALITIES
