@@ -31,7 +31,7 @@ def get_config(arg: str = ""):
       modalities=("video", "audio"),
       encoders=dict(
           # Per-frame tokens: the segments keep their order. Temporal Transformers here and in
-          # the fusion held the model on the audio-only plateau (README, Video) for 800 steps.
+          # the fusion kept the model on the audio-only plateau (README, Video).
           video=dict(name="frames",
                      frames=dict(image="cnn", image_options=CNN, temporal="mean",
                                  depth=1, num_heads=4, max_frames=16),
