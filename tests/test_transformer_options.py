@@ -1,6 +1,8 @@
 """The accelerator-path options of transformer.Encoder compute the same maths as the default:
 attention through jax.nn.dot_product_attention, remat policies and nn.scan over layers."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,14 +57,20 @@ def test_unknown_attention_and_remat_name_the_valid_ones():
     Encoder(1, 4, 32, remat="everything").init(jax.random.key(0), X)
 
 
+@functools.cache
+def no_remat_reference(scan: bool):
+  """(params, bias, loss, grads) of the Encoder without remat, shared by the remat cases."""
+  bias = attention_bias(MASK, False, X.shape[1])
+  ref = Encoder(3, 4, 32, dropout=0.2, scan=scan)
+  params = ref.init(jax.random.key(1), X, bias)
+  return (params, bias, *loss_and_grads(ref, params, bias, train=True))
+
+
 @pytest.mark.parametrize("remat,scan", [(n, False) for n in sorted(transformer.REMAT_POLICIES)]
                          + [("full", True)])
 def test_remat_gives_the_same_loss_and_gradients(remat, scan):
   """With dropout on: recomputation must redraw the same masks."""
-  bias = attention_bias(MASK, False, X.shape[1])
-  ref = Encoder(3, 4, 32, dropout=0.2, scan=scan)
-  params = ref.init(jax.random.key(1), X, bias)
-  loss0, grads0 = loss_and_grads(ref, params, bias, train=True)
+  params, bias, loss0, grads0 = no_remat_reference(scan)
   loss1, grads1 = loss_and_grads(Encoder(3, 4, 32, dropout=0.2, scan=scan, remat=remat),
                                  params, bias, train=True)
   assert float(loss1) == pytest.approx(float(loss0), abs=1e-6)
