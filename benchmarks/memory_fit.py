@@ -55,7 +55,7 @@ COLUMNS = (("workload", "workload", "{}"), ("devices", "devices", "{}"),
            ("params+optimizer GiB / device", "state_bytes", "{:.2f}", 1 / GIB),
            ("temp GiB / device", "temp_bytes", "{:.2f}", 1 / GIB),
            ("peak GiB / device", "peak_bytes", "{:.2f}", 1 / GIB))
-FIT_COLUMNS = tuple((f"fits {g} GiB", g) for g in CAPACITIES)
+FIT_COLUMNS = tuple((f"fits {g} GiB", f"fits_{g}", "{}") for g in CAPACITIES)  # yes / no
 LAST_COLUMNS = (("TFLOPs / device / step", "flops_per_device", "{:.2f}", 1e-12),
                 ("compile s", "compile_s", "{:.0f}"))
 OUTPUT_FLAGS = ("--json", "--markdown", "--update_readme", "--readme", "--block")
@@ -112,23 +112,10 @@ def child_command(workload, devices, settings):
 
 def table(rows):
   """A Markdown table of the rows (a failed row shows its error)."""
-  headers = [c[0] for c in COLUMNS] + [c[0] for c in FIT_COLUMNS] + [c[0] for c in LAST_COLUMNS]
-  lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-  for r in rows:
-    cells = []
-    for _, key, fmt, *scale in COLUMNS:
-      value = r.get(key)
-      cells.append("-" if value is None else fmt.format(value * scale[0] if scale else value))
-    peak = r.get("peak_bytes")
-    cells += ["-" if peak is None else ("yes" if peak <= g * GIB else "no")
-              for _, g in FIT_COLUMNS]
-    for _, key, fmt, *scale in LAST_COLUMNS:
-      value = r.get(key)
-      cells.append("-" if value is None else fmt.format(value * scale[0] if scale else value))
-    if "error" in r:
-      cells[-1] += f" (failed: {r['error']})"
-    lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+  fits = lambda r: {f"fits_{g}": "yes" if r["peak_bytes"] <= g * GIB else "no"
+                    for g in CAPACITIES} if r.get("peak_bytes") is not None else {}
+  return tables.markdown_table([{**r, **fits(r)} for r in rows],
+                               COLUMNS + FIT_COLUMNS + LAST_COLUMNS)
 
 
 def markdown(rows, command, machine):

@@ -143,17 +143,7 @@ def table(rows):
   peer = any("peer_examples_per_s" in r for r in rows)
   columns = (COLUMNS + (TRAINER_COLUMNS if trainer else ()) + (PEER_COLUMNS if peer else ())
              + LOAD_COLUMN)
-  lines = ["| " + " | ".join(c[0] for c in columns) + " |",
-           "|" + "---|" * len(columns)]
-  for r in rows:
-    cells = []
-    for _, key, fmt, *scale in columns:
-      value = r.get(key)
-      cells.append("-" if value is None else fmt.format(value * scale[0] if scale else value))
-    if "error" in r:
-      cells[-1] += f" (failed: {r['error']})"
-    lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+  return tables.markdown_table(rows, columns)
 
 
 def with_peer(rows, peer_lines):

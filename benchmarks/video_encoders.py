@@ -114,16 +114,7 @@ def measure(encoder: str, frames: int, size: int, batch: int, steps: int, warmup
 
 def table(rows):
   """A Markdown table of the rows (a failed row shows its error)."""
-  lines = ["| " + " | ".join(c[0] for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-  for r in rows:
-    cells = []
-    for _, key, fmt, *scale in COLUMNS:
-      value = r.get(key)
-      cells.append("-" if value is None else fmt.format(value * scale[0] if scale else value))
-    if "error" in r:
-      cells[-1] += f" (failed: {r['error']})"
-    lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+  return tables.markdown_table(rows, COLUMNS)
 
 
 def main(argv=None):

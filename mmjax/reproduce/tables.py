@@ -259,6 +259,22 @@ def markers(name: str) -> tuple:
   return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
 
 
+def markdown_table(rows, columns) -> str:
+  """The benchmarks' Markdown table: a line per row dict, a cell per column (header, key,
+  format[, scale]) holding the row's value times scale, "-" when the row lacks it; a failed row
+  (an "error" key) says so in its last cell."""
+  lines = ["| " + " | ".join(c[0] for c in columns) + " |", "|" + "---|" * len(columns)]
+  for r in rows:
+    cells = []
+    for _, key, fmt, *scale in columns:
+      value = r.get(key)
+      cells.append("-" if value is None else fmt.format(value * scale[0] if scale else value))
+    if "error" in r:
+      cells[-1] += f" (failed: {r['error']})"
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
 def add_readme_flags(parser, block: str, readme: str):
   """--markdown / --update_readme / --readme / --block: where a benchmark writes its table."""
   parser.add_argument("--markdown", default=None,
