@@ -17,8 +17,6 @@ import ml_collections
 from mmjax.tasks.classification import encoder_choices
 from mmjax.train import defaults
 
-# head="flatten" keeps where things are in each frame (configs/video.py).
-CNN = dict(channels=(16, 32, 32), head="flatten", hidden=128)
 # pool_size 2 leaves 60 time steps in an 8000-sample clip, ~8 per segment (the default 4: 7).
 WAVE_CNN = dict(channels=(16, 32, 32), kernel_sizes=(64, 3, 3), strides=(16, 1, 1), pool_size=2)
 
@@ -30,19 +28,16 @@ def get_config(arg: str = ""):
   c.model = ml_collections.ConfigDict(dict(
       modalities=("video", "audio"),
       encoders=dict(
-          # Per-frame tokens: the segments keep their order. Temporal Transformers here and in
-          # the fusion kept the model on the audio-only plateau (README, Video).
-          video=dict(name="frames",
-                     frames=dict(image="cnn", image_options=CNN, temporal="mean",
-                                 depth=1, num_heads=4, max_frames=16),
-                     vivit=dict(tubelet=(2, 8), variant="factorised", width=64, depth=2,
-                                num_heads=4, mlp_dim=128, temporal_depth=1)),
+          video=encoder_choices("video", "frames"),
           audio=encoder_choices("audio", "wave_cnn", wave_cnn=WAVE_CNN)),
       fusion=dict(name="concat", concat=dict(dim=128, depth=0, num_heads=4),
                   cross_attention=dict(dim=64, depth=1, num_heads=4)),
       head=dict(name="classification", classification=dict(hidden=(128,), dropout=0.1)),
       label_smoothing=0.0,
   ))
+  # Per-frame tokens: the segments keep their order. Temporal Transformers here and in the
+  # fusion kept the model on the audio-only plateau (README, Video).
+  c.model.encoders.video.frames.temporal = "mean"
   c.data = ml_collections.ConfigDict(dict(
       seed=0, image_size=32, sample_rate=8000,
       source=dict(name="clips", clips=dict(frames=8, noise=0.05, frame_seconds=0.125,

@@ -26,10 +26,6 @@ from mmjax.data.synthetic.scenes import DEFAULT_HELD_OUT
 from mmjax.tasks.classification import encoder_choices
 from mmjax.train import defaults
 
-# head="flatten" keeps where things are in each frame (an average over positions would erase the
-# motion the labels are about); hidden projects the 4 x 4 x 32 map to the frame's token.
-CNN = dict(channels=(16, 32, 32), head="flatten", hidden=128)
-
 
 def get_config(arg: str = ""):
   c = defaults(batch_size=32, total_steps=800, log_every_steps=50, eval_every_steps=0,
@@ -38,11 +34,7 @@ def get_config(arg: str = ""):
   c.model = ml_collections.ConfigDict(dict(
       modalities=("video",),  # video, audio; both need a fusion.
       encoders=dict(
-          video=dict(name="frames",
-                     frames=dict(image="cnn", image_options=CNN, temporal="transformer",
-                                 depth=1, num_heads=4, max_frames=16),
-                     vivit=dict(tubelet=(2, 8), variant="factorised", width=64, depth=2,
-                                num_heads=4, mlp_dim=128, temporal_depth=1)),
+          video=encoder_choices("video", "frames"),
           audio=encoder_choices("audio", "wave_cnn")),
       fusion=dict(name="concat_late", concat_late=dict(dim=128), gated=dict(dim=128),
                   cross_attention=dict(dim=64, depth=1, num_heads=4, bidirectional=True)),

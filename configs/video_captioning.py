@@ -20,11 +20,9 @@ overridden, e.g. --config.eval.beam_size=5.
 import ml_collections
 
 from mmjax.data.synthetic.scenes import DEFAULT_HELD_OUT
+from mmjax.tasks.classification import encoder_choices
 from mmjax.train import defaults
 
-# head="flatten" keeps where things are in each frame (an average over positions would erase the
-# motion the captions describe); hidden projects the 4 x 4 x 32 map to the frame's token.
-CNN = dict(channels=(16, 32, 32), head="flatten", hidden=96)
 PRESETS = ("default", "mean", "vivit", "tiny")
 
 
@@ -33,11 +31,7 @@ def get_config(arg: str = ""):
                checkpoint=dict(every_steps=300), optimizer=dict(lr=1e-3, weight_decay=0.01),
                schedule=dict(warmup_steps=50))
   c.model = ml_collections.ConfigDict(dict(
-      video=dict(name="frames",
-                 frames=dict(image="cnn", image_options=CNN, temporal="transformer", depth=1,
-                             num_heads=4, max_frames=16),
-                 vivit=dict(tubelet=(2, 8), variant="factorised", width=96, depth=2,
-                            num_heads=4, mlp_dim=192, temporal_depth=1)),
+      video=encoder_choices("video", "frames"),
       # Any CAPTION_DECODERS name; vocab_size and max_len come from the tokenizer and text_len.
       decoder=dict(name="transformer",
                    transformer=dict(width=96, depth=2, num_heads=4, mlp_dim=384),
@@ -45,6 +39,9 @@ def get_config(arg: str = ""):
       features="tokens",  # what the decoder sees: "tokens" (attention) or "pooled".
       label_smoothing=0.0,
   ))
+  # Frame tokens and tubelets as wide as the decoder (96).
+  c.model.video.frames.image_options.hidden = 96
+  c.model.video.vivit.update(width=96, mlp_dim=192)
   c.data = ml_collections.ConfigDict(dict(
       seed=0, image_size=32,
       text_len=16,  # caption tokens including <eos>; the longest clip caption needs 16.

@@ -17,11 +17,9 @@ can be overridden, e.g. --config.model.loss=sigmoid.
 import ml_collections
 
 from mmjax.data.synthetic.scenes import DEFAULT_HELD_OUT
+from mmjax.tasks.classification import encoder_choices
 from mmjax.train import defaults
 
-# head="flatten" keeps where things are in each frame (an average over positions would erase the
-# motion the captions describe); hidden projects the 4 x 4 x 32 map to the frame's token.
-CNN = dict(channels=(16, 32, 32), head="flatten", hidden=128)
 PRESETS = ("default", "mean", "vivit", "tiny")
 
 
@@ -30,11 +28,7 @@ def get_config(arg: str = ""):
                checkpoint=dict(every_steps=300), optimizer=dict(lr=2e-3, weight_decay=1e-4),
                schedule=dict(warmup_steps=50))
   c.model = ml_collections.ConfigDict(dict(
-      video=dict(name="frames",
-                 frames=dict(image="cnn", image_options=CNN, temporal="transformer", depth=1,
-                             num_heads=4, max_frames=16),
-                 vivit=dict(tubelet=(2, 8), variant="factorised", width=64, depth=2,
-                            num_heads=4, mlp_dim=128, temporal_depth=1)),
+      video=encoder_choices("video", "frames"),
       # vocab_size and (transformer) max_len come from the tokenizer and data.text_len.
       text=dict(name="transformer",
                 transformer=dict(width=64, depth=2, num_heads=4, mlp_dim=256, causal=True,

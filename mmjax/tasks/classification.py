@@ -53,6 +53,14 @@ SMALL_ENCODERS = {
                                 num_mel_bins=16, frame_step_ms=20.0, fmin=60.0, fmax=4000.0),
                   wave_cnn=dict(channels=(16, 32, 32), kernel_sizes=(64, 3, 3),
                                 strides=(16, 1, 1), pool_size=4)),
+    # Clips of 8-16 frames: frames with a CNN per frame (head="flatten" keeps where things are
+    # in each frame, which an average over positions would erase; hidden projects its map to
+    # the frame's token), or a factorised ViViT of 2-frame x 8 x 8 tubelets.
+    "video": dict(frames=dict(image="cnn", image_options=dict(channels=(16, 32, 32),
+                                                             head="flatten", hidden=128),
+                              temporal="transformer", depth=1, num_heads=4, max_frames=16),
+                  vivit=dict(tubelet=(2, 8), variant="factorised", width=64, depth=2,
+                             num_heads=4, mlp_dim=128, temporal_depth=1)),
 }
 
 
