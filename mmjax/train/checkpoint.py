@@ -11,6 +11,27 @@ import os
 
 import jax
 import orbax.checkpoint as ocp
+# The store orbax's default jax.Array handler keeps per-array metadata in (e.g. a PRNG key's
+# implementation); not re-exported, and a handler without one cannot restore typed keys.
+from orbax.checkpoint._src.metadata import array_metadata_store
+
+
+def state_handler() -> ocp.PyTreeCheckpointHandler:
+  """orbax's pytree handler, with replica-parallel writing only across processes.
+
+  By default orbax splits each replicated array into one slice per replica, so replicas write
+  in parallel. That helps when the replicas sit on different hosts; within one process it is
+  one device dispatch (and one compiled slice program) per slice and buys nothing: on 8 local
+  devices the first save of a 44k-parameter ResNet spent 5.4 s slicing, and two experiment test
+  files ran 10 % faster without it. Multi-process runs keep orbax's default."""
+  arrays = ocp.type_handlers.ArrayHandler(
+      use_replica_parallel=jax.process_count() > 1,
+      array_metadata_store=array_metadata_store.Store())
+  registry = ocp.type_handlers.create_type_handler_registry(
+      *((ty, ocp.type_handlers.get_type_handler(ty))
+        for ty in ocp.type_handlers.supported_types() if ty is not jax.Array),
+      (jax.Array, arrays))
+  return ocp.PyTreeCheckpointHandler(type_handler_registry=registry)
 
 
 class Checkpointer:
@@ -28,7 +49,7 @@ class Checkpointer:
         options=ocp.CheckpointManagerOptions(
             max_to_keep=keep, save_interval_steps=1, enable_async_checkpointing=async_save,
             create=True, cleanup_tmp_directories=trainer),
-        item_names=("state", "data"))
+        item_handlers={"state": state_handler(), "data": ocp.JsonCheckpointHandler()})
 
   def latest_step(self):
     return self._manager.latest_step()
@@ -40,12 +61,14 @@ class Checkpointer:
     """Starts an (async) save; the arrays are copied before this returns, so the caller may
     donate or overwrite `state` right away."""
     self._manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)), force=True)
+        state=ocp.args.PyTreeSave(state), data=ocp.args.JsonSave(data_state)), force=True)
 
   def restore(self, step: int, abstract_state):
     """abstract_state: a pytree of jax.ShapeDtypeStruct (with .sharding) to restore into."""
     restored = self._manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
+        state=ocp.args.PyTreeRestore(
+            abstract_state, ocp.checkpoint_utils.construct_restore_args(abstract_state)),
+        data=ocp.args.JsonRestore()))
     return restored.state, restored.data
 
   def wait(self):
