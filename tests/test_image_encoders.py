@@ -97,8 +97,9 @@ class Classifier(nn.Module):
     return nn.Dense(1000)(pooled), tokens
 
 
-@pytest.mark.parametrize("depth,count,dim", [(18, 11_689_512, 512), (34, 21_797_672, 512),
-                                             (50, 25_557_032, 2048)])
+# ResNet-10: ResNet-18 less one basic block per stage (6,270,720 weights and norm parameters).
+@pytest.mark.parametrize("depth,count,dim", [(10, 5_418_792, 512), (18, 11_689_512, 512),
+                                             (34, 21_797_672, 512), (50, 25_557_032, 2048)])
 def test_resnet_imagenet_param_count(depth, count, dim):
   (logits, tokens), variables = jax.eval_shape(Classifier(depth).init_with_output, KEY,
                                                jnp.zeros((1, 224, 224, 3)))
@@ -233,7 +234,7 @@ def test_convnet_gradients_batchnorm_and_bfloat16():
 
 
 @pytest.mark.parametrize("model,message", [
-    (ResNet(depth=20), "depth=20; valid: 18, 34, 50"),
+    (ResNet(depth=20), "depth=20; valid: 10, 18, 34, 50"),
     (ResNet(stem="tiny"), "stem='tiny'; valid: imagenet, cifar"),
     (ResNet(norm="layer"), "norm='layer'; valid: batch, group"),
     (ConvNet(pool="min"), "pool='min'; valid: max, avg, none"),

@@ -104,9 +104,9 @@ def test_bfloat16_compute_keeps_float32_state(tmp_path):
   np.testing.assert_allclose(losses_logged(tmp_path)[0], ref_losses[0], rtol=2e-2)
 
 
-# Real encoders, tiny: a ResNet-18 with BatchNorm (stats of 2 examples per device under pmap),
+# Real encoders, tiny: a ResNet-10 with BatchNorm (stats of 2 examples per device under pmap),
 # and a ViT whose dropout (on embeddings, residual branches, MLP units) drops 30 %.
-MODELS = {"resnet": dict(depth=18, width=4, stem="cifar", norm="batch"),
+MODELS = {"resnet": dict(depth=10, width=4, stem="cifar", norm="batch"),
           "vit": dict(patch_size=4, width=16, depth=1, num_heads=2, mlp_dim=32, pool="mean",
                       dropout=0.3)}
 STEPS = 2
