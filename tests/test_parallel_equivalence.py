@@ -50,12 +50,19 @@ MODES = pytest.mark.parametrize(
              dict(parallelism="pmap")], ids=["jit", "jit_fsdp", "pmap"])
 
 
+@functools.cache
+def contrastive_reference():
+  """(problem, single-device final state, losses): the modes differ only in parallelism, which
+  the reference does not have, so they share one."""
+  problem, c = toy.contrastive_problem(), toy.config()
+  return (problem, *reference_run(c, *problem, c.total_steps))
+
+
 @MODES
 def test_contrastive_matches_single_device(tmp_path, mode):
   assert jax.device_count() == 8
   c = toy.config(**mode)
-  init_fn, loss_fn, make_batch = toy.contrastive_problem()
-  ref_state, ref_losses = reference_run(c, init_fn, loss_fn, make_batch, c.total_steps)
+  (init_fn, loss_fn, make_batch), ref_state, ref_losses = contrastive_reference()
   result = train.fit(c, str(tmp_path), init_fn=init_fn, loss_fn=loss_fn,
                      train_data=toy.batches(make_batch, c))
   np.testing.assert_allclose(losses_logged(tmp_path), ref_losses, rtol=1e-5)
@@ -81,8 +88,7 @@ def test_fsdp_shards_large_params(tmp_path):
 def test_grad_accumulation_equals_large_batch(tmp_path):
   init_fn, loss_fn, make_batch = toy.regression_problem()
   c1 = toy.config(total_steps=3)
-  _, ref_losses = reference_run(c1, init_fn, loss_fn, make_batch, 3)
-  ref_state, _ = reference_run(c1, init_fn, loss_fn, make_batch, 3)
+  ref_state, ref_losses = reference_run(c1, init_fn, loss_fn, make_batch, 3)
   for parallelism in ("jit", "pmap"):
     c = toy.config(total_steps=3, grad_accum_steps=2, parallelism=parallelism)
     result = train.fit(c, str(tmp_path / parallelism), init_fn=init_fn, loss_fn=loss_fn,
@@ -99,7 +105,7 @@ def test_bfloat16_compute_keeps_float32_state(tmp_path):
                      train_data=toy.batches(make_batch, c))
   for leaf in jax.tree.leaves((result.state.params, result.state.opt_state)):
     assert leaf.dtype in (jnp.float32, jnp.int32), leaf.dtype
-  _, ref_losses = reference_run(toy.config(), *toy.contrastive_problem(), 1)
+  _, _, ref_losses = contrastive_reference()
   # bf16 matmuls: the first loss (same params, same batch) agrees to bf16 precision.
   np.testing.assert_allclose(losses_logged(tmp_path)[0], ref_losses[0], rtol=2e-2)
 
