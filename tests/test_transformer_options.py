@@ -73,8 +73,10 @@ def test_remat_gives_the_same_loss_and_gradients(remat, scan):
   params, bias, loss0, grads0 = no_remat_reference(scan)
   loss1, grads1 = loss_and_grads(Encoder(3, 4, 32, dropout=0.2, scan=scan, remat=remat),
                                  params, bias, train=True)
-  assert float(loss1) == pytest.approx(float(loss0), abs=1e-6)
-  assert max_diff(grads0, grads1) < 2e-6  # float32 rounding: XLA fuses the recomputation anew
+  # float32 rounding (a few ulps): XLA fuses the recomputation anew. Masks drawn differently
+  # would move the loss by percents.
+  assert float(loss1) == pytest.approx(float(loss0), rel=1e-6)
+  assert max_diff(grads0, grads1) < 2e-6
 
 
 def test_scan_equals_the_unrolled_layers():
