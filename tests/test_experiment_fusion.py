@@ -16,6 +16,7 @@ from mmjax.data.synthetic import task_info
 from mmjax.data.synthetic.scenes import DEFAULT_HELD_OUT, all_pairs
 from mmjax.models.multimodal_classifier import MultimodalClassifier, auxiliary_loss
 from mmjax.registry import ConfigError
+from tests.scripts import train_losses
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CMD = [sys.executable, "experiments/fusion_classification.py", "--config",
@@ -116,22 +117,32 @@ def run(workdir, *extra):
                         text=True, timeout=600)
 
 
+# 40 steps instead of the preset's 6: enough for the loss to fall clearly (the compile, not the
+# steps, is what a tiny run spends its time on).
+LEARN = ("--config.total_steps=40", "--config.log_every_steps=10",
+         "--config.checkpoint.every_steps=40")
+
+
 def test_tiny_trains_evaluates_and_eval_only_reproduces(tmp_path):
-  p = run(tmp_path)
+  p = run(tmp_path, *LEARN)
   assert p.returncode == 0, p.stderr[-3000:]
   assert "accuracy" in p.stdout and "Bayes-optimal" in p.stdout
   results = json.load(open(tmp_path / "results.json"))
   # The default world holds out two pairs: its Bayes numbers count them (World.pairs).
   pairs = [p for p in all_pairs() if p not in DEFAULT_HELD_OUT]
   info = task_info("redundant", pairs, image_eps=0.25, audio_eps=0.25, corruption="erase")
-  assert results["step"] == 6 and results["modalities"] == ["image", "audio"]
+  assert results["step"] == 40 and results["modalities"] == ["image", "audio"]
   assert results["chance"] == info["chance"] and results["bayes_optimal"] == info["bayes_optimal"]
   cm = np.array(results["confusion_matrix"])
   assert cm.shape == (4, 4) and cm.sum() == results["num_test_examples"] == 48
   assert results["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
   for name in ("metrics.jsonl", "config.json", "vocab.json", "checkpoints"):
     assert (tmp_path / name).exists(), name
-  again = run(tmp_path, "--config.eval_only=True")
+  # It learns: the loss of the last 10 steps is below that of the first 10 by 0.111, 0.092,
+  # 0.083 on seeds 0, 1, 2; at lr 1e-9 it rises by 0.087.
+  losses = train_losses(tmp_path)
+  assert losses[-1] < losses[0] - 0.05, losses
+  again = run(tmp_path, *LEARN, "--config.eval_only=True")
   assert again.returncode == 0, again.stderr[-3000:]
   assert json.load(open(tmp_path / "results.json")) == results
 

@@ -18,6 +18,9 @@ from mmjax.registry import ConfigError
 from tests.scripts import ROOT, train_losses
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+# The trainer keys of a 40-step tiny run: enough steps for the loss to fall clearly, where the
+# presets' 4-6 cannot tell learning from batch-to-batch noise (the compile dominates either way).
+LEARN = {"total_steps": 40, "log_every_steps": 10, "checkpoint.every_steps": 40}
 SHAPES = ("square", "stripe")
 
 
@@ -167,12 +170,16 @@ def test_av_mnist_trains_on_your_image_audio_label_files(tmp_path):
   from experiments import av_mnist
   root = write_files(tmp_path / "data", audio=True)
   config = experiment.get_config(os.path.join(ROOT, "configs/av_mnist.py:late,manifest,tiny"),
-                                 {"data.source.manifest.dir": root})
+                                 {"data.source.manifest.dir": root, **LEARN})
   assert (config.data.source.name, config.data.image_size) == ("manifest", 28)
   results = av_mnist.run(config, str(tmp_path / "run"))
   # Three colours: three classes, all 12 test rows scored.
-  assert results["step"] == 4 and results["chance"] == pytest.approx(1 / 3)
+  assert results["step"] == 40 and results["chance"] == pytest.approx(1 / 3)
   assert np.array(results["confusion_matrix"]).sum() == 12 == results["num_test_examples"]
+  # It learns: the loss of the last 10 steps is below that of the first 10 by 0.218, 0.379,
+  # 0.416 on seeds 0, 1, 2; at lr 1e-9 it rises by 0.029.
+  losses = train_losses(tmp_path / "run")
+  assert losses[-1] < losses[0] - 0.1, losses
   # The full presets: 5 epochs of prepare fsdd_mnist's 8,000 training pairs, validated after each.
   full = experiment.get_config(os.path.join(ROOT, "configs/av_mnist.py:multiplicative,manifest"))
   assert (full.total_steps, full.eval_every_steps) == (5 * 200, 200)
@@ -200,12 +207,16 @@ def test_fusion_classification_trains_on_your_labelled_files(tmp_path):
   root = write_files(tmp_path / "data", audio=True)
   config = experiment.get_config(os.path.join(ROOT, "configs/fusion.py:tiny"),
                                  {"data.source.name": "manifest",
-                                  "data.source.manifest.dir": root})
+                                  "data.source.manifest.dir": root, **LEARN})
   results = fusion_classification.run(config, str(tmp_path / "run"))
   # Three colours; the test split has 4 rows of each: always answering one scores 1/3.
   assert results["task"] == "manifest" and results["num_test_examples"] == 12
   assert results["chance"] == pytest.approx(1 / 3) and results["bayes_optimal"] is None
   assert np.array(results["confusion_matrix"]).shape == (3, 3)
+  # It learns: the loss of the last 10 steps is below that of the first 10 by 0.188, 0.313,
+  # 0.150 on seeds 0, 1, 2; at lr 1e-9 it rises by 0.009.
+  losses = train_losses(tmp_path / "run")
+  assert losses[-1] < losses[0] - 0.1, losses
   # A modality the files lack fails before training, naming the field to add.
   os.makedirs(tmp_path / "img_only")
   for split in ("train", "val", "test"):
@@ -249,8 +260,13 @@ def test_vqa_trains_on_your_questions_and_answers(tmp_path):
   assert src.vocabulary(questions_too=True) == ["colour", "is", "it", "shape", "what"]
   config = experiment.get_config(os.path.join(ROOT, "configs/vqa.py:tiny"),
                                  {"data.source.name": "manifest",
-                                  "data.source.manifest.dir": str(tmp_path / "data"), **names})
+                                  "data.source.manifest.dir": str(tmp_path / "data"), **names,
+                                  **LEARN})
   results = vqa.run(config, str(tmp_path / "run"))
+  # It learns: the loss of the last 10 steps is below that of the first 10 by 0.147, 0.128,
+  # 0.172 on seeds 0, 1, 2; at lr 1e-9 by 0.015.
+  losses = train_losses(tmp_path / "run")
+  assert losses[-1] < losses[0] - 0.07, losses
   # 6 test images x 2 questions; five answers; the prior answers each type's commonest.
   assert results["num_test_examples"] == 12 and results["chance"] == pytest.approx(1 / 5)
   assert set(results["per_type"]) == {"colour", "shape"}
