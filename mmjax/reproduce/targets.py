@@ -17,6 +17,8 @@ FUSION = "experiments/fusion_classification.py"
 PRETRAIN = "experiments/pretrain_finetune.py"
 VQA = "experiments/vqa.py"
 TRANSLATION = "experiments/translation.py"
+VIDEO = "experiments/video_classification.py"
+AV_EVENTS = "experiments/av_event_localisation.py"
 FUSION_TASK = "data.source.shapes.task.name"  # the fusion runs' labelled task
 SYNERGY_CHEAP = {FUSION_TASK: "synergy", "model.modalities": "image,text"}
 # The lstm preset's decoder options differ from tiny's, so its cheap run shrinks the preset.
@@ -251,6 +253,95 @@ TARGETS = (
             i_colour=Metric("caption_route", "image_classifier.real_images.colour", ".2f"),
             i_size=Metric("caption_route", "image_classifier.real_images.size", ".2f"),
             i_all=Metric("caption_route", "image_classifier.real_images.all", ".2f"))),
+    Row("video_classification", "video classification, the mover's direction from 8 frames "
+        "(needs their order), CNN per frame + temporal Transformer, 500 test clips",
+        "`python experiments/video_classification.py --config configs/video.py --workdir "
+        "runs/video`",
+        runs=(Run("video", VIDEO, "configs/video.py"),
+              Run("video_mean", VIDEO, "configs/video.py:mean",
+                  cheap_config="configs/video.py:mean,tiny")),
+        result="accuracy {acc}, frames shuffled at test time {shuf} (chance {chance}, "
+               "order-blind limit {blind}, Bayes-optimal {bayes}); frame features averaged "
+               "(`:mean`) {mean}, shuffled {mean_shuf}; clips with a held-out pair {comp}",
+        metrics=dict(
+            acc=Metric("video", "accuracy"),
+            shuf=Metric("video", "shuffled_frames/accuracy"),
+            chance=Metric("video", "chance", ".3g", varies=False),
+            blind=Metric("video", "order_blind", ".3g", varies=False),
+            bayes=Metric("video", "bayes_optimal", ".3g", varies=False),
+            mean=Metric("video_mean", "accuracy"),
+            mean_shuf=Metric("video_mean", "shuffled_frames/accuracy"),
+            comp=Metric("video", "compositional/accuracy"))),
+    Row("video_retrieval", "video-text retrieval, CLIP-style, CNN per frame + temporal "
+        "Transformer, 500 test clips",
+        "`python experiments/video_retrieval.py --config configs/video_retrieval.py --workdir "
+        "runs/video_retrieval`",
+        runs=(Run("video_retrieval", "experiments/video_retrieval.py",
+                  "configs/video_retrieval.py"),),
+        result="video->text R@1 = {v2t}, text->video R@1 = {t2v} (chance {c_v2t} / {c_t2v}); "
+               "a clip prefers its caption to the time-reversed one {rev} (order-blind 0.5), "
+               "to one with only the direction swapped {dir}, only the event swapped {ev}; "
+               "frames shuffled: R@1 {s_v2t} / {s_t2v}, time-reversed {s_rev}",
+        metrics=dict(
+            v2t=Metric("video_retrieval", "v2t/R@1"),
+            t2v=Metric("video_retrieval", "t2v/R@1"),
+            c_v2t=Metric("video_retrieval", "v2t/chance_R@1", varies=False),
+            c_t2v=Metric("video_retrieval", "t2v/chance_R@1", varies=False),
+            rev=Metric("video_retrieval", "time_reversed/accuracy"),
+            dir=Metric("video_retrieval", "direction_swapped/accuracy"),
+            ev=Metric("video_retrieval", "event_swapped/accuracy"),
+            s_v2t=Metric("video_retrieval", "shuffled_frames/v2t/R@1"),
+            s_t2v=Metric("video_retrieval", "shuffled_frames/t2v/R@1"),
+            s_rev=Metric("video_retrieval", "shuffled_frames/time_reversed/accuracy"))),
+    Row("video_captioning", "video captioning, CNN per frame + temporal Transformer + "
+        "Transformer decoder, 500 test clips x every paraphrase",
+        "`python experiments/video_captioning.py --config configs/video_captioning.py "
+        "--workdir runs/video_captioning`",
+        runs=(Run("video_captioning", "experiments/video_captioning.py",
+                  "configs/video_captioning.py"),),
+        result="greedy BLEU-4 {g_b4}, CIDEr-D {g_cider}, the caption's direction word right "
+               "{g_dir}, event word {g_ev} (chance {c_dir} / {c_ev}, order-blind {o_dir} / "
+               "{o_ev}); beam 3 BLEU-4 {b_b4}, CIDEr-D {b_cider}; frames shuffled (greedy): "
+               "BLEU-4 {s_b4}, direction {s_dir}, event {s_ev}",
+        metrics=dict(
+            g_b4=Metric("video_captioning", "greedy/BLEU-4"),
+            g_cider=Metric("video_captioning", "greedy/CIDEr-D", ".2f"),
+            g_dir=Metric("video_captioning", "greedy/motion/direction_accuracy"),
+            g_ev=Metric("video_captioning", "greedy/motion/event_accuracy"),
+            c_dir=Metric("video_captioning", "motion/chance/direction_accuracy", ".3g",
+                         varies=False),
+            c_ev=Metric("video_captioning", "motion/chance/event_accuracy", ".3g", varies=False),
+            o_dir=Metric("video_captioning", "motion/order_blind/direction_accuracy", ".3g",
+                         varies=False),
+            o_ev=Metric("video_captioning", "motion/order_blind/event_accuracy", ".3g",
+                        varies=False),
+            b_b4=Metric("video_captioning", "beam3/BLEU-4"),
+            b_cider=Metric("video_captioning", "beam3/CIDEr-D", ".2f"),
+            s_b4=Metric("video_captioning", "shuffled_frames/greedy/BLEU-4"),
+            s_dir=Metric("video_captioning", "shuffled_frames/greedy/motion/direction_accuracy"),
+            s_ev=Metric("video_captioning", "shuffled_frames/greedy/motion/event_accuracy"))),
+    Row("av_events", "audio-visual event localisation: the segment (of 7) where an object "
+        "appears or disappears as the tone sounds, or none; 500 test clips",
+        "`python experiments/av_event_localisation.py --config configs/av_events.py "
+        "--workdir runs/av_events`",
+        runs=(Run("av_events", AV_EVENTS, "configs/av_events.py"),
+              Run("av_events_video", AV_EVENTS, "configs/av_events.py",
+                  overrides={"model.modalities": "video"}),
+              Run("av_events_audio", AV_EVENTS, "configs/av_events.py",
+                  overrides={"model.modalities": "audio"})),
+        result="exact (the right segment, or none) {exact}, segment accuracy {seg} (chance "
+               "{c_exact} / {c_seg}, Bayes-optimal {b_exact}); video alone {video} (its limit "
+               "{l_video}), audio alone {audio} (its limit {l_audio})",
+        metrics=dict(
+            exact=Metric("av_events", "exact"),
+            seg=Metric("av_events", "segment_accuracy"),
+            c_exact=Metric("av_events", "limits.chance.exact", ".3g", varies=False),
+            c_seg=Metric("av_events", "limits.chance.segment_accuracy", ".3g", varies=False),
+            b_exact=Metric("av_events", "limits.bayes_optimal.exact", ".3g", varies=False),
+            video=Metric("av_events_video", "exact"),
+            l_video=Metric("av_events", "limits.video_only.exact", ".3g", varies=False),
+            audio=Metric("av_events_audio", "exact"),
+            l_audio=Metric("av_events", "limits.audio_only.exact", ".3g", varies=False))),
     # The shipped ablation sweeps (get_sweep in each config), shown as their summary.md tables.
     # The fusion sweep is one target per task so that each can be run (and resumed) alone.
     Sweep("captioning_sweep", "Captioning decoder: LSTM vs Transformer, 3 seeds",
