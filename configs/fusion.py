@@ -66,6 +66,9 @@ def get_config(arg: str = ""):
           bottleneck=dict(dim=64, depth=2, fusion_layer=1, num_bottlenecks=4, num_heads=4),
           adversarial=dict(dim=128, reversal_scale=0.1, combine="concat"),
       ),
+      # Learned stand-ins for a missing modality (any subset at test time: results.json's
+      # missing_<modality>/accuracy), and the rate each training example loses each modality.
+      missing=dict(placeholders=False, modality_dropout=0.0),
       aux_loss_weight=1.0,  # weight of the fusion's own losses (adversarial's discriminator).
       head=dict(name="classification", classification=dict(hidden=(128,), dropout=0.1)),
       label_smoothing=0.0,

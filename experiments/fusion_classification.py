@@ -39,9 +39,12 @@ def run(config, workdir) -> dict:
   inputs = {m: test[m] for m in mods}
   probabilities = classification.predictor(model, probabilities=True)
 
-  def scored(state, split):
+  # With placeholders, each modality is also left out at test time (the others see it missing).
+  missing = mods if model.placeholders and len(mods) > 1 else ()
+
+  def scored(state, split, given=mods):
     probs = classification.in_batches(probabilities, classification.variables_of(state),
-                                      {m: split[m] for m in mods}, config.eval.batch_size)
+                                      {m: split[m] for m in given}, config.eval.batch_size)
     return classification_metrics(split["label"], probs.argmax(-1), info["num_classes"])
 
   def evaluate(state, step):
@@ -49,6 +52,9 @@ def run(config, workdir) -> dict:
     if comp is not None:  # scenes with a held-out pair
       metrics.update({f"compositional/{k}": v for k, v in scored(state, comp).items()
                       if k in ("accuracy", "macro_f1")})
+    for gone in missing:
+      kept = tuple(m for m in mods if m != gone)
+      metrics[f"missing_{gone}/accuracy"] = scored(state, test, kept)["accuracy"]
     return metrics
 
   result = train.train_or_restore(
@@ -69,6 +75,11 @@ def run(config, workdir) -> dict:
   print(f"  accuracy {results['accuracy']:.3f}  macro F1 {results['macro_f1']:.3f}  "
         f"(chance {info['chance']:.3f}"
         + (f", Bayes-optimal {bayes:.3f})" if bayes is not None else ")"))
+  for gone in missing:
+    kept = [m for m in mods if m != gone]
+    ceiling = classification.bayes_for(info, kept)
+    print(f"  without {gone}: accuracy {results[f'missing_{gone}/accuracy']:.3f}"
+          + (f" (Bayes-optimal from {'+'.join(kept)} {ceiling:.3f})" if ceiling else ""))
   if comp is not None:
     print(f"  test_compositional ({n_comp} examples, a held-out pair in each scene): accuracy "
           f"{results['compositional/accuracy']:.3f}  macro F1 "

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from mmjax import models
+from mmjax.models.missing_modality import Placeholder, dropout_keep
 
 MODALITIES = ("image", "text", "audio", "video")
 
@@ -41,6 +42,11 @@ class MultimodalClassifier(nn.Module):
   that encoder's pooled features: the unimodal baseline of the same model.
   head / head_options: a HEADS name and its kwargs; `num_classes` is passed to it.
 
+  placeholders: learned stand-ins for a missing modality (mmjax/models/missing_modality.py), so
+  the model takes any non-empty subset of its modalities: leave a modality out of `inputs`, or
+  mark examples without it with `present`. modality_dropout: during training, each example
+  loses each modality with this probability (never all of them); needs placeholders.
+
   A fusion's auxiliary losses (adversarial's) are sown into the "losses" collection: apply with
   `mutable=["losses"]` during training and add `auxiliary_loss(mutated)` to the task loss.
   """
@@ -52,6 +58,8 @@ class MultimodalClassifier(nn.Module):
   head: str = "classification"
   head_options: Optional[Mapping[str, Any]] = None
   pad_id: int = 0
+  placeholders: bool = False
+  modality_dropout: float = 0.0
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -72,23 +80,56 @@ class MultimodalClassifier(nn.Module):
       options = {k: v for k, v in encoders[m].items() if k != "name"}
       towers[m] = encoder_registry(m).build(encoders[m]["name"], **options, **kw)
     self.towers = towers
+    if not 0.0 <= self.modality_dropout < 1.0:
+      raise ValueError(f"modality_dropout={self.modality_dropout}; valid: 0 <= p < 1.")
+    if self.modality_dropout and not self.placeholders:
+      raise ValueError("modality_dropout needs placeholders=True: a dropped modality is replaced "
+                       "by its learned stand-ins.")
+    if self.placeholders:
+      self.stand_ins = {m: Placeholder(param_dtype=self.param_dtype) for m in modalities}
     if len(modalities) > 1:
       self.fuse = models.FUSIONS.build(self.fusion, **dict(self.fusion_options or {}), **kw)
     self.classifier = models.HEADS.build(self.head, num_classes=self.num_classes,
                                          **dict(self.head_options or {}), **kw)
 
-  def __call__(self, inputs: Mapping[str, jax.Array], train: bool = False) -> jax.Array:
+  def __call__(self, inputs: Mapping[str, jax.Array], train: bool = False,
+               present: Optional[Mapping[str, jax.Array]] = None) -> jax.Array:
+    """present: {modality: bool [batch]}, False where an example lacks that modality (its input
+    there is ignored); a modality left out of `inputs` is missing from every example. Both need
+    placeholders=True."""
     absent = [m for m in self.modalities if m not in inputs]
-    if absent:
-      raise ValueError(f"inputs lack modalities {absent}; got keys {sorted(inputs)}, need "
+    if (absent or present) and not self.placeholders:
+      raise ValueError(f"inputs lack modalities {absent or sorted(present)}; got keys "
+                       f"{sorted(inputs)}, need {list(self.modalities)} (a model with "
+                       "placeholders=True takes any subset: config model.missing.placeholders).")
+    unknown = sorted(set(present or {}) - set(self.modalities))
+    if unknown:
+      raise ValueError(f"present names {unknown}, not modalities of this model: "
                        f"{list(self.modalities)}.")
+    if len(absent) == len(self.modalities):
+      raise ValueError(f"inputs hold none of the modalities {list(self.modalities)}; got keys "
+                       f"{sorted(inputs)}.")
+    batch = next(inputs[m].shape[0] for m in self.modalities if m in inputs)
+    keep = {m: jnp.ones((batch,), bool) for m in self.modalities}
+    if train and self.modality_dropout:
+      drawn = dropout_keep(self.make_rng("dropout"), batch, len(self.modalities),
+                           self.modality_dropout)
+      keep = dict(zip(self.modalities, drawn))
+    for m, mask in (present or {}).items():
+      keep[m] = keep[m] & jnp.asarray(mask, bool)
     pooled, tokens, masks = [], [], []
     for m in self.modalities:
-      p, t = self.towers[m](inputs[m], train=train)
+      if m in absent:
+        p, t, mask = self.stand_ins[m].absent(batch, self.dtype)
+      else:
+        p, t = self.towers[m](inputs[m], train=train)
+        # Text tokens align with the ids, so padding can be masked; other encoders' cannot pad.
+        mask = inputs[m] != self.pad_id if m == "text" else None
+        if self.placeholders:
+          p, t, mask = self.stand_ins[m](p, t, mask, keep[m])
       pooled.append(p)
       tokens.append(t)
-      # Text tokens align with the ids, so padding can be masked; other encoders' cannot pad.
-      masks.append(inputs[m] != self.pad_id if m == "text" else None)
+      masks.append(mask)
     if len(pooled) == 1:
       features = pooled[0]
     else:

@@ -115,8 +115,19 @@ def components(config, inputs: Sequence[str], vocab_size: Optional[int] = None,
 
 def classifier(config, modalities: Sequence[str], num_classes: int,
                vocab_size: Optional[int] = None) -> MultimodalClassifier:
-  """The MultimodalClassifier config.model describes, over `modalities`."""
+  """The MultimodalClassifier config.model describes, over `modalities`; with
+  config.model.missing = {"placeholders": bool, "modality_dropout": p} its missing-modality
+  stand-ins and their training (mmjax/models/missing_modality.py)."""
+  missing = dict(config.model.get("missing", None) or {})
+  unknown = sorted(set(missing) - {"placeholders", "modality_dropout"})
+  if unknown:
+    raise ConfigError(f"model.missing has no {unknown}; valid: placeholders, modality_dropout.")
+  if missing.get("modality_dropout") and not missing.get("placeholders"):
+    raise ConfigError("model.missing.modality_dropout needs model.missing.placeholders=True (a "
+                      "dropped modality is replaced by its learned stand-ins).")
   return MultimodalClassifier(num_classes=num_classes, modalities=tuple(modalities),
+                              placeholders=bool(missing.get("placeholders", False)),
+                              modality_dropout=float(missing.get("modality_dropout", 0.0)),
                               **components(config, modalities, vocab_size))
 
 
