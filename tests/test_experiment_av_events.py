@@ -12,6 +12,7 @@ import pytest
 from experiments import av_event_localisation as experiment
 from mmjax.models.temporal_fusion import TEMPORAL_FUSIONS
 from mmjax.registry import ConfigError
+from mmjax.tasks import event_localisation
 from tests.scripts import preset, train_losses
 
 # The loss of the best constant answer: the entropy of a segment's label, an event in 1 of 14.
@@ -53,8 +54,32 @@ def test_temporal_fusions_keep_one_feature_per_segment():
     fusion.apply(params, segments[:1])
 
 
+def test_vivit_time_steps_pool_to_the_segments():
+  """A factorised ViViT gives one token per tubelet (4 for 8 frames): they pool to the 7
+  segments, and a change in the last tubelet's frames reaches only the segments it spans."""
+  # temporal_depth=0: no temporal Transformer mixing the time steps, so the test can see where
+  # each one lands.
+  vivit = dict(width=8, depth=1, num_heads=2, mlp_dim=16, temporal_depth=0)
+  c = preset("configs/av_events.py:tiny", **{"model.encoders.video.name": "vivit",
+                                             "model.modalities": ("video",),
+                                             **{f"model.encoders.video.vivit.{k}": v
+                                                for k, v in vivit.items()}})
+  model = event_localisation.localiser(c, ("video",), 7)
+  video = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 16, 16, 3))
+  params = jax.jit(model.init)(jax.random.PRNGKey(1), {"video": video})
+  apply = jax.jit(model.apply)
+  logits = apply(params, {"video": video})
+  assert logits.shape == (2, 7, 2)
+  moved = apply(params, {"video": video.at[:, 6:].multiply(-1.0)})  # frames 6, 7: tubelet 3
+  change = np.abs(np.asarray(moved - logits)).sum((0, 2))
+  # Tubelet 3 spans the clip's last quarter: segment 5 (frames 5 | 6) through 6 (6 | 7).
+  assert change[5] > 0 and change[6] > 0 and np.all(change[:5] == 0), change
+
+
 @pytest.mark.parametrize("overrides,match", [
     ({"model.fusion.name": "concatt"}, 'Did you mean "concat"'),
+    ({"model.encoders.video.name": "vivit", "model.encoders.video.vivit.variant": "joint"},
+     "variant='joint': segments pool tokens that each cover a time step"),
     ({"model.fusion.name": "cross_attention", "model.modalities": ("video",)},
      "'cross_attention' joins 2 modalities.*use model.fusion.name=concat"),
     ({"model.modalities": ("video", "image")}, "model.modalities=.*valid: .*video, audio"),

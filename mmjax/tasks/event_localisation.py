@@ -31,6 +31,13 @@ def localiser(config, modalities: Sequence[str], num_segments: int) -> EventLoca
     encoder, options = encoder_registry(name).choose(
         m.encoders[name], f"model.encoders.{name}", sample_rate=float(config.data.sample_rate))
     encoders[name] = {"name": encoder, **options}
+  video = encoders.get("video", {})
+  if video.get("name") == "vivit" and video.get("variant", "factorised") != "factorised":
+    # Joint tokens are space-time patches in time-major order: a half segment's span would
+    # pick some patches of a time step, not the whole frame.
+    raise ConfigError(f"model.encoders.video.vivit.variant={video['variant']!r}: segments pool "
+                      "tokens that each cover a time step; use variant='factorised' (one token "
+                      "per tubelet of frames).")
   fusion, fusion_options = TEMPORAL_FUSIONS.choose(m.fusion, "model.fusion")
   counts = TEMPORAL_FUSIONS.get(fusion).counts
   if counts is not None and len(modalities) not in counts:
