@@ -10,36 +10,25 @@ import pytest
 from mmjax.models import FUSIONS
 from mmjax.models.missing_modality import dropout_keep
 from mmjax.models.multimodal_classifier import MultimodalClassifier
+from tests.test_experiment_fusion import ENCODERS, inputs
+from tests.test_fusion import CASES
 
-ENCODERS = {"text": dict(name="bag_of_words", vocab_size=12, width=8),
-            "audio": dict(name="wave_cnn", channels=(8,), kernel_sizes=(16,), strides=(8,))}
-# Each fusion's smallest options (as tests/test_fusion.py's).
-ATTN = dict(num_heads=2, mlp_dim=16)
-OPTIONS = {"concat_early": dict(dim=8, depth=1, **ATTN),
-           "cross_attention": dict(dim=8, **ATTN),
-           "bottleneck": dict(dim=8, depth=1, fusion_layer=0, num_bottlenecks=2, pool="cls",
-                              **ATTN),
-           "low_rank_tensor": dict(dim=8, rank=3)}
-
-
-def inputs(batch=3, seed=0):
-  rng = np.random.default_rng(seed)
-  tokens = rng.integers(4, 12, (batch, 6)).astype(np.int32)
-  tokens[:, 4:] = 0  # padding
-  return {"text": jnp.asarray(tokens),
-          "audio": jnp.asarray(rng.normal(0, 0.3, (batch, 400)), jnp.float32)}
+# Each fusion's tiny options: its first case in tests/test_fusion.py.
+OPTIONS = {}
+for _name, _options in CASES:
+  OPTIONS.setdefault(_name, _options)
 
 
 def model(fusion="concat_late", **kw):
   return MultimodalClassifier(num_classes=3, modalities=("text", "audio"), encoders=ENCODERS,
-                              fusion=fusion, fusion_options=OPTIONS.get(fusion, dict(dim=8)),
+                              fusion=fusion, fusion_options=OPTIONS[fusion],
                               head_options=dict(hidden=(8,), dropout=0.0), placeholders=True,
                               **kw)
 
 
 @pytest.mark.parametrize("fusion", sorted(FUSIONS.names()))
 def test_every_fusion_takes_either_modality_alone(fusion):
-  m, x = model(fusion), inputs()
+  m, x = model(fusion), inputs(batch=3)
   variables = jax.jit(m.init)(jax.random.key(0), x)
   none = jnp.zeros(3, bool)
 
@@ -67,16 +56,16 @@ def test_every_fusion_takes_either_modality_alone(fusion):
 
 def test_without_placeholders_a_missing_modality_is_named():
   m = MultimodalClassifier(num_classes=3, modalities=("text", "audio"), encoders=ENCODERS)
-  variables = m.init(jax.random.key(0), inputs())
+  variables = m.init(jax.random.key(0), inputs(batch=3))
   with pytest.raises(ValueError, match=r"inputs lack modalities \['audio'\].*placeholders=True"):
-    m.apply(variables, {"text": inputs()["text"]})
+    m.apply(variables, {"text": inputs(batch=3)["text"]})
   with pytest.raises(ValueError, match="modality_dropout needs placeholders=True"):
     MultimodalClassifier(num_classes=3, modalities=("text", "audio"), encoders=ENCODERS,
-                         modality_dropout=0.5).init(jax.random.key(0), inputs())
+                         modality_dropout=0.5).init(jax.random.key(0), inputs(batch=3))
 
 
 def test_bad_present_and_empty_inputs_are_named():
-  m, x = model(), inputs()
+  m, x = model(), inputs(batch=3)
   variables = m.init(jax.random.key(0), x)
   with pytest.raises(ValueError, match=r"present names \['image'\], not modalities"):
     m.apply(variables, x, present={"image": jnp.ones(3, bool)})
