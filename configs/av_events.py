@@ -15,7 +15,7 @@ Presets, chosen after the colon:
 import ml_collections
 
 from mmjax.tasks.classification import encoder_choices
-from mmjax.train import defaults
+from mmjax.train import defaults, smoke
 
 # pool_size 2 leaves 60 time steps in an 8000-sample clip, ~8 per segment (the default 4: 7).
 WAVE_CNN = dict(channels=(16, 32, 32), kernel_sizes=(64, 3, 3), strides=(16, 1, 1), pool_size=2)
@@ -51,9 +51,7 @@ def get_config(arg: str = ""):
   elif arg == "audio_only":
     c.model.modalities = ("audio",)
   elif arg == "tiny":
-    c.update(batch_size=8, total_steps=4, log_every_steps=2)
-    c.checkpoint.every_steps = 4
-    c.schedule.warmup_steps = 1
+    c.update(smoke(8, 4))
     c.model.encoders.video.frames.image_options = dict(channels=(4,), head="flatten", hidden=16)
     c.model.encoders.video.frames.num_heads = 2
     c.model.encoders.audio.wave_cnn = dict(channels=(8, 8), kernel_sizes=(64, 3),

@@ -24,7 +24,7 @@ import ml_collections
 
 from mmjax.data.synthetic.scenes import DEFAULT_HELD_OUT
 from mmjax.tasks.classification import encoder_choices
-from mmjax.train import defaults
+from mmjax.train import defaults, smoke
 
 
 def get_config(arg: str = ""):
@@ -82,9 +82,7 @@ def _apply(c, arg: str):
     c.data.source.manifest.update(frame_fps=2.0, on_bad_example="skip", cache=True)
     c.eval.update(num_examples=100, batch_size=16, compositional_examples=0)
   elif arg == "tiny":
-    c.update(batch_size=8, total_steps=4, log_every_steps=2)
-    c.checkpoint.every_steps = 4
-    c.schedule.warmup_steps = 1
+    c.update(smoke(8, 4))
     c.model.encoders.video.frames.image_options = dict(channels=(4,), head="flatten", hidden=16)
     c.model.encoders.video.frames.num_heads = 2
     c.data.image_size = 16

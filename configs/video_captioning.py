@@ -21,7 +21,7 @@ import ml_collections
 
 from mmjax.data.synthetic.scenes import DEFAULT_HELD_OUT
 from mmjax.tasks.classification import encoder_choices
-from mmjax.train import defaults
+from mmjax.train import defaults, smoke
 
 PRESETS = ("default", "mean", "vivit", "tiny")
 
@@ -61,9 +61,7 @@ def get_config(arg: str = ""):
   elif arg == "vivit":
     c.model.video.name = "vivit"
   elif arg == "tiny":
-    c.update(batch_size=16, total_steps=4, log_every_steps=2)
-    c.checkpoint.every_steps = 4
-    c.schedule.warmup_steps = 1
+    c.update(smoke(16, 4))
     c.model.video.frames.update(image_options=dict(channels=(4,), head="flatten", hidden=16),
                                 num_heads=2)
     c.model.decoder.transformer.update(width=16, depth=1, num_heads=2, mlp_dim=32)

@@ -30,7 +30,7 @@ import ml_collections
 
 from mmjax.data.synthetic.scenes import DEFAULT_HELD_OUT
 from mmjax.tasks.classification import encoder_choices
-from mmjax.train import defaults
+from mmjax.train import defaults, smoke
 
 
 def get_config(arg: str = ""):
@@ -87,11 +87,7 @@ def get_config(arg: str = ""):
 
   arg = arg or "default"
   if arg == "tiny":
-    c.batch_size = 16
-    c.total_steps = 4
-    c.log_every_steps = 2
-    c.checkpoint.every_steps = 4
-    c.schedule.warmup_steps = 1
+    c.update(smoke(16, 4))
     c.model.encoders.question.name = "bag_of_words"  # the cheapest encoders to compile.
     c.model.encoders.question.bag_of_words.width = 16
     c.model.encoders.image.cnn.update(channels=(8,), head="avg")
