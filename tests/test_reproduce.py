@@ -365,7 +365,7 @@ def test_stored_cheap_values_are_each_rows_checked_metrics_over_3_seeds():
 
 
 def test_real_data_targets_read_the_manifests_under_data_dir(tmp_path, capsys):
-  from mmjax.reproduce.targets import REAL_DATA_TARGETS
+  from mmjax.reproduce.real_data_targets import REAL_DATA_TARGETS
   from tests.test_manifest_source import write_files
   work, data = tmp_path / "work", tmp_path / "data"
   # Without the prepared folders: an error naming the folder, before anything runs.

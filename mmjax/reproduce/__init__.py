@@ -30,8 +30,8 @@ seed of each row (a quicker --check). `--cheap` runs each target's tiny variant;
 `--cheap --update_expected` stores their mean and spread over seeds in
 `cheap_expected.json`, and `--cheap --check` compares against it (what CI runs, `expected.py`).
 `--list` prints the commands. `--data_dir DATA` reproduces the real-data block instead
-(`targets.REAL_DATA_TARGETS`, between the `<!-- reproduce:real_data:... -->` markers, one seed
-per row, hand-set tolerances): its runs read the manifests prepared into DATA/f8k and DATA/avm
+(`real_data_targets.py`, between the `<!-- reproduce:real_data:... -->` markers, one seed per
+row, hand-set tolerances): its runs read the manifests prepared into DATA/f8k and DATA/avm
 (README's "Real data" section).
 
 Expected wall time on 2 CPU cores, from the README's recorded times: one seed of the results

@@ -8,7 +8,8 @@ import os
 from mmjax.reproduce import expected as cheap_expected
 from mmjax.reproduce import provenance, runner, tables
 from mmjax.reproduce.spec import Row
-from mmjax.reproduce.targets import REAL_DATA_TARGETS, TARGETS
+from mmjax.reproduce.real_data_targets import REAL_DATA_TARGETS
+from mmjax.reproduce.targets import TARGETS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

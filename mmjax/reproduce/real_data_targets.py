@@ -1,0 +1,71 @@
+"""The reproduction targets of the README's "Real data" block: `python -m mmjax.reproduce
+--data_dir DIR`, from the manifests README's "Real data" section prepares into DIR/f8k
+(Flickr8k) and DIR/avm (FSDD recordings + MNIST test digits, AV-MNIST-style). One seed each (a
+Flickr8k run takes over an hour here), so their tolerances are hand-set margins for one seed's
+run-to-run noise. The synthetic world's rows and the sweeps are in targets.py.
+"""
+
+from mmjax.reproduce.spec import Metric, Row, Run
+from mmjax.reproduce.targets import CAPTIONING, PRETRAIN
+
+F8K_LIT_CHEAP = {"data.source.name": "manifest", "eval.zero_shot_tasks": "()",
+                 "eval.paraphrases": "()"}
+AVM_PRESETS = (("late", "late"), ("tensor", "tensor"), ("lrt", "low_rank_tensor"),
+               ("mi", "multiplicative"), ("image", "image_only"), ("audio", "audio_only"))
+
+
+def avm_run(preset):
+  return Run(f"avm_{preset}", "experiments/av_mnist.py", f"configs/av_mnist.py:{preset},manifest",
+             cheap_config=f"configs/av_mnist.py:{preset},manifest,tiny", data="avm")
+
+
+REAL_DATA_TARGETS = (
+    Row("f8k_retrieval", "Flickr8k retrieval, 1,000 test images x 5 captions, 64 px: CLIP (both "
+        "towers from scratch) vs LiT (locked all-MiniLM-L6-v2 text tower)",
+        "`python experiments/pretrain_finetune.py --config "
+        "configs/pretrain_finetune.py:lit_manifest --config.data.source.manifest.dir=DATA/f8k "
+        "--workdir runs/f8k_lit`",
+        runs=(Run("f8k_lit", PRETRAIN, "configs/pretrain_finetune.py:lit_manifest",
+                  cheap_config="configs/pretrain_finetune.py:lit_tiny",
+                  cheap_overrides=F8K_LIT_CHEAP, data="f8k"),),
+        result="CLIP image->text R@1/5/10 {s_i1}/{s_i5}/{s_i10}, text->image {s_t1}/{s_t5}/"
+               "{s_t10}; LiT image->text {l_i1}/{l_i5}/{l_i10}, text->image {l_t1}/{l_t5}/"
+               "{l_t10} (chance R@1 {c_i} / {c_t})",
+        seeds=(0,),
+        metrics=dict(
+            **{f"{p}_{d}{k}": Metric("f8k_lit", f"{run}/{d}2{'t' if d == 'i' else 'i'}/R@{k}",
+                                     tol=0.01 * k ** 0.5 + 0.01)
+               for p, run in (("s", "scratch_text"), ("l", "lit")) for d in "it"
+               for k in (1, 5, 10)},
+            c_i=Metric("f8k_lit", "lit/i2t/chance_R@1"),
+            c_t=Metric("f8k_lit", "lit/t2i/chance_R@1"))),
+    Row("f8k_captioning", "Flickr8k captioning, ViT + Transformer decoder from scratch, 64 px, "
+        "500 test images x 5 references",
+        "`python experiments/captioning.py --config configs/captioning.py:manifest "
+        "--config.data.source.manifest.dir=DATA/f8k --workdir runs/f8k_captioning`",
+        runs=(Run("f8k_captioning", CAPTIONING, "configs/captioning.py:manifest",
+                  cheap_overrides={"data.source.name": "manifest"}, data="f8k"),),
+        result="greedy BLEU-1/4 = {g_b1} / {g_b4}, CIDEr-D {g_cider}; beam 3: {b_b1} / {b_b4}, "
+               "CIDEr-D {b_cider} (a true caption of the wrong image: BLEU-4 {s_b4}, CIDEr-D "
+               "{s_cider})",
+        seeds=(0,),
+        metrics=dict(
+            g_b1=Metric("f8k_captioning", "greedy/BLEU-1", tol=0.03),
+            g_b4=Metric("f8k_captioning", "greedy/BLEU-4", tol=0.02),
+            g_cider=Metric("f8k_captioning", "greedy/CIDEr-D", tol=0.03),
+            b_b1=Metric("f8k_captioning", "beam3/BLEU-1", tol=0.03),
+            b_b4=Metric("f8k_captioning", "beam3/BLEU-4", tol=0.02),
+            b_cider=Metric("f8k_captioning", "beam3/CIDEr-D", tol=0.03),
+            s_b4=Metric("f8k_captioning", "shuffled/BLEU-4"),
+            s_cider=Metric("f8k_captioning", "shuffled/CIDEr-D"))),
+    Row("av_fsdd_mnist", "AV-MNIST-style real pairs: FSDD speech (test speaker unseen) + "
+        "PCA-degraded MNIST digits, MultiBench recipes, 1,000 test pairs",
+        "`python experiments/av_mnist.py --config configs/av_mnist.py:late,manifest "
+        "--config.data.source.manifest.dir=DATA/avm --workdir runs/avm_late` (and each preset)",
+        runs=tuple(avm_run(p) for _, p in AVM_PRESETS),
+        result="test accuracy: late {late}, tensor {tensor}, low-rank tensor {lrt}, MI-matrix "
+               "{mi}; image only {image}, audio only {audio} (chance {chance})",
+        seeds=(0,),
+        metrics=dict(**{k: Metric(f"avm_{p}", "accuracy", tol=0.03) for k, p in AVM_PRESETS},
+                     chance=Metric("avm_late", "chance"))),
+)
