@@ -8,6 +8,9 @@ Presets, chosen after the colon (README has each one's measured accuracy):
              with p = 0.25. Image + audio, concat_late, 500 steps.
   unique     its material, spoken and never drawn (task unique_audio). Image + audio.
   synergy    does the caption describe the image? Image + caption tokens, 1500 steps.
+  agreement  three modalities at once: do the image, the caption's text and its speech (here
+             separate views) all show the same scene? One alone is at chance, two reach 5/6,
+             all three decide it. Image + text + audio, 1500 steps.
 Training never sees the (shape, colour) pairs of data.source.shapes.held_out; results.json's
 compositional/accuracy and compositional/macro_f1 score eval.compositional_examples
 test_compositional examples, each scene with one of them. The task's Bayes-optimal numbers in
@@ -82,7 +85,7 @@ def get_config(arg: str = ""):
           held_out=DEFAULT_HELD_OUT,
           task=dict(name="redundant",
                     redundant=dict(image_eps=0.25, audio_eps=0.25, corruption="erase"),
-                    unique_audio={}, unique_image={}, synergy={})),
+                    unique_audio={}, unique_image={}, synergy={}, agreement={})),
           # Your own files: train/val/test.jsonl in `dir` with a label and the modalities'
           # fields (image, text, audio).
           manifest=dict(dir="", train="train.jsonl", val="val.jsonl", test="test.jsonl",
@@ -117,9 +120,15 @@ def get_config(arg: str = ""):
     c.total_steps = 1500
     c.log_every_steps = 250
     c.checkpoint.every_steps = 1500
+  elif arg == "agreement":
+    c.data.source.shapes.task.name = "agreement"  # image, text and speech at once.
+    c.model.modalities = ("image", "text", "audio")
+    c.total_steps = 1500
+    c.log_every_steps = 250
+    c.checkpoint.every_steps = 1500
   elif arg != "redundant":
     raise ValueError(f"Unknown preset {arg!r}; valid: redundant (default), tiny, unique, "
-                     "synergy.")
+                     "synergy, agreement.")
   c.lock()  # from here on, a misspelt key is an error that names the valid ones.
   return c
 

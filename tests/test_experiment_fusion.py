@@ -178,3 +178,21 @@ def test_tiny_scores_the_compositional_split(tmp_path, capsys):
   assert 0.0 <= results["compositional/accuracy"] <= 1.0
   assert 0.0 <= results["compositional/macro_f1"] <= 1.0
   assert "test_compositional (16 examples" in capsys.readouterr().out
+
+
+def test_three_modalities_agreement_task_and_each_subsets_bayes(tmp_path, capsys):
+  from experiments import fusion_classification
+  from mmjax.tasks.classification import bayes_for
+  from tests.scripts import preset
+  info = task_info("agreement")
+  assert [bayes_for(info, m) for m in (("text",), ("image", "audio"), ("text", "audio"),
+                                        ("audio", "text", "image"))] == [0.5, 5 / 6, 5 / 6, 1.0]
+  config = preset("configs/fusion.py:tiny", total_steps=3, **{
+      "checkpoint.every_steps": 3, "data.source.shapes.task.name": "agreement",
+      "model.modalities": ("image", "text", "audio"), "model.missing.placeholders": True})
+  results = fusion_classification.run(config, str(tmp_path))
+  assert results["modalities"] == ["image", "text", "audio"] and results["bayes_optimal"] == 1.0
+  assert {f"missing_{m}/accuracy" for m in ("image", "text", "audio")} <= set(results)
+  out = capsys.readouterr().out
+  for gone, kept in (("image", "text+audio"), ("text", "image+audio"), ("audio", "image+text")):
+    assert f"without {gone}: accuracy" in out and f"Bayes-optimal from {kept} 0.833" in out

@@ -184,6 +184,34 @@ def test_synergy_each_modality_alone_is_at_chance(max_objects):
   assert info["bayes_optimal"] == 1.0 and within(np.mean(y), 0.5, len(y))
 
 
+@pytest.mark.parametrize("max_objects", [1, 2])
+def test_agreement_needs_all_three_views(max_objects):
+  info = task_info("agreement")
+  w = SceneWorld(5, 32, max_objects, task="agreement")
+  views = [w.views("train", i) for i in range(6000)]
+  y = np.asarray([v.label for v in views])
+  attrs = lambda s: tuple((o.shape, o.colour, o.size) for o in s.objects)
+  seen = {"image": lambda v: v.image, "text": lambda v: v.written, "audio": lambda v: v.spoken}
+  for name, view in seen.items():  # one view alone: at chance
+    acc, n = table_oracle([attrs(view(v)) for v in views], list(y))
+    assert within(acc, info["bayes_by_modalities"][name], n), (name, acc)
+  for a, b in (("image", "text"), ("audio", "image"), ("audio", "text")):
+    # Two views: "agree" exactly when the two agree, the Bayes rule, scores 5/6.
+    agree = np.asarray([seen[a](v).key == seen[b](v).key for v in views])
+    assert within(float(np.mean(agree == y)), info["bayes_by_modalities"][f"{a}+{b}"], len(y))
+  assert all((v.image.key == v.written.key == v.spoken.key) == bool(v.label) for v in views)
+  assert info["bayes_optimal"] == info["bayes_by_modalities"]["audio+image+text"] == 1.0
+  # The text says the written scene, the speech the spoken one, in the same wording.
+  for i in range(30):
+    e, v = w.example("train", i, ("caption", "audio", "key")), views[i]
+    assert e["caption"] in v.written.captions() and e["key"] == v.written.key
+    said = " ".join(e["transcript"])
+    assert said in v.spoken.captions()
+    assert v.spoken.captions().index(said) == v.written.captions().index(e["caption"])
+  with pytest.raises(ValueError, match="task='agreement' needs >= 2 allowed shapes"):
+    SceneWorld(held_out=[(s, "red") for s in SHAPES[1:]], task="agreement")
+
+
 def test_unique_tasks_put_the_label_in_one_modality_only():
   plain = SceneWorld(3, 16, 2)
   audio_only = SceneWorld(3, 16, 2, task="unique_audio")
@@ -341,7 +369,7 @@ def test_bad_options_name_the_valid_choices():
   w = SceneWorld()
   with pytest.raises(ValueError, match="valid: a sequence of image, caption"):
     w.example("train", 0, ("image", "depth"))
-  with pytest.raises(ValueError, match="needs a task; valid tasks: redundant, synergy"):
+  with pytest.raises(ValueError, match="needs a task; valid tasks: agreement, redundant, synergy"):
     w.example("train", 0, ("label",))
   with pytest.raises(ValueError, match="split='dev'; valid: train, val, test"):
     w.example("dev", 0)

@@ -269,10 +269,13 @@ def files_task(source, modalities: Sequence[str]) -> dict:
 
 
 def bayes_for(info: dict, modalities: Sequence[str]) -> Optional[float]:
-  """The Bayes-optimal accuracy seeing `modalities` (text and audio both carry the caption);
-  None when unknown (your own files)."""
+  """The Bayes-optimal accuracy seeing `modalities` (text and audio both carry the caption,
+  except where the task says each subset's, task agreement); None when unknown (your own
+  files)."""
   if info["bayes_optimal"] is None:
     return None
+  if "bayes_by_modalities" in info:
+    return info["bayes_by_modalities"]["+".join(sorted(set(modalities)))]
   views = {"image" if m == "image" else "audio" for m in modalities}
   return info["bayes_optimal"] if len(views) == 2 else info["unimodal_bayes"][views.pop()]
 

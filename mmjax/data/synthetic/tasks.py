@@ -24,6 +24,10 @@ synergy (K = 2): "does the spoken caption describe this image?" With probability
   (both uniform) changed to a uniformly chosen other value. The change is a symmetric random
   walk on the scene distribution, so the caption's marginal equals the image's: each modality
   alone is exactly at chance (1/2), together they decide it (fused Bayes = 1).
+agreement (K = 2): three modalities at once. The caption's text and its speech are separate
+  views here: "do the image, the text and the speech all show the same scene?" With probability
+  1/2 they do; otherwise one of the three shows synergy's changed scene. One view alone is at
+  chance (1/2), any two reach 5/6, all three decide it (1).
 
 The numbers assume no random occlusion and a perfect reader of each view (pixel noise, clutter
 behind the objects and audio noise only make reading harder). They are what
@@ -48,11 +52,14 @@ TASKS = Registry("synthetic-world task")
 
 @dataclasses.dataclass(frozen=True)
 class Views:
-  """The true scene, the scene the image shows, the scene the caption says, and the label."""
+  """The true scene, the scene the image shows, the scene the caption says, and the label;
+  `written`: the scene the caption's text says when it differs from the spoken one (task
+  agreement), else None (text and audio carry the same caption)."""
   scene: Scene
   image: Scene
   spoken: Scene
   label: Optional[int] = None
+  written: Optional[Scene] = None
 
 
 def _info(k: int, bayes: float, image: float, audio: float) -> dict:
@@ -169,38 +176,81 @@ class Synergy:
   def words(self) -> set:
     return set()
 
-  @staticmethod
-  def check_pairs(pairs):
-    """The walk is symmetric only if every changed attribute has an allowed other value."""
-    if pairs is None:
-      return
-    for c in COLOURS:
-      if len(_allowed(pairs, colour=c)) < 2:
-        raise ValueError(f"task='synergy' needs >= 2 allowed shapes per colour; held_out "
-                         f"leaves colour {c!r} with {_allowed(pairs, colour=c)}.")
-    for s in SHAPES:
-      if len(_allowed(pairs, shape=s)) < 2:
-        raise ValueError(f"task='synergy' needs >= 2 allowed colours per shape; held_out "
-                         f"leaves shape {s!r} with {_allowed(pairs, shape=s)}.")
+  def check_pairs(self, pairs):
+    _check_walk(pairs, "synergy")
 
   def views(self, scene: Scene, rng: np.random.Generator, pairs=None) -> Views:
     label = int(rng.integers(2))
-    i, attribute = int(rng.integers(len(scene.objects))), int(rng.integers(3))
-    u = rng.uniform()
-    if label:
-      return Views(scene, scene, scene, label)
-    o = scene.objects[i]
-    if attribute == 0:
-      field, options = "shape", [s for s in _allowed(pairs, colour=o.colour) if s != o.shape]
-    elif attribute == 1:
-      field, options = "colour", [c for c in _allowed(pairs, shape=o.shape) if c != o.colour]
-    else:
-      field, options = "size", [s for s in SIZES if s != o.size]
-    return Views(scene, scene, scene.replace_object(i, **{field: options[int(u * len(options))]}),
-                 label)
+    changed = _changed(scene, rng, pairs)
+    return Views(scene, scene, scene if label else changed, label)
 
   def info(self, pairs=None) -> dict:  # the label ignores pairs
     return _info(2, 1.0, 0.5, 0.5)
+
+
+def _check_walk(pairs, task: str):
+  """The walk (`_changed`) is symmetric only if every changed attribute has an allowed other
+  value."""
+  if pairs is None:
+    return
+  for c in COLOURS:
+    if len(_allowed(pairs, colour=c)) < 2:
+      raise ValueError(f"task={task!r} needs >= 2 allowed shapes per colour; held_out "
+                       f"leaves colour {c!r} with {_allowed(pairs, colour=c)}.")
+  for s in SHAPES:
+    if len(_allowed(pairs, shape=s)) < 2:
+      raise ValueError(f"task={task!r} needs >= 2 allowed colours per shape; held_out "
+                       f"leaves shape {s!r} with {_allowed(pairs, shape=s)}.")
+
+
+def _changed(scene: Scene, rng: np.random.Generator, pairs=None) -> Scene:
+  """`scene` with one attribute (shape, colour or size) of one object (both uniform) changed to
+  a uniformly chosen other allowed value: a symmetric random walk on the scene distribution."""
+  i, attribute = int(rng.integers(len(scene.objects))), int(rng.integers(3))
+  u = rng.uniform()
+  o = scene.objects[i]
+  if attribute == 0:
+    field, options = "shape", [s for s in _allowed(pairs, colour=o.colour) if s != o.shape]
+  elif attribute == 1:
+    field, options = "colour", [c for c in _allowed(pairs, shape=o.shape) if c != o.colour]
+  else:
+    field, options = "size", [s for s in SIZES if s != o.size]
+  return scene.replace_object(i, **{field: options[int(u * len(options))]})
+
+
+AGREEMENT_VIEWS = ("image", "text", "audio")
+
+
+@TASKS.register("agreement")
+@dataclasses.dataclass(frozen=True)
+class Agreement:
+  """Three modalities at once: do the image, the caption's text and its speech all show the same
+  scene? With probability 1/2 they do; otherwise one of the three (uniform) shows the scene
+  changed as in synergy. Any one view alone is at chance; any two see a disagreement only when
+  the changed view is one of theirs (2/3 of the negatives) and otherwise guess "agree", right
+  with P(agree | they agree) = 3/4, so 1/3 + 2/3 * 3/4 = 5/6; all three decide it."""
+
+  def words(self) -> set:
+    return set()
+
+  def check_pairs(self, pairs):
+    _check_walk(pairs, "agreement")
+
+  def views(self, scene: Scene, rng: np.random.Generator, pairs=None) -> Views:
+    label, which = int(rng.integers(2)), int(rng.integers(len(AGREEMENT_VIEWS)))
+    changed = _changed(scene, rng, pairs)
+    image, written, spoken = (scene if label or j != which else changed
+                              for j in range(len(AGREEMENT_VIEWS)))
+    return Views(scene, image, spoken, label, written=written)
+
+  def info(self, pairs=None) -> dict:  # the label ignores pairs
+    out = _info(2, 1.0, 0.5, 0.5)
+    out["unimodal_bayes"]["text"] = 0.5
+    # The Bayes-optimal accuracy of each subset of the views ("+"-joined, sorted).
+    out["bayes_by_modalities"] = {"audio": 0.5, "image": 0.5, "text": 0.5,
+                                  "audio+image": 5 / 6, "audio+text": 5 / 6,
+                                  "image+text": 5 / 6, "audio+image+text": 1.0}
+    return out
 
 
 def make_task(task, options: Optional[dict] = None):

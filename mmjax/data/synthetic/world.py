@@ -12,7 +12,8 @@ Fields and the keys they give:
   image   "image" [size, size, 3] float32 in [0, 1] (render.py: noise, clutter, occlusion)
   caption "caption" str, one of the scene's paraphrases (scenes.py)
   key     "key" str, the caption's canonical scene description (equal keys = same text)
-  audio   "audio" [samples] float32 (the caption spoken in the tonal language, speech.py),
+  audio   "audio" [samples] float32 (the caption spoken in the tonal language, speech.py; task
+          agreement: its own scene in the caption's wording),
           "transcript" [words] str, "word_starts" / "word_ends" [words] int32 sample indices
   transcript "transcript" [words] str, the caption's words (without speaking them)
   label   "label" int32, the task's label (tasks.py; needs a task)
@@ -76,7 +77,7 @@ class SceneWorld:
       if not self.pairs:
         raise ValueError("held_out holds out every (shape, colour) pair; keep at least one.")
     self.task = None if task is None else tasks.make_task(task, task_options)
-    if isinstance(self.task, tasks.Synergy):
+    if hasattr(self.task, "check_pairs"):  # the tasks that change scenes (synergy, agreement)
       self.task.check_pairs(self.pairs)
 
   def vocabulary(self, questions_too: bool = False) -> list:
@@ -151,13 +152,18 @@ class SceneWorld:
       out["image"] = self.render(views.image, rng, self._rng(split, index, _EXTRAS))
     elif speaks and self.noise:  # keep the caption choice where rendering would leave it
       rng.normal(0.0, self.noise, (self.image_size, self.image_size, 3))
+    written = views.spoken if views.written is None else views.written
     if speaks:
-      captions = views.spoken.captions()
-      caption = captions[int(rng.integers(len(captions)))]
+      captions = written.captions()
+      j = int(rng.integers(len(captions)))
       if "caption" in fields:
-        out["caption"] = caption
+        out["caption"] = captions[j]
+      # The speech says the spoken scene in the same wording (task agreement: text and speech
+      # may show different scenes); otherwise it is the caption itself.
+      said = views.spoken.captions()
+      caption = said[j % len(said)]
     if "key" in fields:
-      out["key"] = views.spoken.key
+      out["key"] = written.key
     if "audio" in fields:
       words = caption.split()
       wave, starts, ends = speech.speak(words, self._rng(split, index, _SPEECH),
