@@ -21,6 +21,8 @@ VIDEO = "experiments/video_classification.py"
 AV_EVENTS = "experiments/av_event_localisation.py"
 FUSION_TASK = "data.source.shapes.task.name"  # the fusion runs' labelled task
 SYNERGY_CHEAP = {FUSION_TASK: "synergy", "model.modalities": "image,text"}
+PLACEHOLDERS = {"model.missing.placeholders": "True"}
+MODALITY_DROPOUT = {"model.missing.modality_dropout": "0.3"}
 # The lstm preset's decoder options differ from tiny's, so its cheap run shrinks the preset.
 LSTM_CHEAP = {"batch_size": "16", "total_steps": "4", "log_every_steps": "2",
               "checkpoint.every_steps": "4", "schedule.warmup_steps": "1",
@@ -166,6 +168,40 @@ TARGETS = (
         result="accuracy {acc} (chance {chance})",
         metrics=dict(acc=Metric("fusion_unique", "accuracy"),
                      chance=Metric("fusion_unique", "chance", ".3g", varies=False))),
+    Row("missing_modalities", "missing modalities: `redundant` and `unique` tasks, image + "
+        "audio, `concat_late` with learned stand-ins, trained without / with modality dropout "
+        "0.3; a modality left out of every test example",
+        "`python experiments/fusion_classification.py --config configs/fusion.py --workdir "
+        "runs/fusion_moddrop --config.model.missing.placeholders=True "
+        "--config.model.missing.modality_dropout=0.3` (and `configs/fusion.py:unique`)",
+        runs=(fusion_run("missing_redundant", **PLACEHOLDERS),
+              fusion_run("missing_redundant_dropout", **PLACEHOLDERS, **MODALITY_DROPOUT),
+              fusion_run("missing_unique", "unique", {FUSION_TASK: "unique_audio"},
+                         **PLACEHOLDERS),
+              fusion_run("missing_unique_dropout", "unique", {FUSION_TASK: "unique_audio"},
+                         **PLACEHOLDERS, **MODALITY_DROPOUT)),
+        result="`redundant`: both {r} / {rd}, without image {r_image} / {rd_image}, without "
+               "audio {r_audio} / {rd_audio} (Bayes-optimal {bayes}, from one modality "
+               "{unimodal_bayes}); `unique` (the label is only spoken): both {u} / {ud}, "
+               "without image {u_image} / {ud_image}, without audio {u_audio} / {ud_audio} "
+               "(chance {chance})",
+        metrics=dict(
+            r=Metric("missing_redundant", "accuracy"),
+            rd=Metric("missing_redundant_dropout", "accuracy"),
+            r_image=Metric("missing_redundant", "missing_image/accuracy"),
+            rd_image=Metric("missing_redundant_dropout", "missing_image/accuracy"),
+            r_audio=Metric("missing_redundant", "missing_audio/accuracy"),
+            rd_audio=Metric("missing_redundant_dropout", "missing_audio/accuracy"),
+            bayes=Metric("missing_redundant", "bayes_optimal", varies=False),
+            unimodal_bayes=Metric("missing_redundant", "unimodal_bayes.image", ".4g",
+                                  varies=False),
+            u=Metric("missing_unique", "accuracy"),
+            ud=Metric("missing_unique_dropout", "accuracy"),
+            u_image=Metric("missing_unique", "missing_image/accuracy"),
+            ud_image=Metric("missing_unique_dropout", "missing_image/accuracy"),
+            u_audio=Metric("missing_unique", "missing_audio/accuracy"),
+            ud_audio=Metric("missing_unique_dropout", "missing_audio/accuracy"),
+            chance=Metric("missing_unique", "chance", ".3g", varies=False))),
     Row("pretrain_finetune", "pretrain -> fine-tune, colour of the first object from 100 labels, "
         "1000 test images",
         "`python experiments/pretrain_finetune.py --config configs/pretrain_finetune.py "
