@@ -15,11 +15,12 @@ writes <workdir>/evaluation/report.json, report.md and one PNG per curve:
   calibration    ECE with 15 equal-width confidence bins and the reliability diagram (Guo et al.
                  2017, "On Calibration of Modern Neural Networks").
 
-The battery (`battery`) sees a run only through a `Subject`: a probabilities function, the test
-inputs {modality: array} and labels, per-modality corruptions and drops, and optionally the
-compositional split. To evaluate another classification experiment (vqa, av_mnist), write one
-adapter `workdir, num_examples -> Subject` and register it in EXPERIMENTS: read the run's config
-with `experiment.load_run_config`, rebuild its model and test data with the library's builders
+The battery (`battery`) sees a run only through a `Subject` (mmjax/evaluate/subject.py): a
+probabilities function, the test inputs {modality: array} and labels, per-modality corruptions
+and drops, and optionally the compositional split. To evaluate another classification
+experiment (vqa, av_mnist), write one adapter `workdir, num_examples -> Subject` beside
+`fusion_subject` and register it in EXPERIMENTS: read the run's config with
+`experiment.load_run_config`, rebuild its model and test data with the library's builders
 (mmjax.tasks.classification, as `fusion_subject` does), restore the weights with
 `train.restore_latest`, and pick its modalities' corruptions from mmjax/evaluate/robustness.py.
 Then `--experiment=<name>` evaluates its runs.
@@ -30,8 +31,6 @@ the run, the machine and the wall time (with the load average: the machine may b
 and <!-- evaluation:<experiment>:end --> markers (--readme another file).
 """
 
-import dataclasses
-import functools
 import os
 import sys
 import time
@@ -40,37 +39,17 @@ from typing import Callable, Optional
 from absl import app, flags, logging
 import numpy as np
 
-from mmjax import experiment as experiment_lib, train
-from mmjax.data import sources
 from mmjax.evaluate import robustness
 from mmjax.evaluate.calibration import reliability_diagram
 from mmjax.evaluate.classification import classification_metrics
 from mmjax.evaluate.modality_contribution import modality_contribution
 from mmjax.evaluate.report import summary_table, write_report
+from mmjax.evaluate.subject import Subject, fusion_subject
 from mmjax.registry import ConfigError, Registry
 from mmjax.reproduce import tables
-from mmjax.tasks import classification
 
 EXPERIMENTS = Registry("experiment")
-# Corruption levels, mildest first. Image noise is in pixel units of the [0, 1] images (the
-# world's own noise is 0.05); audio SNR is of noise added on top of the world's 20 dB.
-IMAGE_NOISE_STD = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
-AUDIO_SNR_DB = (30.0, 20.0, 10.0, 5.0, 0.0, -5.0, -10.0, -20.0)
-TOKEN_PROBABILITY = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
-
-
-@dataclasses.dataclass
-class Subject:
-  """What the battery needs from a trained classifier."""
-  probabilities: Callable   # inputs {modality: [n, ...]} -> float [n, num_classes], rows sum to 1
-  inputs: dict              # the test split: {modality: [n, ...]}
-  labels: np.ndarray        # int [n]
-  num_classes: int
-  corruptions: dict         # {modality: [robustness.Corruption]}
-  drops: dict               # {modality: x -> x with the modality removed (zeros / padding)}
-  compositional: Optional[tuple] = None  # (inputs, labels) of test_compositional, if any
-  compositional_note: str = "the run held out no pairs."  # why there is none
-  run: dict = dataclasses.field(default_factory=dict)  # step, task, chance...: into the report
+EXPERIMENTS.register("fusion_classification")(fusion_subject)
 
 
 def scorer(num_classes: int) -> Callable:
@@ -104,59 +83,6 @@ def battery(subject: Subject, seed: int = 0, num_bins: int = 15) -> dict:
         "num_examples": len(s.compositional[1]),
         "gap": metrics["accuracy"] - comp["accuracy"]}
   return report
-
-
-@EXPERIMENTS.register("fusion_classification")
-def fusion_subject(workdir: str, num_examples: Optional[int] = None) -> Subject:
-  """A fusion_classification.py run: its config, vocabulary and newest checkpoint."""
-  config = experiment_lib.load_run_config(workdir)
-  # The suite's noise, held-out and modality studies need the synthetic world.
-  mods, world, task, info, tokenizer, model = classification.setup(
-      config, os.path.join(workdir, "vocab.json"), reads=("shapes",))
-  n = num_examples or config.eval.num_examples
-  batches = lambda split: classification.batch_maker(world, split, mods, tokenizer,
-                                                     config.data.text_len)(np.arange(n))
-  test = batches("test")
-  inputs = {m: test[m] for m in mods}
-  state, step = train.restore_latest(config, workdir, classification.init_fn(model, inputs))
-  variables = classification.variables_of(state)
-  predict = classification.predictor(model, probabilities=True)
-  probabilities = lambda x: classification.in_batches(predict, variables, x,
-                                                      config.eval.batch_size)
-
-  lo, hi = sources.normalize(0.0), sources.normalize(1.0)
-  # Noise in pixel units on the normalised images, clipped to the valid pixel range.
-  image_noise = lambda x, std, rng: robustness.gaussian_noise(x, std / sources.PIXEL_STD, rng,
-                                                              (lo, hi))
-  text = dict(pad_id=tokenizer.pad_id, protected=(tokenizer.bos_id, tokenizer.eos_id))
-  corruptions = {
-      "image": [robustness.Corruption("gaussian_noise", image_noise, IMAGE_NOISE_STD,
-                                      "noise std (pixels in [0, 1])")],
-      "audio": [robustness.Corruption("white_noise", robustness.white_noise, AUDIO_SNR_DB,
-                                      "SNR (dB)")],
-      "text": [robustness.Corruption(
-                   "token_dropout", functools.partial(robustness.token_dropout, **text),
-                   TOKEN_PROBABILITY, "probability a word is removed"),
-               robustness.Corruption(
-                   "token_replacement", functools.partial(
-                       robustness.token_replacement, vocab_size=tokenizer.vocab_size, **text),
-                   TOKEN_PROBABILITY, "probability a word is replaced")]}
-  # Zeros of the model's inputs: mid-grey images (normalised pixels), silence, all padding.
-  drops = {m: functools.partial(robustness.drop, fill=tokenizer.pad_id if m == "text" else 0)
-           for m in mods}
-  compositional, held_out = None, [list(p) for p in world.held_out]
-  if held_out:
-    comp = batches("test_compositional")
-    compositional = ({m: comp[m] for m in mods}, comp["label"])
-  run = {"experiment": "fusion_classification", "workdir": os.path.abspath(workdir),
-         "step": step, "task": task, "modalities": list(mods),
-         "fusion": config.model.fusion.name if len(mods) > 1 else None,
-         "num_test_examples": n, "chance": info["chance"],
-         "bayes_optimal": classification.bayes_for(info, mods), "held_out": held_out}
-  return Subject(probabilities, inputs, test["label"], info["num_classes"],
-                 {m: corruptions[m] for m in mods}, drops, compositional,
-                 "the run held out no (shape, colour) pairs: train with "
-                 "data.source.shapes.held_out set.", run)
 
 
 def evaluate(workdir: str, experiment: str = "fusion_classification",

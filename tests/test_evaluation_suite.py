@@ -147,9 +147,10 @@ def test_contribution_is_zero_for_an_ignored_modality_and_large_for_the_used_one
 def test_battery_and_report_on_a_toy_subject():
   from experiments import evaluate
   from mmjax.evaluate.report import markdown
+  from mmjax.evaluate.subject import Subject
   probabilities, inputs, labels = toy(400)
   noise = rb.Corruption("gaussian_noise", rb.gaussian_noise, (0.0, 0.5, 1.0), "std")
-  subject = evaluate.Subject(probabilities, inputs, labels, 2, {"a": [noise]},
+  subject = Subject(probabilities, inputs, labels, 2, {"a": [noise]},
                              {"a": rb.drop, "b": rb.drop}, run={"step": 7, "chance": 0.5})
   report = evaluate.battery(subject, seed=0, num_bins=10)
   assert report["metrics"]["accuracy"] == 1.0 and report["metrics"]["macro_f1"] == 1.0
@@ -178,6 +179,7 @@ def finished_run(tmp_path_factory):
 
 def test_evaluate_a_fusion_run_reproduces_its_results_and_writes_the_report(finished_run):
   from experiments import evaluate
+  from mmjax.evaluate.subject import AUDIO_SNR_DB, IMAGE_NOISE_STD
   workdir, results = finished_run
   report = evaluate.evaluate(workdir)
   # The same checkpoint on the same test examples: the run's own numbers.
@@ -185,9 +187,9 @@ def test_evaluate_a_fusion_run_reproduces_its_results_and_writes_the_report(fini
   assert m["confusion_matrix"] == results["confusion_matrix"]
   assert m["accuracy"] == results["accuracy"] and report["run"]["step"] == results["step"] == 3
   image = report["robustness"]["image"]["gaussian_noise"]
-  assert image["levels"] == list(evaluate.IMAGE_NOISE_STD) and image["accuracy"][0] == m["accuracy"]
+  assert image["levels"] == list(IMAGE_NOISE_STD) and image["accuracy"][0] == m["accuracy"]
   audio = report["robustness"]["audio"]["white_noise"]
-  assert audio["levels"] == list(evaluate.AUDIO_SNR_DB)
+  assert audio["levels"] == list(AUDIO_SNR_DB)
   assert set(report["modality_contribution"]) == {"image", "audio"}
   comp = report["compositional"]
   assert comp["available"] and comp["held_out"] == [["circle", "red"]]
