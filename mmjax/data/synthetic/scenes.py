@@ -154,6 +154,35 @@ def template_in_captions(template: str) -> bool:
   return any(f[i:i + n] == words for f in caption_frames() for i in range(len(f) - n + 1))
 
 
+def read_caption(caption: str) -> tuple[list, list]:
+  """A caption read back, the inverse of `Scene.captions` for any string of the world's words
+  (a model's output may break the grammar): the object phrases in the order it names them, each
+  (size, colour, shape) with None for a missing word, and the relations between them in order
+  ("left of", "right of", "above", "below")."""
+  words, phrases, relations, i = caption.split(), [], [], 0
+  slots = {"size": SIZES, "colour": COLOURS, "shape": SHAPES}
+  while i < len(words):
+    if any(words[i] in v for v in slots.values()):
+      phrase = dict.fromkeys(slots)
+      while i < len(words) and any(words[i] in v for v in slots.values()):
+        slot = next(k for k, v in slots.items() if words[i] in v)
+        if phrase[slot] is not None:
+          break  # a second shape (or colour) starts the next phrase
+        phrase[slot] = words[i]
+        i += 1
+      phrases.append((phrase["size"], phrase["colour"], phrase["shape"]))
+      continue
+    pair = " ".join(words[i:i + 2])
+    if pair in ("left of", "right of"):
+      relations.append(pair)
+      i += 2
+      continue
+    if words[i] in ("above", "below"):
+      relations.append(words[i])
+    i += 1
+  return phrases, relations
+
+
 def all_pairs() -> list:
   return list(itertools.product(SHAPES, COLOURS))
 
