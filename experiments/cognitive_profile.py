@@ -28,15 +28,17 @@ chance as a tick):
 
 The run is rebuilt from its config.json, vocabulary and newest checkpoint, as
 experiments/evaluate.py does (mmjax/evaluate/subject.py); another experiment is one adapter
-`workdir, num_examples, seed -> profile` registered in PROFILES. --update_readme writes the
-table, under a line naming the command and the run, between README.md's
-<!-- profile:<experiment>:begin/end --> markers.
+`workdir, num_examples, seed -> profile` registered in PROFILES. Several runs at once
+(`--experiment vqa,contrastive --workdir runs/vqa,runs/contrastive`) also print a comparison,
+an ability per row and a run per column; --update_readme writes it, under a line naming the
+command, the runs and the machine, between README.md's <!-- profile:begin/end --> markers.
 """
 
 import collections
 import dataclasses
 import os
 import sys
+import time
 from typing import Optional
 
 from absl import app, flags, logging
@@ -51,7 +53,7 @@ from mmjax.data.synthetic.scenes import COLOURS, INVERSE, SHAPES, SIZES, Scene, 
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.evaluate import robustness
 from mmjax.evaluate.calibration import expected_calibration_error
-from mmjax.evaluate.cognitive import ability, profile_table, write_profile
+from mmjax.evaluate.cognitive import ability, comparison_table, profile_table, write_profile
 from mmjax.evaluate.subject import fusion_subject, pixel_noise
 from mmjax.registry import ConfigError, Registry
 from mmjax.reproduce import tables
@@ -233,7 +235,7 @@ def caption_correct(scene: Scene, caption: str) -> dict:
   out = {kind: sorted(map(str, (p[k] for p in phrases))) == sorted(t[k] for t in truth)
          for k, kind in enumerate(("size", "colour", "shape"))}
   out["count"] = len(phrases) == len(truth)
-  out["all"] = sorted(phrases) == sorted(truth)
+  out["all"] = sorted(phrases, key=str) == sorted(truth, key=str)
   out["relation"] = None
   if len(truth) == 2 and out["all"] and truth[0] != truth[1] and len(relations) == 1:
     said = {tuple(phrases): relations[0], tuple(phrases[::-1]): INVERSE[relations[0]]}
@@ -364,35 +366,56 @@ FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def label(result: dict) -> str:
+  """A run's column in the comparison: its experiment and task (or inputs)."""
+  run = result["run"]
+  return f"{run['experiment']} ({run.get('task') or '+'.join(run.get('inputs', []))})"
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  name = f"profile:{FLAGS.experiment}"
-  if FLAGS.update_readme:  # missing markers fail now, not after minutes of predictions
+  experiments, workdirs = FLAGS.experiment.split(","), FLAGS.workdir.split(",")
+  if len(experiments) != len(workdirs):
+    raise ConfigError(f"--experiment names {len(experiments)} runs and --workdir "
+                      f"{len(workdirs)}; give one experiment per workdir, in the same order.")
+  for name in experiments:  # a misspelt one fails now, not after minutes of predictions
+    PROFILES.get(name, "--experiment")
+  if FLAGS.update_readme:
     with open(FLAGS.readme) as f:
-      tables.replace_block(f.read(), "", *tables.markers(name))
-  result = profile(FLAGS.workdir, FLAGS.experiment, FLAGS.num_examples or None, FLAGS.seed)
-  table = profile_table(result)
-  print(table)
-  print(f"Profile: {os.path.join(FLAGS.workdir, 'profile')}/profile.{{json,md,png}}")
+      tables.replace_block(f.read(), "", *tables.markers("profile"))
+  t0, load0 = time.monotonic(), os.getloadavg()[0]
+  results = {}
+  for name, workdir in zip(experiments, workdirs):
+    result = profile(workdir, name, FLAGS.num_examples or None, FLAGS.seed)
+    results[label(result)] = result
+    print(f"{label(result)}, {workdir} at step {result['run']['step']}:\n")
+    print(profile_table(result))
+    print(f"Profile: {os.path.join(workdir, 'profile')}/profile.{{json,md,png}}\n")
+  if len(results) > 1:
+    print(comparison_table(results))
   if FLAGS.update_readme:
     command = tables.shown_command("python experiments/cognitive_profile.py", sys.argv[1:],
                                    ("--update_readme", "--readme"))
-    run = result["run"]
-    text = (f"`{command}` (the run at step {run['step']}; "
-            f"{run.get('task') or '+'.join(run.get('inputs', []))}):\n\n{table}")
-    changed = tables.update_readme(FLAGS.readme, name, text)
-    print(f"{'Updated' if changed else 'Unchanged:'} {FLAGS.readme} ({name})")
+    steps = ", ".join(f"{k} at step {r['run']['step']}" for k, r in results.items())
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    text = (f"`{command}` ({steps}) on {tables.machine()}, "
+            f"{tables.duration(time.monotonic() - t0)} (load "
+            f"{(load0 + os.getloadavg()[0]) / 2:.1f} on {cpus} cores); each cell is the score "
+            f"(chance):\n\n{comparison_table(results)}")
+    changed = tables.update_readme(FLAGS.readme, "profile", text)
+    print(f"{'Updated' if changed else 'Unchanged:'} {FLAGS.readme} (profile)")
 
 
 if __name__ == "__main__":
-  flags.DEFINE_string("workdir", None, "The workdir of a finished run (holds config.json).")
-  flags.DEFINE_string("experiment", None,
-                      f"The run's experiment; valid: {', '.join(PROFILES.names())}.")
+  flags.DEFINE_string("workdir", None, "The workdir of a finished run (holds config.json), or "
+                      "several, comma-separated.")
+  flags.DEFINE_string("experiment", None, "Each run's experiment, comma-separated; valid: "
+                      f"{', '.join(PROFILES.names())}.")
   flags.DEFINE_integer("num_examples", 0, "Test examples (0: the run's eval.num_examples).")
   flags.DEFINE_integer("seed", 0, "Seed of the noise.")
-  flags.DEFINE_bool("update_readme", False, "Write the table into README's "
-                    "<!-- profile:<experiment>:begin/end --> block.")
+  flags.DEFINE_bool("update_readme", False, "Write the runs' comparison table into README's "
+                    "<!-- profile:begin/end --> block.")
   flags.DEFINE_string("readme", os.path.join(ROOT, "README.md"), "The README to update.")
   flags.mark_flags_as_required(["workdir", "experiment"])
   app.run(main)

@@ -126,6 +126,9 @@ def test_a_caption_is_read_back_against_its_scene():
   other = "red" if a.colour != "red" else "green"
   got = cognitive_profile.caption_correct(scene, f"a {a.size} {other} {a.shape}")
   assert not got["count"] and not got["colour"] and got["relation"] is None
+  # A broken caption (a model's) is read, not rejected.
+  got = cognitive_profile.caption_correct(scene, f"a {a.size} {a.colour} {a.colour} of")
+  assert not got["all"] and not got["shape"] and got["relation"] is None
 
 
 def test_captioning_profile_reads_its_greedy_captions(tmp_path):
@@ -150,3 +153,18 @@ def test_captioning_profile_reads_its_greedy_captions(tmp_path):
   assert a["counting"]["chance"] == pytest.approx(
       np.mean([len(s.objects) == len(blind.split(" of ")) for s in scenes]))
   assert {"cross_modal", "calibration"} <= set(profile["not_measured"])
+
+
+def test_comparison_puts_a_run_per_column_and_readme_has_its_block():
+  import os
+  from mmjax.reproduce import tables
+  one = {"abilities": {"counting": cognitive.ability(0.75, 0.5, 40, "count"),
+                       "calibration": cognitive.ability(0.04, None, 70, "ECE")}}
+  two = {"abilities": {"cross_modal": cognitive.ability(0.9, 0.5, 10, "synergy")}}
+  lines = cognitive.comparison_table({"vqa": one, "fusion": two}).splitlines()
+  assert lines[0] == "| ability | vqa | fusion |"
+  assert lines[2:] == ["| counting | 0.750 (0.500) | - |", "| cross_modal | - | 0.900 (0.500) |",
+                       "| calibration | 0.040 | - |"]
+  readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")).read()
+  assert "| ability | vqa (question+image) |" in tables.current_block(
+      readme, *tables.markers("profile"))

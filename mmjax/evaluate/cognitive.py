@@ -64,6 +64,23 @@ def profile_table(profile: dict) -> str:
   return "\n".join(rows) + "\n"
 
 
+def comparison_table(profiles: dict) -> str:
+  """The markdown table of several runs' profiles ({column label: profile}): a row per ability
+  that any of them measures, a column per run, each cell "score (chance)" ("-": not measured)."""
+  for profile in profiles.values():
+    check(profile)
+  names = [n for n in ABILITIES if any(n in p["abilities"] for p in profiles.values())]
+  rows = ["| ability | " + " | ".join(profiles) + " |", "|---" * (len(profiles) + 1) + "|"]
+  for name in names:
+    cells = []
+    for profile in profiles.values():
+      a = profile["abilities"].get(name)
+      cells.append("-" if a is None else f"{a['score']:.3f}" + (
+          "" if a["chance"] is None else f" ({a['chance']:.3f})"))
+    rows.append(f"| {name} | " + " | ".join(cells) + " |")
+  return "\n".join(rows) + "\n"
+
+
 def plot_profile(profile: dict, path: str, title: str = "") -> None:
   """A horizontal bar per measured accuracy ability with its chance as a black tick, and the
   ECE in the title, as a PNG."""
