@@ -243,6 +243,43 @@ def test_fake_targets_run_resume_skip_check_and_update_the_readme(tmp_path, caps
       main(*bad)
 
 
+# A fake follow-up: reads the run's results.json, writes scores.json (fails once if asked).
+FAKE_FOLLOW_UP = """
+import json, os, sys
+workdir = sys.argv[sys.argv.index("--workdir") + 1]
+if "--fail_once" in sys.argv and not os.path.exists(os.path.join(workdir, "failed")):
+  open(os.path.join(workdir, "failed"), "w").close()
+  sys.exit(4)
+acc = json.load(open(os.path.join(workdir, "results.json")))["accuracy"]
+os.makedirs(os.path.join(workdir, "interpret"), exist_ok=True)
+json.dump({"score": {"hit_rate": acc / 2}}, open(os.path.join(workdir, "interpret", "s.json"), "w"))
+"""
+
+
+def test_follow_ups_run_on_finished_runs_and_join_their_results(tmp_path, capsys):
+  from mmjax.reproduce.spec import FollowUp
+  exp, follow = tmp_path / "fake.py", tmp_path / "follow.py"
+  exp.write_text(FAKE_EXPERIMENT)
+  follow.write_text(FAKE_FOLLOW_UP)
+  then = (FollowUp("maps", (str(follow), "--fail_once"), "interpret/s.json"),)
+  row = Row("f", "fake maps", "`python fake.py`",
+            runs=(Run("main", str(exp), "fake.py", {"acc": "0.8"}, then=then),),
+            result="acc {acc}, hits {hits}",
+            metrics=dict(acc=Metric("main", "accuracy", tol=0.05),
+                         hits=Metric("main", "maps.score.hit_rate", tol=0.05)), seeds=(0,))
+  assert FollowUp("k", ("-m", "mmjax.interpret"), "o.json").command("w")[1:] == [
+      "-m", "mmjax.interpret", "--workdir", "w"]
+  main = lambda: cli.main(["--workdir", str(tmp_path / "work")], targets=(row,),
+                          cwd=str(tmp_path))
+  assert main() == 1  # the run finishes, its follow-up fails: the row waits for it
+  out = capsys.readouterr().out
+  assert "main_s0 then" in out and "exit code 4" in out
+  assert "acc n/a" in (tmp_path / "work" / "results.md").read_text()
+  assert main() == 0  # the finished run is not rerun; only its follow-up is
+  assert (tmp_path / "work" / "main_s0" / "calls.txt").read_text() == "fake.py\n"
+  assert "acc 0.800, hits 0.400" in (tmp_path / "work" / "results.md").read_text()
+
+
 def test_tolerance_comes_from_the_spread_over_seeds():
   # Two 3-seed means with std 0.01 each: 3 * sqrt(2 * 0.01^2 / 3).
   assert tables.tolerance(0.01, 3, 0.01, 3) == pytest.approx(0.02449, abs=1e-5)

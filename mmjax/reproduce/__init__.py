@@ -40,5 +40,5 @@ cores), three seeds three times that; the sweeps: captioning 14 min, contrastive
 about 1.5 h, the fusion sweep (117 trials) 25-45 min per task.
 """
 
-from mmjax.reproduce.spec import Metric, Row, Run, Sweep
+from mmjax.reproduce.spec import FollowUp, Metric, Row, Run, Sweep
 from mmjax.reproduce.targets import TARGETS

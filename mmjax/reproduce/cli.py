@@ -120,6 +120,16 @@ def run_all(selected, workdir: str, cheap: bool, cwd: str, code: dict, data_dir=
                       f"{os.path.join(wd, 'reproduce.log')})")
       print(f"  FAILED, exit code {record['returncode']}; the log ends:\n"
             f"{runner.log_tail(wd)}", flush=True)
+  for r, wd in zip(runs, workdirs):  # follow-ups of the finished runs, where not yet written
+    for f in getattr(r, "then", ()):
+      if not runner.is_done(wd, r.done_file, code) or os.path.exists(
+          os.path.join(wd, f.output)):
+        continue
+      print(f"{r.name} then {' '.join(f.args)}", flush=True)
+      returncode = runner.follow_up(f.command(wd), wd, cwd)
+      if returncode or not os.path.exists(os.path.join(wd, f.output)):
+        failures.append(f"{r.name} then {' '.join(f.args)}: exit code {returncode} (log: "
+                        f"{os.path.join(wd, 'reproduce.log')})")
   return failures
 
 
@@ -135,9 +145,12 @@ def collect(selected, workdir: str, code: dict, seeds=None):
         continue
       if not isinstance(t, Row):
         summaries[r.name] = tables.read_summary(wd)
-      else:
+      elif all(os.path.exists(os.path.join(wd, f.output)) for f in r.then):
         with open(os.path.join(wd, "results.json")) as f:
           results[r.name] = json.load(f)
+        for follow in r.then:
+          with open(os.path.join(wd, follow.output)) as f:
+            results[r.name][follow.key] = json.load(f)
   return results, records, summaries
 
 

@@ -122,6 +122,15 @@ def run(command: list, workdir: str, done_file: str, cwd: str, code: dict,
   return record
 
 
+def follow_up(command: list, workdir: str, cwd: str) -> int:
+  """Runs a finished run's follow-up command (spec.FollowUp, seconds long), its output
+  appended to the run's reproduce.log; returns its exit code."""
+  with open(os.path.join(workdir, "reproduce.log"), "a") as log:
+    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} then: {' '.join(command)}\n")
+    log.flush()
+    return subprocess.run(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT).returncode
+
+
 def log_tail(workdir: str, lines: int = 15) -> str:
   path = os.path.join(workdir, "reproduce.log")
   if not os.path.exists(path):

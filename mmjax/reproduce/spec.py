@@ -2,7 +2,7 @@
 
 A `Row` is one line of the README's results table. Its result cell is a template such as
 `"accuracy {acc} (chance {chance})"` whose every `{placeholder}` is a `Metric`: a field of one
-run's results.json and its format. Each of the row's runs is repeated for every seed in
+run's results.json (or of a `FollowUp`'s output) and its format. Each of the row's runs is repeated for every seed in
 `Row.seeds` (`--config.seed=k`, workdir `<run>_s<k>`); a checked metric shows the mean and the
 sample standard deviation over the seeds, "0.773 ± 0.010", a shown-only one (tol=None, e.g.
 chance) the mean. The same template both writes the cell and reads the expected numbers back
@@ -30,6 +30,19 @@ def _overrides(pairs: Mapping[str, str]) -> list:
 
 
 @dataclasses.dataclass(frozen=True)
+class FollowUp:
+  """A command run on a run's workdir once it has finished, `python {args} --workdir <run>`
+  (e.g. `-m mmjax.interpret --method gradcam`), which writes the JSON file `output` (relative
+  to the workdir). The row's metrics read its fields as `<key>.<field>` of the run's results."""
+  key: str
+  args: tuple
+  output: str
+
+  def command(self, workdir: str) -> list:
+    return [sys.executable, *self.args, "--workdir", workdir]
+
+
+@dataclasses.dataclass(frozen=True)
 class Run:
   """One experiment run, `python {script} --config {config} --config.k=v ...` in its own
   workdir. The cheap variant (`--cheap`, CI) uses `cheap_config` (default: the file's `:tiny`
@@ -44,6 +57,8 @@ class Run:
   done_file: str = "results.json"
   # Real data: the folder under --data_dir whose manifests the run reads (data.source.manifest).
   data: Optional[str] = None
+  # Commands on the finished run's workdir whose outputs join its results (FollowUp).
+  then: tuple = ()
 
   def with_seed(self, seed: int) -> "Run":
     """This run with `--config.seed=seed`, named `<name>_s<seed>`."""
