@@ -2,7 +2,8 @@
 
 A `Row` is one line of the README's results table. Its result cell is a template such as
 `"accuracy {acc} (chance {chance})"` whose every `{placeholder}` is a `Metric`: a field of one
-run's results.json (or of a `FollowUp`'s output) and its format. Each of the row's runs is repeated for every seed in
+run's results.json (or of a `FollowUp`'s output) and its format. Each of the row's runs is
+repeated for every seed in
 `Row.seeds` (`--config.seed=k`, workdir `<run>_s<k>`); a checked metric shows the mean and the
 sample standard deviation over the seeds, "0.773 ± 0.010", a shown-only one (tol=None, e.g.
 chance) the mean. The same template both writes the cell and reads the expected numbers back
