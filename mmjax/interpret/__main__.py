@@ -1,22 +1,25 @@
-r"""Saliency maps of a trained classification run, as PNG overlays and pointing-game scores:
+r"""Saliency maps of a trained run, as PNG overlays and pointing-game scores:
 
   python -m mmjax.interpret --workdir runs/fusion --method gradcam
   python -m mmjax.interpret --workdir runs/fusion_vit --method rollout --out runs/maps
   python -m mmjax.interpret --workdir runs/fusion --method integrated_gradients --steps 64
+  python -m mmjax.interpret --workdir runs/captioning --method cross_attention
 
-The run (a fusion_classification.py workdir) is rebuilt from its config.json and newest
-checkpoint; see mmjax/interpret/explain.py for what each method draws and measures.
+The run (a fusion_classification.py workdir; a captioning.py one for cross_attention) is
+rebuilt from its config.json and newest checkpoint; see mmjax/interpret/explain.py and
+captions.py for what each method draws and measures.
 """
 
 import json
 
 from absl import app, flags, logging
 
+from mmjax.interpret.captions import explain_captions
 from mmjax.interpret.explain import METHODS, explain
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "The workdir of a trained classification run.")
-flags.DEFINE_enum("method", None, METHODS, "What to compute.")
+flags.DEFINE_string("workdir", None, "The workdir of a trained run.")
+flags.DEFINE_enum("method", None, METHODS + ("cross_attention",), "What to compute.")
 flags.DEFINE_string("out", None, "Output folder (default <workdir>/interpret/<method>).")
 flags.DEFINE_string("split", "test", "The split whose first examples are explained.")
 flags.DEFINE_integer("num_examples", 200, "Examples scored.")
@@ -32,8 +35,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments {argv[1:]}.")
   logging.set_verbosity(logging.WARNING)
-  scores = explain(FLAGS.workdir, FLAGS.method, FLAGS.out, FLAGS.split, FLAGS.num_examples,
-                   FLAGS.num_drawn, FLAGS.layer, FLAGS.steps, FLAGS.tolerance, FLAGS.batch_size)
+  if FLAGS.method == "cross_attention":
+    scores = explain_captions(FLAGS.workdir, FLAGS.out, FLAGS.split, FLAGS.num_examples,
+                              FLAGS.num_drawn, FLAGS.tolerance, FLAGS.batch_size)
+  else:
+    scores = explain(FLAGS.workdir, FLAGS.method, FLAGS.out, FLAGS.split, FLAGS.num_examples,
+                     FLAGS.num_drawn, FLAGS.layer, FLAGS.steps, FLAGS.tolerance,
+                     FLAGS.batch_size)
   print(json.dumps({k: v for k, v in scores.items() if k not in ("workdir",)}, indent=2))
 
 

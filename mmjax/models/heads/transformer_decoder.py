@@ -13,8 +13,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mmjax.models.transformer import (Dense, MlpBlock, attention_bias, dot_product_attention,
-                                      layer_norm)
+from mmjax.models import matmul
+from mmjax.models.transformer import (Dense, MlpBlock, attention_bias, attention_weights,
+                                      dot_product_attention, layer_norm)
 
 Dtype = Any
 
@@ -24,7 +25,9 @@ class DecoderBlock(nn.Module):
 
   x: [batch, q_len, width]. With `cache` (keys, values [batch, heads, max_len, head_dim]) and
   `index` (the position of x's single token), the new key/value is written at `index` and the
-  query attends to positions <= index; otherwise x is the whole sequence.
+  query attends to positions <= index; otherwise x is the whole sequence. Applied with
+  "intermediates" mutable, it sows its cross-attention probabilities float32 [batch, heads,
+  q_len, encoder tokens] as "attention_weights".
   """
   width: int
   num_heads: int
@@ -73,7 +76,14 @@ class DecoderBlock(nn.Module):
       bias = jnp.where(jnp.arange(k.shape[2]) <= index, 0.0, -1e9)[None, None, None, :]
     x = x + drop(self.self_out(self._merge(dot_product_attention(q, k, v, bias, self.dtype))))
     (q,) = self._heads(self.cross_q(self.ln2(x)), 1)
-    attended = dot_product_attention(q, *cross, cross_bias, self.dtype)
+    if self.is_mutable_collection("intermediates"):
+      # Where each position looks in the encoder's tokens (mmjax/interpret/captions.py), as
+      # MultiHeadAttention sows its own: only when asked, by the einsum path.
+      weights = attention_weights(q, cross[0], cross_bias, self.dtype)
+      self.sow("intermediates", "attention_weights", weights)
+      attended = matmul.einsum("bhqk,bhkd->bhqd", weights, cross[1], self.dtype)
+    else:
+      attended = dot_product_attention(q, *cross, cross_bias, self.dtype)
     x = x + drop(self.cross_out(self._merge(attended)))
     x = x + drop(self.mlp(self.ln3(x)))
     return x, cache
