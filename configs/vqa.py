@@ -24,6 +24,9 @@ and only the chosen one's is read:
   --config.model.inputs=question               (the learned question-only baseline)
   --config.model.inputs=question,image,audio --config.model.fusion.name=concat_late
   --config.model.encoders.question.name=bag_of_words --config.model.encoders.image.name=vit
+  --config.model.missing.placeholders=True --config.model.missing.modality_dropout=0.3
+                                               (any input may be missing; results.json's
+                                                missing_<input>/accuracy leaves each out)
 """
 
 import ml_collections
@@ -61,6 +64,9 @@ def get_config(arg: str = ""):
           concat_early=dict(dim=64, depth=1, num_heads=4),
           bottleneck=dict(dim=64, depth=2, fusion_layer=1, num_bottlenecks=4, num_heads=4),
       ),
+      # Learned stand-ins for a missing input (any subset at test time: results.json's
+      # missing_<input>/accuracy), and the rate each training example loses each input.
+      missing=dict(placeholders=False, modality_dropout=0.0),
       aux_loss_weight=1.0,  # weight of a fusion's own losses (adversarial's discriminator).
       head=dict(name="classification", classification=dict(hidden=(128,), dropout=0.1)),
       label_smoothing=0.0,

@@ -76,8 +76,11 @@ def run(config, workdir) -> dict:
   inputs = {k: test[k] for k in names}
   predict = classification.predictor(model)
 
-  def scored(variables, split):
-    predictions = classification.in_batches(predict, variables, {k: split[k] for k in names},
+  # With placeholders, each input is also left out at test time (the others see it missing).
+  missing = names if model.placeholders and len(names) > 1 else ()
+
+  def scored(variables, split, given=names):
+    predictions = classification.in_batches(predict, variables, {k: split[k] for k in given},
                                             config.eval.batch_size)
     return predictions, accuracy_by_type(exact_match(predictions, split["answer"]),
                                          split["question_type"])
@@ -87,6 +90,10 @@ def run(config, workdir) -> dict:
     metrics = {"accuracy": by_type["accuracy"],
                **{f"accuracy/{t}": a for t, a in by_type["per_type"].items()},
                "by_type": by_type, "predictions": predictions.tolist()}
+    for gone in missing:
+      kept = tuple(k for k in names if k != gone)
+      metrics[f"missing_{gone}/accuracy"] = scored(classification.variables_of(state), test,
+                                                   kept)[1]["accuracy"]
     if comp is not None:  # scenes with a held-out pair
       by_type = scored(classification.variables_of(state), comp)[1]
       metrics.update({"compositional/accuracy": by_type["accuracy"],
@@ -116,6 +123,8 @@ def run(config, workdir) -> dict:
       "prior_answers": {t: answers[a] for t, a in prior.items()},
       "question_only_bayes_per_type": bayes_q, "question_only_bayes": bayes,
       "chance": 1.0 / len(answers)}
+  results.update({f"missing_{gone}/accuracy": result.eval_metrics[f"missing_{gone}/accuracy"]
+                  for gone in missing})
   if comp is not None:
     comp_acc = result.eval_metrics["compositional/by_type"]
     results.update({"compositional/accuracy": comp_acc["accuracy"],
@@ -134,6 +143,8 @@ def run(config, workdir) -> dict:
           f"{shown(bayes_q[t])}")
   print(f"  {'all':10s} {len(test['answer']):6d} {results['accuracy']:7.3f} "
         f"{results['prior_accuracy']:7.3f} {shown(bayes)}")
+  for gone in missing:
+    print(f"  without {gone}: accuracy {results[f'missing_{gone}/accuracy']:.3f}")
   if comp is not None:
     print(f"  test_compositional ({len(comp['answer'])} questions, a held-out pair in each "
           f"scene): accuracy {results['compositional/accuracy']:.3f}")

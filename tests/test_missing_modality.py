@@ -111,3 +111,31 @@ def test_fusion_experiment_trains_with_modality_dropout_and_scores_each_modality
   c = preset("configs/fusion.py:tiny", **{"model.missing.modality_dropout": 0.3})
   with pytest.raises(ConfigError, match="modality_dropout needs model.missing.placeholders"):
     fusion_classification.run(c, str(tmp_path / "bad"))
+
+
+def test_vqa_takes_any_subset_of_its_inputs_with_placeholders(tmp_path):
+  from mmjax.models.vqa import VQAModel
+  from tests.scripts import preset
+  encoders = {"question": ENCODERS["text"], "image": dict(name="cnn", channels=(4,))}
+  batch = {"question": jnp.array([[3, 4, 5, 0], [6, 7, 0, 0]]),
+           "image": jax.random.normal(jax.random.key(1), (2, 8, 8, 3))}
+  vqa = VQAModel(num_answers=5, encoders=encoders, placeholders=True,
+                 head_options=dict(hidden=(8,)))
+  v = vqa.init(jax.random.key(0), batch)
+  alone = vqa.apply(v, {"question": batch["question"]})
+  marked = vqa.apply(v, batch, present={"image": jnp.array([False, False])})
+  np.testing.assert_allclose(alone, marked, atol=1e-6)
+  kept = vqa.apply(v, batch, present={"image": jnp.array([True, False])})
+  np.testing.assert_allclose(kept[0], vqa.apply(v, batch)[0], atol=1e-6)
+  np.testing.assert_allclose(kept[1], alone[1], atol=1e-6)
+  plain = VQAModel(num_answers=5, encoders=encoders, head_options=dict(hidden=(8,)))
+  with pytest.raises(ValueError, match="lacks inputs \\['image'\\].*placeholders=True"):
+    plain.apply(plain.init(jax.random.key(0), batch), {"question": batch["question"]})
+  with pytest.raises(ValueError, match="present names \\['audio'\\]"):
+    vqa.apply(v, batch, present={"audio": jnp.array([True, True])})
+  # The experiment scores each input left out.
+  from experiments import vqa as vqa_experiment
+  config = preset("configs/vqa.py:tiny", **{"model.missing.placeholders": True,
+                                             "model.missing.modality_dropout": 0.3})
+  results = vqa_experiment.run(config, str(tmp_path))
+  assert {"missing_question/accuracy", "missing_image/accuracy"} <= set(results)

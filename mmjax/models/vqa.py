@@ -43,7 +43,8 @@ class VQAModel(nn.Module):
   scale and shift of the image features) and cross_attention (question tokens attend over the
   image tokens) the question is the conditioning / query side unless the options say otherwise.
   head / head_options: a HEADS name and its kwargs. Fusion auxiliary losses are sown into
-  "losses" as in `MultimodalClassifier`.
+  "losses" as in `MultimodalClassifier`. placeholders / modality_dropout: its missing-input
+  stand-ins, as there (leave an input out of the batch, or pass present={input: bool [batch]}).
   """
   num_answers: int
   inputs: Sequence[str] = ("question", "image")
@@ -53,6 +54,8 @@ class VQAModel(nn.Module):
   head: str = "classification"
   head_options: Optional[Mapping[str, Any]] = None
   pad_id: int = 0
+  placeholders: bool = False
+  modality_dropout: float = 0.0
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -71,11 +74,20 @@ class VQAModel(nn.Module):
         num_classes=self.num_answers, modalities=tuple(MODALITY[i] for i in inputs),
         encoders={MODALITY[i]: encoders[i] for i in inputs}, fusion=self.fusion,
         fusion_options=options, head=self.head, head_options=self.head_options,
-        pad_id=self.pad_id, dtype=self.dtype, param_dtype=self.param_dtype)
+        pad_id=self.pad_id, placeholders=self.placeholders,
+        modality_dropout=self.modality_dropout, dtype=self.dtype, param_dtype=self.param_dtype)
 
-  def __call__(self, batch: Mapping[str, jax.Array], train: bool = False) -> jax.Array:
+  def __call__(self, batch: Mapping[str, jax.Array], train: bool = False,
+               present: Optional[Mapping[str, jax.Array]] = None) -> jax.Array:
     absent = [i for i in self.inputs if i not in batch]
-    if absent:
+    if absent and not self.placeholders:
       raise ValueError(f"the batch lacks inputs {absent}; got keys {sorted(batch)}, need "
-                       f"{list(self.inputs)}.")
-    return self.classifier({MODALITY[i]: batch[i] for i in self.inputs}, train=train)
+                       f"{list(self.inputs)} (a model with placeholders=True takes any subset: "
+                       "config model.missing.placeholders).")
+    unknown = sorted(set(present or {}) - set(self.inputs))
+    if unknown:
+      raise ValueError(f"present names {unknown}, not inputs of this model: {list(self.inputs)}.")
+    return self.classifier({MODALITY[i]: batch[i] for i in self.inputs if i in batch},
+                           train=train,
+                           present={MODALITY[i]: v for i, v in present.items()} if present
+                           else None)

@@ -118,6 +118,13 @@ def classifier(config, modalities: Sequence[str], num_classes: int,
   """The MultimodalClassifier config.model describes, over `modalities`; with
   config.model.missing = {"placeholders": bool, "modality_dropout": p} its missing-modality
   stand-ins and their training (mmjax/models/missing_modality.py)."""
+  return MultimodalClassifier(num_classes=num_classes, modalities=tuple(modalities),
+                              **missing_options(config),
+                              **components(config, modalities, vocab_size))
+
+
+def missing_options(config) -> dict:
+  """{"placeholders", "modality_dropout"} of config.model.missing (absent: neither), checked."""
   missing = dict(config.model.get("missing", None) or {})
   unknown = sorted(set(missing) - {"placeholders", "modality_dropout"})
   if unknown:
@@ -125,15 +132,14 @@ def classifier(config, modalities: Sequence[str], num_classes: int,
   if missing.get("modality_dropout") and not missing.get("placeholders"):
     raise ConfigError("model.missing.modality_dropout needs model.missing.placeholders=True (a "
                       "dropped modality is replaced by its learned stand-ins).")
-  return MultimodalClassifier(num_classes=num_classes, modalities=tuple(modalities),
-                              placeholders=bool(missing.get("placeholders", False)),
-                              modality_dropout=float(missing.get("modality_dropout", 0.0)),
-                              **components(config, modalities, vocab_size))
+  return {"placeholders": bool(missing.get("placeholders", False)),
+          "modality_dropout": float(missing.get("modality_dropout", 0.0))}
 
 
 def vqa_model(config, inputs: Sequence[str], num_answers: int, vocab_size: int) -> VQAModel:
-  """The VQAModel config.model describes, reading `inputs` (question, image, audio)."""
-  return VQAModel(num_answers=num_answers, inputs=tuple(inputs),
+  """The VQAModel config.model describes, reading `inputs` (question, image, audio), with
+  config.model.missing's stand-ins."""
+  return VQAModel(num_answers=num_answers, inputs=tuple(inputs), **missing_options(config),
                   **components(config, inputs, vocab_size, MODALITY))
 
 
