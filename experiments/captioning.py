@@ -53,10 +53,7 @@ def run(config, workdir) -> dict:
                                      jnp.dtype(config.compute_dtype))
   s = config.data.image_size
 
-  def init_fn(rng):
-    variables = dict(model.init(rng, jnp.zeros((1, s, s, 3)), jnp.zeros((1, text_len), jnp.int32)))
-    return variables.pop("params"), variables  # the rest (BatchNorm statistics) is model_state
-
+  init_fn = captioning.init_fn(model, s, text_len)
   loss_fn = captioning.caption_loss_fn(model, tokenizer, config.model.label_smoothing)
   generate = {"greedy": captioning.captioner_fn(model, tokenizer, text_len),
               f"beam{e.beam_size}": captioning.captioner_fn(

@@ -258,11 +258,7 @@ def captioning_profile(workdir: str, num_examples: Optional[int] = None, seed: i
   images, _ = captioning.test_set(world, "test", n)
   s = config.data.image_size
 
-  def init_fn(rng):
-    variables = dict(model.init(rng, jnp.zeros((1, s, s, 3)), jnp.zeros((1, text_len),
-                                                                           jnp.int32)))
-    return variables.pop("params"), variables
-  state, step = train.restore_latest(config, workdir, init_fn)
+  state, step = train.restore_latest(config, workdir, captioning.init_fn(model, s, text_len))
   greedy = captioning.captioner_fn(model, tokenizer, text_len)
   describe = lambda x: [tokenizer.decode(t) for t in captioning.caption_images(
       greedy, classification.variables_of(state), x, bs)]

@@ -90,11 +90,8 @@ def explain_captions(workdir: str, out: Optional[str] = None, split: str = "test
   model = captioning.build_captioner(config.model, tokenizer.vocab_size, text_len,
                                      jnp.dtype(config.compute_dtype))
 
-  def init_fn(rng):
-    variables = dict(model.init(rng, jnp.zeros((1, size, size, 3)),
-                                jnp.zeros((1, text_len), jnp.int32)))
-    return variables.pop("params"), variables
-  state, step = train.restore_latest(config, workdir, init_fn)
+  state, step = train.restore_latest(config, workdir,
+                                     captioning.init_fn(model, size, text_len))
   variables = variables_of(state)
   images, _ = captioning.test_set(world, split, num_examples)
   tokens = captioning.caption_images(captioning.captioner_fn(model, tokenizer, text_len),

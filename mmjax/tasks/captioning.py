@@ -73,6 +73,16 @@ def build_captioner(m, vocab_size: int, text_len: int, dtype=jnp.float32, key: s
                    decoder=options, features=m.features, dtype=dtype)
 
 
+def init_fn(model: Captioner, image_size: int, text_len: int):
+  """init_fn(rng) -> (params, model_state) of a Captioner for the trainer, initialised on one
+  blank image and caption; model_state holds the rest (BatchNorm statistics)."""
+  def init(rng):
+    variables = dict(model.init(rng, jnp.zeros((1, image_size, image_size, 3)),
+                                jnp.zeros((1, text_len), jnp.int32)))
+    return variables.pop("params"), variables
+  return init
+
+
 def apply_train(model, params, model_state, *args, rng, **kw):
   """model.apply in training mode (dropout from `rng`) -> (outputs, new model_state): mutable
   collections such as BatchNorm statistics are updated when the model has any."""
