@@ -21,6 +21,7 @@ VIDEO = "experiments/video_classification.py"
 AV_EVENTS = "experiments/av_event_localisation.py"
 FUSION_TASK = "data.source.shapes.task.name"  # the fusion runs' labelled task
 SYNERGY_CHEAP = {FUSION_TASK: "synergy", "model.modalities": "image,text"}
+AGREEMENT_CHEAP = {FUSION_TASK: "agreement", "model.modalities": "image,text,audio"}
 PLACEHOLDERS = {"model.missing.placeholders": "True"}
 MODALITY_DROPOUT = {"model.missing.modality_dropout": "0.3"}
 # The lstm preset's decoder options differ from tiny's, so its cheap run shrinks the preset.
@@ -168,6 +169,30 @@ TARGETS = (
         result="accuracy {acc} (chance {chance})",
         metrics=dict(acc=Metric("fusion_unique", "accuracy"),
                      chance=Metric("fusion_unique", "chance", ".3g", varies=False))),
+    Row("fusion_agreement", "three modalities, `agreement` task: image + caption text + its "
+        "speech, `concat_late`",
+        "`python experiments/fusion_classification.py --config configs/fusion.py:agreement "
+        "--workdir runs/agreement`",
+        runs=(fusion_run("agreement", "agreement", AGREEMENT_CHEAP),
+              *(fusion_run(f"agreement_{'_'.join(m)}", "agreement", AGREEMENT_CHEAP,
+                           **{"model.modalities": ",".join(m)})
+                for m in (("image", "text"), ("image", "audio"), ("text", "audio"),
+                          ("image",), ("text",), ("audio",)))),
+        result="accuracy {acc} (Bayes-optimal {bayes}); two modalities: image + text {it}, "
+               "image + audio {ia}, text + audio {ta} (Bayes-optimal {pair_bayes}); one: image "
+               "{i}, text {t}, audio {a} (chance {chance}); scenes with a held-out pair {comp}",
+        metrics=dict(
+            acc=Metric("agreement", "accuracy"),
+            bayes=Metric("agreement", "bayes_optimal", ".3g", varies=False),
+            it=Metric("agreement_image_text", "accuracy"),
+            ia=Metric("agreement_image_audio", "accuracy"),
+            ta=Metric("agreement_text_audio", "accuracy"),
+            pair_bayes=Metric("agreement_image_text", "bayes_optimal", varies=False),
+            i=Metric("agreement_image", "accuracy"),
+            t=Metric("agreement_text", "accuracy"),
+            a=Metric("agreement_audio", "accuracy"),
+            chance=Metric("agreement", "chance", ".3g", varies=False),
+            comp=Metric("agreement", "compositional/accuracy"))),
     Row("missing_modalities", "missing modalities: `redundant` and `unique` tasks, image + "
         "audio, `concat_late` with learned stand-ins, trained without / with modality dropout "
         "0.3; a modality left out of every test example",
