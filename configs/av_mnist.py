@@ -94,6 +94,9 @@ def get_config(arg: str = ""):
           multiplicative=dict(mode="matrix", dim=240, context_index=0),
       ),
       head=dict(name="classification", classification=dict(hidden=(100,), dropout=0.0)),
+      # Learned stand-ins for a missing modality (results.json's missing_<modality>/accuracy),
+      # and the rate each training example loses each modality (configs/fusion.py's keys).
+      missing=dict(placeholders=False, modality_dropout=0.0),
       label_smoothing=0.0,
   ))
   c.data = ml_collections.ConfigDict(dict(

@@ -60,14 +60,17 @@ def run(config, workdir, splits=None) -> dict:
   train_data = Batches(lambda idx: keep(train_split.make_batch(idx), mods), config.batch_size,
                        num_examples=len(train_split), seed=config.data.seed)
   example = keep(val.make_batch([0]), mods)
-  # Once, with the XLA options the trainer compiles its step with.
-  predict = classification.predictor(model, compiler_options=parallel.compiler_options())
+  # With placeholders, the test set is also scored with each modality left out.
+  missing = mods if model.placeholders and len(mods) > 1 else ()
+  # Each set of inputs compiled once, with the XLA options the trainer compiles its step with.
+  predict = {given: classification.predictor(model, compiler_options=parallel.compiler_options())
+             for given in [mods] + [tuple(m for m in mods if m != gone) for gone in missing]}
 
-  def predictions(variables, split):
+  def predictions(variables, split, given=mods):
     """Class ids [n] of a whole split, in eval.batch_size chunks built on the fly (the test
     audio alone would take 320 MB)."""
-    return classification.in_batches(predict, variables,
-                                     lambda idx: keep(split.make_batch(idx), mods),
+    return classification.in_batches(predict[given], variables,
+                                     lambda idx: keep(split.make_batch(idx), given),
                                      config.eval.batch_size, len(split))
 
   best_path, record_path = (os.path.join(workdir, f) for f in (BEST_PARAMS, BEST_RECORD))
@@ -101,6 +104,10 @@ def run(config, workdir, splits=None) -> dict:
     with open(best_path, "rb") as f:
       best = flax.serialization.from_bytes(variables, f.read())
     metrics = classification_metrics(test.labels, predictions(best, test), num_classes)
+    for gone in missing:
+      kept = tuple(m for m in mods if m != gone)
+      metrics[f"missing_{gone}/accuracy"] = float(np.mean(predictions(best, test, kept)
+                                                          == test.labels))
     return {**scalars, "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"],
             "test": metrics, "best": {"step": record["step"], "val_curve": record["val_curve"]}}
 
@@ -121,6 +128,8 @@ def run(config, workdir, splits=None) -> dict:
         f"accuracy {results['best_val_accuracy']:.4f} at step {results['best_step']} of "
         f"{result.step}; its test accuracy {results['accuracy']:.4f}, macro F1 "
         f"{results['macro_f1']:.4f} on {len(test)} test examples (chance {1 / num_classes:.3f}).")
+  for gone in missing:
+    print(f"  without {gone}: test accuracy {results[f'missing_{gone}/accuracy']:.4f}")
   return results
 
 

@@ -147,3 +147,14 @@ def test_bad_config_values_fail_before_loading_or_compiling(tmp_path, overrides,
 def test_unknown_preset_lists_the_valid_ones():
   with pytest.raises(ValueError, match="valid: one of late, tensor, low_rank_tensor"):
     config("early")
+
+
+def test_placeholders_score_each_modality_missing(tmp_path, capsys):
+  with tfds.testing.mock_data(num_examples=NUM_MOCK, policy=tfds.testing.MockPolicy.USE_CODE):
+    splits = sources.build(config().data)
+  c = config(**{"model.missing.placeholders": True, "model.missing.modality_dropout": 0.3})
+  results = experiment.run(c, str(tmp_path), splits)
+  out = capsys.readouterr().out
+  for gone in ("image", "audio"):
+    assert 0.0 <= results[f"missing_{gone}/accuracy"] <= 1.0
+    assert f"without {gone}: test accuracy {results[f'missing_{gone}/accuracy']:.4f}" in out
