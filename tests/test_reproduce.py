@@ -412,7 +412,7 @@ def test_real_data_targets_read_the_manifests_under_data_dir(tmp_path, capsys):
   write_files(data / "avm", audio=True)
   assert cli.main(["--workdir", str(work), "--data_dir", str(data), "--list"]) == 0
   listed = capsys.readouterr().out.splitlines()
-  assert len(listed) == sum(len(t.runs) for t in REAL_DATA_TARGETS) == 8
+  assert len(listed) == sum(len(t.runs) for t in REAL_DATA_TARGETS) == 10
   assert all(f"--config.data.source.manifest.dir={data}/" in line for line in listed)
   # The cheap variant trains on the tiny files and fills the row's every cell.
   assert cli.main(["--workdir", str(work), "--data_dir", str(data), "--cheap", "--only",

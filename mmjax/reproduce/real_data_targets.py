@@ -19,6 +19,13 @@ def avm_run(preset):
              cheap_config=f"configs/av_mnist.py:{preset},manifest,tiny", data="avm")
 
 
+def avm_missing(name, **overrides):
+  """Late fusion on the real pairs with learned stand-ins for a missing modality."""
+  return Run(name, "experiments/av_mnist.py", "configs/av_mnist.py:late,manifest",
+             overrides={"model.missing.placeholders": "True", **overrides},
+             cheap_config="configs/av_mnist.py:late,manifest,tiny", data="avm")
+
+
 REAL_DATA_TARGETS = (
     Row("f8k_retrieval", "Flickr8k retrieval, 1,000 test images x 5 captions, 64 px: CLIP (both "
         "towers from scratch) vs LiT (locked all-MiniLM-L6-v2 text tower)",
@@ -68,4 +75,22 @@ REAL_DATA_TARGETS = (
         seeds=(0,),
         metrics=dict(**{k: Metric(f"avm_{p}", "accuracy", tol=0.03) for k, p in AVM_PRESETS},
                      chance=Metric("avm_late", "chance"))),
+    Row("av_fsdd_mnist_missing", "AV-MNIST-style real pairs with a modality missing at test "
+        "time: late fusion with learned stand-ins, trained without / with modality dropout 0.3, "
+        "1,000 test pairs",
+        "`python experiments/av_mnist.py --config configs/av_mnist.py:late,manifest "
+        "--config.data.source.manifest.dir=DATA/avm --config.model.missing.placeholders=True "
+        "--config.model.missing.modality_dropout=0.3 --workdir runs/avm_moddrop`",
+        runs=(avm_missing("avm_missing"),
+              avm_missing("avm_missing_dropout", **{"model.missing.modality_dropout": "0.3"})),
+        result="test accuracy with both {both} / {both_d}, without the image {image} / "
+               "{image_d}, without the audio {audio} / {audio_d} (chance {chance})",
+        seeds=(0,),
+        metrics=dict(both=Metric("avm_missing", "accuracy", tol=0.03),
+                     both_d=Metric("avm_missing_dropout", "accuracy", tol=0.03),
+                     image=Metric("avm_missing", "missing_image/accuracy", tol=0.03),
+                     image_d=Metric("avm_missing_dropout", "missing_image/accuracy", tol=0.03),
+                     audio=Metric("avm_missing", "missing_audio/accuracy", tol=0.03),
+                     audio_d=Metric("avm_missing_dropout", "missing_audio/accuracy", tol=0.03),
+                     chance=Metric("avm_missing", "chance"))),
 )
