@@ -8,7 +8,7 @@ numbers are read from README.md by the same template, so they are not repeated h
 `Sweep(name, title, config, cheap_config)`: its summary.md table goes under the results table.
 """
 
-from mmjax.reproduce.spec import Metric, Row, Run, Sweep
+from mmjax.reproduce.spec import FollowUp, Metric, Row, Run, Sweep
 
 CONTRASTIVE = "experiments/contrastive.py"
 CAPTIONING = "experiments/captioning.py"
@@ -22,6 +22,7 @@ AV_EVENTS = "experiments/av_event_localisation.py"
 FUSION_TASK = "data.source.shapes.task.name"  # the fusion runs' labelled task
 SYNERGY_CHEAP = {FUSION_TASK: "synergy", "model.modalities": "image,text"}
 AGREEMENT_CHEAP = {FUSION_TASK: "agreement", "model.modalities": "image,text,audio"}
+AUDIO_ENCODER = "model.encoders.audio.name"  # the tiny preset's wave_cnn has no attention maps
 PLACEHOLDERS = {"model.missing.placeholders": "True"}
 MODALITY_DROPOUT = {"model.missing.modality_dropout": "0.3"}
 # The lstm preset's decoder options differ from tiny's, so its cheap run shrinks the preset.
@@ -33,9 +34,27 @@ LSTM_CHEAP = {"batch_size": "16", "total_steps": "4", "log_every_steps": "2",
               "eval.num_examples": "16", "eval.batch_size": "16"}
 
 
-def fusion_run(name, preset="", cheap=None, **overrides):
+def fusion_run(name, preset="", cheap=None, then=(), **overrides):
   return Run(name, FUSION, "configs/fusion.py" + (f":{preset}" if preset else ""),
-             overrides=overrides, cheap_overrides=cheap or {})
+             overrides=overrides, cheap_overrides=cheap or {}, then=then)
+
+
+def ability(run: str, name: str, key: str = "score", **kw) -> Metric:
+  """A field of the cognitive profile (`profiled`) of run `run`: ability `name`'s score or
+  chance."""
+  return Metric(run, f"profile.abilities.{name}.{key}", **kw)
+
+
+def profiled(experiment: str) -> FollowUp:
+  """experiments/cognitive_profile.py on a finished run: its profile.json."""
+  return FollowUp("profile", ("experiments/cognitive_profile.py", "--experiment", experiment),
+                  "profile/profile.json")
+
+
+def explained(method: str) -> FollowUp:
+  """`python -m mmjax.interpret --method <method>` on a finished fusion run: its scores.json."""
+  return FollowUp(method, ("-m", "mmjax.interpret", "--method", method),
+                  f"interpret/{method}/scores.json")
 
 
 TARGETS = (
@@ -227,6 +246,110 @@ TARGETS = (
             u_audio=Metric("missing_unique", "missing_audio/accuracy"),
             ud_audio=Metric("missing_unique_dropout", "missing_audio/accuracy"),
             chance=Metric("missing_unique", "chance", ".3g", varies=False))),
+    Row("interpretability", "interpretability: pointing game of the default `redundant` fusion "
+        "run's maps and of the default captioner's cross-attention, 200 test examples (a hit: "
+        "the map's peak on the object the label or the word names; for speech, in its spoken "
+        "word)",
+        "`python -m mmjax.interpret --workdir runs/fusion --method gradcam` (and "
+        "`integrated_gradients`, `rollout`; `rollout` of a run with "
+        "`--config.model.encoders.image.name=vit`; `cross_attention` of `runs/captioning`)",
+        runs=(fusion_run("interpret_cnn", cheap={AUDIO_ENCODER: "ast"},
+                         then=tuple(explained(m) for m in
+                                    ("gradcam", "integrated_gradients", "rollout"))),
+              fusion_run("interpret_vit", cheap={AUDIO_ENCODER: "ast"},
+                         then=(explained("rollout"),),
+                         **{"model.encoders.image.name": "vit"}),
+              # The tiny preset's 6 steps name no object yet; 150 do.
+              Run("interpret_captions", CAPTIONING, "configs/captioning.py",
+                  cheap_overrides={"total_steps": "150", "checkpoint.every_steps": "150"},
+                  then=(explained("cross_attention"),))),
+        result="Grad-CAM (CNN) {gradcam}, integrated gradients {ig}, ViT attention rollout "
+               "{vit} (a random map {random}, the centre pixel {centre}, the best fixed pixel "
+               "in hindsight {fixed}); the audio's share of the attributions {ig_audio}; AST "
+               "rollout over time {ast} (a random patch {ast_random}, the best fixed patch "
+               "{ast_fixed}); the default captioner's cross-attention for a generated word "
+               "naming one object's colour {cap_colour}, its shape {cap_shape} (a random map "
+               "{cap_random}, the best fixed pixel {cap_fixed})",
+        metrics=dict(
+            gradcam=Metric("interpret_cnn", "gradcam.pointing_game.hit_rate"),
+            ig=Metric("interpret_cnn", "integrated_gradients.pointing_game.hit_rate"),
+            vit=Metric("interpret_vit", "rollout.pointing_game.hit_rate"),
+            random=Metric("interpret_cnn", "gradcam.pointing_game.random_baseline",
+                          varies=False),
+            centre=Metric("interpret_cnn", "gradcam.pointing_game.centre_baseline", ".2f",
+                          varies=False),
+            fixed=Metric("interpret_cnn", "gradcam.pointing_game.best_fixed_baseline", ".2f",
+                         varies=False),
+            ig_audio=Metric("interpret_cnn", "integrated_gradients.integrated_gradients."
+                                             "mean_share_of_magnitude.audio"),
+            ast=Metric("interpret_cnn", "rollout.audio_pointing_game.hit_rate"),
+            ast_random=Metric("interpret_cnn", "rollout.audio_pointing_game.random_baseline",
+                              varies=False),
+            ast_fixed=Metric("interpret_cnn",
+                             "rollout.audio_pointing_game.best_fixed_baseline", ".2f",
+                             varies=False),
+            # Which words a captioner generates, and so the baselines, vary with the seed.
+            cap_colour=Metric("interpret_captions",
+                              "cross_attention.pointing_game_colour_words.hit_rate"),
+            cap_shape=Metric("interpret_captions",
+                             "cross_attention.pointing_game_shape_words.hit_rate"),
+            cap_random=Metric("interpret_captions",
+                              "cross_attention.pointing_game.random_baseline", tol=None),
+            cap_fixed=Metric("interpret_captions",
+                             "cross_attention.pointing_game.best_fixed_baseline", ".2f",
+                             tol=None))),
+    Row("cognitive_profile", "cognitive profile (`experiments/cognitive_profile.py`) of the "
+        "default VQA, captioning and `redundant` fusion runs and an `agreement` run: each "
+        "ability's score, its chance in brackets (the table under Cognitive abilities says "
+        "what each measures)",
+        "`python experiments/cognitive_profile.py --experiment vqa --workdir runs/vqa` (and "
+        "`captioning`, `fusion_classification`)",
+        runs=(Run("profile_vqa", VQA, "configs/vqa.py", then=(profiled("vqa"),)),
+              Run("profile_captioning", CAPTIONING, "configs/captioning.py",
+                  cheap_overrides={"total_steps": "150", "checkpoint.every_steps": "150"},
+                  then=(profiled("captioning"),)),
+              fusion_run("profile_fusion", then=(profiled("fusion_classification"),)),
+              fusion_run("profile_agreement", "agreement", AGREEMENT_CHEAP,
+                         then=(profiled("fusion_classification"),))),
+        result="VQA: colour / shape / size / counting / relations {v_col} / {v_sha} / {v_siz} / "
+               "{v_cnt} / {v_rel} ({vc_col} / {vc_sha} / {vc_siz} / {vc_cnt} / {vc_rel}), "
+               "held-out pairs {v_comp}, image noise {v_noise}, ECE {v_ece}; captioning: "
+               "colour / shape / size / counting {c_col} / {c_sha} / {c_siz} / {c_cnt} "
+               "({cc_col} / {cc_sha} / {cc_siz} / {cc_cnt}), held-out pairs {c_comp}, image "
+               "noise {c_noise}; fusion `redundant`: shape {f_sha} (0.25), held-out pairs "
+               "{f_comp}, noise {f_noise}, ECE {f_ece}; `agreement`: cross-modal {a_cross} "
+               "(0.5), noise {a_noise}, ECE {a_ece}",
+        metrics=dict(
+            v_col=ability("profile_vqa", "perception/colour"),
+            v_sha=ability("profile_vqa", "perception/shape"),
+            v_siz=ability("profile_vqa", "perception/size"),
+            v_cnt=ability("profile_vqa", "counting"),
+            v_rel=ability("profile_vqa", "spatial_relations"),
+            vc_col=ability("profile_vqa", "perception/colour", "chance", varies=False),
+            vc_sha=ability("profile_vqa", "perception/shape", "chance", varies=False),
+            vc_siz=ability("profile_vqa", "perception/size", "chance", varies=False),
+            vc_cnt=ability("profile_vqa", "counting", "chance", varies=False),
+            vc_rel=ability("profile_vqa", "spatial_relations", "chance", varies=False),
+            v_comp=ability("profile_vqa", "compositional"),
+            v_noise=ability("profile_vqa", "noise_robustness"),
+            v_ece=ability("profile_vqa", "calibration"),
+            c_col=ability("profile_captioning", "perception/colour"),
+            c_sha=ability("profile_captioning", "perception/shape"),
+            c_siz=ability("profile_captioning", "perception/size"),
+            c_cnt=ability("profile_captioning", "counting"),
+            cc_col=ability("profile_captioning", "perception/colour", "chance", varies=False),
+            cc_sha=ability("profile_captioning", "perception/shape", "chance", varies=False),
+            cc_siz=ability("profile_captioning", "perception/size", "chance", varies=False),
+            cc_cnt=ability("profile_captioning", "counting", "chance", varies=False),
+            c_comp=ability("profile_captioning", "compositional"),
+            c_noise=ability("profile_captioning", "noise_robustness"),
+            f_sha=ability("profile_fusion", "perception/shape"),
+            f_comp=ability("profile_fusion", "compositional"),
+            f_noise=ability("profile_fusion", "noise_robustness"),
+            f_ece=ability("profile_fusion", "calibration"),
+            a_cross=ability("profile_agreement", "cross_modal"),
+            a_noise=ability("profile_agreement", "noise_robustness"),
+            a_ece=ability("profile_agreement", "calibration"))),
     Row("pretrain_finetune", "pretrain -> fine-tune, colour of the first object from 100 labels, "
         "1000 test images",
         "`python experiments/pretrain_finetune.py --config configs/pretrain_finetune.py "
