@@ -29,6 +29,7 @@ below, and only the chosen one's is read:
 Ablation sweep (get_sweep below): every fusion x {redundant, unique, synergy} x 3 seeds:
   python -m mmjax.sweep --config configs/fusion.py --workdir runs/fusion_ablation
   python -m mmjax.sweep --config configs/fusion.py:synergy --workdir runs/fusion_synergy
+  python -m mmjax.sweep --config configs/fusion.py:agreement --workdir runs/fusion_agreement
   python -m mmjax.sweep --config configs/fusion.py:tiny --workdir /tmp/sweep   (CI: 2 trials)
 notebooks/fusion_ablation.ipynb tabulates and plots a sweep's summary.csv.
 """
@@ -134,12 +135,18 @@ def get_config(arg: str = ""):
 
 
 TASK_PRESETS = ("redundant", "unique", "synergy")
+# The fusions that take three inputs (film and multiplicative fuse exactly two: one conditions
+# the other; weighted_sum only with learned weights, this config's default).
+THREE_INPUT_FUSIONS = ("adversarial", "bottleneck", "concat_early", "concat_late",
+                       "cross_attention", "gated", "low_rank_tensor", "product", "sum", "tensor",
+                       "weighted_sum")
 
 
 def get_sweep(arg: str = ""):
   """Every registered fusion x task preset x 3 seeds (python -m mmjax.sweep; format in
   mmjax/sweep/spec.py). arg: '' all three tasks; redundant, unique or synergy: that task only;
-  tiny: 2 fusions on the tiny preset, one seed (CI, seconds)."""
+  agreement: the three-input fusions on the three-modality task; tiny: 2 fusions on the tiny
+  preset, one seed (CI, seconds)."""
   from mmjax.models import FUSIONS  # imported here: only a sweep needs the registry.
   sweep = dict(experiment="experiments/fusion_classification.py",
                grid={"preset": TASK_PRESETS, "model.fusion.name": tuple(FUSIONS.names())},
@@ -153,7 +160,9 @@ def get_sweep(arg: str = ""):
                             "eval.num_examples": 16})
   elif arg in TASK_PRESETS:
     sweep["grid"]["preset"] = (arg,)
+  elif arg == "agreement":
+    sweep["grid"] = {"preset": (arg,), "model.fusion.name": THREE_INPUT_FUSIONS}
   elif arg:
     raise ValueError(f"Unknown sweep {arg!r}; valid: '' (every task), "
-                     f"{', '.join(TASK_PRESETS)}, tiny.")
+                     f"{', '.join(TASK_PRESETS)}, agreement, tiny.")
   return sweep

@@ -196,3 +196,26 @@ def test_three_modalities_agreement_task_and_each_subsets_bayes(tmp_path, capsys
   out = capsys.readouterr().out
   for gone, kept in (("image", "text+audio"), ("text", "image+audio"), ("audio", "image+text")):
     assert f"without {gone}: accuracy" in out and f"Bayes-optimal from {kept} 0.833" in out
+
+
+def test_the_agreement_sweep_takes_exactly_the_fusions_that_accept_three_inputs():
+  from mmjax.models import FUSIONS
+  from mmjax.sweep.spec import load_module, load_sweep
+  fusion_config = load_module(os.path.join(ROOT, "configs/fusion.py"))
+  options = fusion_config.get_config().model.fusion
+  encoders = dict(ENCODERS, image=dict(name="cnn", channels=(4,)))
+  x = dict(inputs(batch=2), image=jnp.zeros((2, 8, 8, 3)))
+  takes_three = []
+  for name in FUSIONS.names():
+    model = MultimodalClassifier(num_classes=2, modalities=("image", "text", "audio"),
+                                 encoders=encoders, fusion=name,
+                                 fusion_options=dict(options.get(name, None) or {}),
+                                 head_options=dict(hidden=(8,)))
+    try:
+      jax.eval_shape(model.init, jax.random.key(0), x)
+      takes_three.append(name)
+    except ValueError as e:
+      assert "exactly 2 modalities" in str(e), (name, e)
+  assert tuple(takes_three) == fusion_config.THREE_INPUT_FUSIONS
+  sweep = load_sweep(os.path.join(ROOT, "configs/fusion.py:agreement"))
+  assert {t.values["model.fusion.name"] for t in sweep.trials} == set(takes_three)
