@@ -262,3 +262,32 @@ def test_caption_words_point_at_the_objects_they_name(tmp_path, monkeypatch):
   assert os.path.getsize(os.path.join(out, "maps.png")) > 1000
   with open(os.path.join(out, "scores.json")) as f:
     assert json.load(f)["pointing_game"] == game
+
+
+def test_vqa_gradcam_points_at_the_object_the_question_names(tmp_path):
+  from experiments import vqa
+  from mmjax import experiment
+  from mmjax.data import sources
+  from mmjax.data.tokenizer import WordTokenizer
+  from mmjax.interpret import captions, questions
+  config = experiment.get_config(os.path.join(ROOT, "configs/vqa.py:tiny"),
+                                 {"progress_bar": False})
+  workdir = str(tmp_path / "run")
+  vqa.run(config, workdir)
+  scores = questions.explain_questions(workdir, num_examples=24, num_drawn=3, batch_size=8)
+  # Independently: the colour / shape / size questions whose words name one object.
+  world = sources.build(config.data)
+  tokenizer = WordTokenizer.load(os.path.join(workdir, "vocab.json"))
+  masks = []
+  for i in range(24):
+    qa = world.example("test", i, ("qa",))
+    named = {id(o): o for *_, o in captions.named_objects(world.scene("test", i),
+                                                          tokenizer.words(qa["question"]))}
+    if qa["question_type"] in questions.SCORED_TYPES and len(named) == 1:
+      masks.append(pointing_game.object_mask(next(iter(named.values())),
+                                             config.data.image_size))
+  game = scores["pointing_game"]
+  assert game["num_maps"] == len(masks) > 0
+  assert game["random_baseline"] == pytest.approx(np.mean(masks))
+  assert scores["layer"] == "classifier/towers_image/block0"
+  assert os.path.getsize(os.path.join(workdir, "interpret", "gradcam", "maps.png")) > 1000

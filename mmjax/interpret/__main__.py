@@ -4,18 +4,22 @@ r"""Saliency maps of a trained run, as PNG overlays and pointing-game scores:
   python -m mmjax.interpret --workdir runs/fusion_vit --method rollout --out runs/maps
   python -m mmjax.interpret --workdir runs/fusion --method integrated_gradients --steps 64
   python -m mmjax.interpret --workdir runs/captioning --method cross_attention
+  python -m mmjax.interpret --workdir runs/vqa --method gradcam
 
-The run (a fusion_classification.py workdir; a captioning.py one for cross_attention) is
-rebuilt from its config.json and newest checkpoint; see mmjax/interpret/explain.py and
-captions.py for what each method draws and measures.
+The run (a fusion_classification.py workdir; a captioning.py one for cross_attention; a
+vqa.py one for gradcam) is rebuilt from its config.json and newest checkpoint; see
+mmjax/interpret/explain.py, captions.py and questions.py for what each method draws and
+measures.
 """
 
 import json
 
 from absl import app, flags, logging
 
+from mmjax import experiment
 from mmjax.interpret.captions import explain_captions
 from mmjax.interpret.explain import METHODS, explain
+from mmjax.interpret.questions import explain_questions
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "The workdir of a trained run.")
@@ -38,6 +42,11 @@ def main(argv):
   if FLAGS.method == "cross_attention":
     scores = explain_captions(FLAGS.workdir, FLAGS.out, FLAGS.split, FLAGS.num_examples,
                               FLAGS.num_drawn, FLAGS.tolerance, FLAGS.batch_size)
+  elif "inputs" in experiment.load_run_config(FLAGS.workdir).model:  # a vqa.py run
+    if FLAGS.method != "gradcam":
+      raise app.UsageError(f"--method={FLAGS.method}: a VQA run's maps are gradcam's.")
+    scores = explain_questions(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
+                               FLAGS.layer, FLAGS.tolerance, FLAGS.batch_size)
   else:
     scores = explain(FLAGS.workdir, FLAGS.method, FLAGS.out, FLAGS.split, FLAGS.num_examples,
                      FLAGS.num_drawn, FLAGS.layer, FLAGS.steps, FLAGS.tolerance,
