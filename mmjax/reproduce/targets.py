@@ -298,6 +298,27 @@ TARGETS = (
             cap_fixed=Metric("interpret_captions",
                              "cross_attention.pointing_game.best_fixed_baseline", ".2f",
                              tol=None))),
+    Row("interpretability_vqa", "interpretability of the default VQA model: Grad-CAM of its "
+        "CNN for the answer, pointing game on the object a colour / shape / size question "
+        "names, of 200 test questions",
+        "`python -m mmjax.interpret --workdir runs/vqa --method gradcam`",
+        runs=(Run("interpret_vqa", VQA, "configs/vqa.py", then=(explained("gradcam"),)),),
+        result="hits {all} on the {n} questions (a random map {random}, the centre pixel "
+               "{centre}, the best fixed pixel in hindsight {fixed}); colour questions "
+               "{colour}, shape {shape}, size {size}",
+        metrics=dict(
+            all=Metric("interpret_vqa", "gradcam.pointing_game.hit_rate"),
+            n=Metric("interpret_vqa", "gradcam.pointing_game.num_maps", ".0f", varies=False),
+            random=Metric("interpret_vqa", "gradcam.pointing_game.random_baseline",
+                          varies=False),
+            centre=Metric("interpret_vqa", "gradcam.pointing_game.centre_baseline", ".2f",
+                          varies=False),
+            fixed=Metric("interpret_vqa", "gradcam.pointing_game.best_fixed_baseline", ".2f",
+                         varies=False),
+            colour=Metric("interpret_vqa",
+                          "gradcam.pointing_game_colour_questions.hit_rate"),
+            shape=Metric("interpret_vqa", "gradcam.pointing_game_shape_questions.hit_rate"),
+            size=Metric("interpret_vqa", "gradcam.pointing_game_size_questions.hit_rate"))),
     Row("cognitive_profile", "cognitive profile (`experiments/cognitive_profile.py`) of the "
         "default VQA, captioning and `redundant` fusion runs and an `agreement` run: each "
         "ability's score, its chance in brackets (the table under Cognitive abilities says "
