@@ -20,10 +20,10 @@ import numpy as np
 
 from mmjax import experiment, train
 from mmjax.data import sources
-from mmjax.data.synthetic import SceneWorld
 from mmjax.data.synthetic.scenes import COLOURS, SHAPES
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.interpret import attention, overlay, pointing_game
+from mmjax.interpret.explain import check_counts, synthetic_world
 from mmjax.registry import ConfigError
 from mmjax.tasks import captioning
 from mmjax.tasks.classification import variables_of
@@ -77,14 +77,8 @@ def explain_captions(workdir: str, out: Optional[str] = None, split: str = "test
     raise ConfigError("--method=cross_attention needs a captioning run whose decoder attends to "
                       "the image's tokens (model.decoder.name=transformer, model.features="
                       "tokens).")
-  if num_examples < 1 or num_drawn < 0 or batch_size < 1 or tolerance < 0:
-    raise ConfigError(f"--num_examples={num_examples}, --num_drawn={num_drawn}, --batch_size="
-                      f"{batch_size}, --tolerance={tolerance}; valid: num_examples, batch_size "
-                      ">= 1; num_drawn, tolerance >= 0.")
-  world = sources.build(config.data, reads=("shapes",))
-  if not isinstance(world, SceneWorld):
-    raise ConfigError("the pointing game needs the synthetic world's objects "
-                      "(data.source.name=shapes).")
+  check_counts(num_examples, num_drawn, batch_size, tolerance)
+  world = synthetic_world(config)
   tokenizer = WordTokenizer.load(os.path.join(workdir, "vocab.json"))
   text_len, size = config.data.text_len, config.data.image_size
   model = captioning.build_captioner(config.model, tokenizer.vocab_size, text_len,

@@ -59,6 +59,26 @@ def check(method: str, modalities, encoders: dict):
                       + f"; the run's model.encoders.image.name is {image_encoder!r}.")
 
 
+def check_counts(num_examples: int, num_drawn: int, batch_size: int, tolerance: float,
+                 steps: int = 1):
+  """ConfigError, before anything compiles, for a count or tolerance out of range (the
+  command's flags; steps: integrated gradients')."""
+  if num_examples < 1 or num_drawn < 0 or batch_size < 1 or steps < 1 or tolerance < 0:
+    raise ConfigError(f"--num_examples={num_examples}, --num_drawn={num_drawn}, "
+                      f"--batch_size={batch_size}, --steps={steps}, --tolerance={tolerance}; "
+                      "valid: num_examples, batch_size, steps >= 1; num_drawn, tolerance >= 0.")
+
+
+def synthetic_world(config) -> SceneWorld:
+  """The run's synthetic world, whose objects the pointing game scores maps against;
+  ConfigError for another data source."""
+  world = sources.build(config.data, reads=("shapes",))
+  if not isinstance(world, SceneWorld):
+    raise ConfigError("the pointing game needs the synthetic world's objects "
+                      "(data.source.name=shapes).")
+  return world
+
+
 def baselines(inputs: dict) -> dict:
   """Integrated gradients' uninformative inputs: a mid-grey image (zeros of the normalised
   pixels) and white noise with each clip's RMS (fixed seed). Not silence: the AST normalises
@@ -191,10 +211,7 @@ def explain(workdir: str, method: str, out: Optional[str] = None, split: str = "
   config = experiment.load_run_config(workdir)
   mods = classification.modalities_of(config)
   check(method, mods, {m: config.model.encoders[m].name for m in mods})
-  if num_examples < 1 or num_drawn < 0 or batch_size < 1 or steps < 1 or tolerance < 0:
-    raise ConfigError(f"--num_examples={num_examples}, --num_drawn={num_drawn}, "
-                      f"--batch_size={batch_size}, --steps={steps}, --tolerance={tolerance}; "
-                      "valid: num_examples, batch_size, steps >= 1; num_drawn, tolerance >= 0.")
+  check_counts(num_examples, num_drawn, batch_size, tolerance, steps)
   mods, source, task, info, tokenizer, model = classification.setup(
       config, os.path.join(workdir, "vocab.json"))
   n = min(num_examples, sources.size(source, split) or num_examples)

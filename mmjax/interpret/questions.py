@@ -16,11 +16,11 @@ import numpy as np
 
 from mmjax import experiment, train
 from mmjax.data import sources
-from mmjax.data.synthetic import ANSWERS, SceneWorld
+from mmjax.data.synthetic import ANSWERS
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.interpret import gradcam, overlay, pointing_game
 from mmjax.interpret.captions import named_objects
-from mmjax.interpret.explain import in_batches
+from mmjax.interpret.explain import check_counts, in_batches, synthetic_world
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification
 from mmjax.tasks.vqa import vqa_data
@@ -40,14 +40,8 @@ def explain_questions(workdir: str, out: Optional[str] = None, num_examples: int
   if "image" not in names or config.model.encoders.image.name not in ("cnn", "resnet"):
     raise ConfigError("--method=gradcam on a VQA run needs an image read by a cnn or resnet "
                       f"encoder; the run's model.inputs={names}.")
-  if num_examples < 1 or num_drawn < 0 or batch_size < 1 or tolerance < 0:
-    raise ConfigError(f"--num_examples={num_examples}, --num_drawn={num_drawn}, --batch_size="
-                      f"{batch_size}, --tolerance={tolerance}; valid: num_examples, batch_size "
-                      ">= 1; num_drawn, tolerance >= 0.")
-  world = sources.build(config.data, reads=("shapes",))
-  if not isinstance(world, SceneWorld):
-    raise ConfigError("the pointing game needs the synthetic world's objects "
-                      "(data.source.name=shapes).")
+  check_counts(num_examples, num_drawn, batch_size, tolerance)
+  world = synthetic_world(config)
   config.eval.num_examples = num_examples
   tokenizer = WordTokenizer.load(os.path.join(workdir, "vocab.json"))
   model = classification.vqa_model(config, names, len(ANSWERS), tokenizer.vocab_size)
