@@ -35,7 +35,6 @@ command, the runs and the machine, between README.md's <!-- profile:begin/end --
 """
 
 import collections
-import dataclasses
 import os
 import sys
 import time
@@ -49,9 +48,8 @@ from mmjax import experiment as experiment_lib, train
 from mmjax.data import sources
 from mmjax.data.synthetic import ANSWERS
 from mmjax.data.synthetic.questions import vqa_info
-from mmjax.data.synthetic.scenes import COLOURS, INVERSE, SHAPES, SIZES, Scene, read_caption
 from mmjax.data.tokenizer import WordTokenizer
-from mmjax.evaluate import robustness
+from mmjax.evaluate import cognitive, robustness
 from mmjax.evaluate.calibration import expected_calibration_error
 from mmjax.evaluate.cognitive import ability, comparison_table, profile_table, write_profile
 from mmjax.evaluate.subject import fusion_subject, pixel_noise
@@ -133,25 +131,6 @@ def vqa_profile(workdir: str, num_examples: Optional[int] = None, seed: int = 0)
                   "inputs": list(names), "fusion": config.model.fusion.name}}
 
 
-def foil(scene: Scene, kind: str, rng: np.random.Generator, pairs=None) -> Optional[Scene]:
-  """`scene` changed in what `kind` asks and nothing else: the first object's colour, shape or
-  size (another allowed value); "relation": the relation inverted; "count": the first object
-  alone. None where the change needs two objects and the scene has not."""
-  i = scene.reading_order()[0]
-  o = scene.objects[i]
-  if kind in ("colour", "shape", "size"):
-    options = {"colour": [c for c in COLOURS if pairs is None or (o.shape, c) in pairs],
-               "shape": [s for s in SHAPES if pairs is None or (s, o.colour) in pairs],
-               "size": list(SIZES)}[kind]
-    options = [v for v in options if v != getattr(o, kind)]
-    return scene.replace_object(i, **{kind: options[int(rng.integers(len(options)))]})
-  if len(scene.objects) != 2:
-    return None
-  if kind == "relation":
-    return dataclasses.replace(scene, relation=INVERSE[scene.relation])
-  return Scene((o,))
-
-
 @PROFILES.register("contrastive")
 def contrastive_profile(workdir: str, num_examples: Optional[int] = None, seed: int = 0) -> dict:
   """A contrastive.py run on the synthetic world: each test image chooses between its caption
@@ -179,7 +158,7 @@ def contrastive_profile(workdir: str, num_examples: Optional[int] = None, seed: 
     true, fake, rows = [], [], []
     for i, (caption, kind) in enumerate(zip(captions, kinds)):
       scene = world.scene(split, i)
-      changed = foil(scene, kind, rng, pairs)
+      changed = cognitive.foil(scene, kind, rng, pairs)
       if changed is not None:
         j = scene.captions().index(caption)
         true.append(caption)
@@ -225,28 +204,10 @@ def contrastive_profile(workdir: str, num_examples: Optional[int] = None, seed: 
                   "step": step, "inputs": ["image", "text"], "loss": config.model.loss}}
 
 
-def caption_correct(scene: Scene, caption: str) -> dict:
-  """What a caption gets right about `scene` (scenes.read_caption): each attribute's values over
-  the objects (as a multiset: right when they are the scene's), the number of objects, all of
-  these at once ("all"), and for a two-object scene whose objects it names exactly, whether its
-  relation puts them where they are ("relation"; None otherwise)."""
-  phrases, relations = read_caption(caption)
-  truth = [(o.size, o.colour, o.shape) for o in scene.objects]
-  out = {kind: sorted(map(str, (p[k] for p in phrases))) == sorted(t[k] for t in truth)
-         for k, kind in enumerate(("size", "colour", "shape"))}
-  out["count"] = len(phrases) == len(truth)
-  out["all"] = sorted(phrases, key=str) == sorted(truth, key=str)
-  out["relation"] = None
-  if len(truth) == 2 and out["all"] and truth[0] != truth[1] and len(relations) == 1:
-    said = {tuple(phrases): relations[0], tuple(phrases[::-1]): INVERSE[relations[0]]}
-    out["relation"] = said.get(tuple(truth)) == scene.relation
-  return out
-
-
 @PROFILES.register("captioning")
 def captioning_profile(workdir: str, num_examples: Optional[int] = None, seed: int = 0) -> dict:
   """A captioning.py run on the synthetic world: its greedy captions of the test images read
-  back (`caption_correct`), beside a captioner blind to the image, which always says the
+  back (`cognitive.caption_correct`), beside a captioner blind to the image, which always says the
   commonest training caption."""
   config = experiment_lib.load_run_config(workdir)
   world = sources.build(config.data, reads=("shapes",))
@@ -267,7 +228,7 @@ def captioning_profile(workdir: str, num_examples: Optional[int] = None, seed: i
 
   def scored(split, captions):
     """{kind: bool [n] or None per scene} of each caption against its scene."""
-    rows = [caption_correct(world.scene(split, i), c) for i, c in enumerate(captions)]
+    rows = [cognitive.caption_correct(world.scene(split, i), c) for i, c in enumerate(captions)]
     return {k: [r[k] for r in rows] for k in rows[0]}
 
   def rate(values):

@@ -9,6 +9,7 @@ import pytest
 from experiments import cognitive_profile, contrastive, fusion_classification, vqa
 from mmjax.data.synthetic import task_info
 from mmjax.data.synthetic.questions import vqa_info
+from mmjax.data.synthetic.scenes import INVERSE
 from mmjax.evaluate import cognitive
 from mmjax.registry import ConfigError
 from tests.scripts import preset
@@ -84,7 +85,7 @@ def test_foils_change_only_what_the_ability_needs():
     scene = world.scene("test", i)
     j = i % len(scene.captions())
     for kind in ("colour", "shape", "size", "relation", "count"):
-      changed = cognitive_profile.foil(scene, kind, rng)
+      changed = cognitive.foil(scene, kind, rng)
       if changed is None:
         assert len(scene.objects) == 1 and kind in ("relation", "count")
         continue
@@ -118,16 +119,16 @@ def test_a_caption_is_read_back_against_its_scene():
   scene = next(s for s in (world.scene("test", i) for i in range(50))
                if len(s.objects) == 2 and s.objects[0].shape != s.objects[1].shape)
   for caption in scene.captions():  # every paraphrase is right in every way
-    assert all(cognitive_profile.caption_correct(scene, caption).values()), caption
+    assert all(cognitive.caption_correct(scene, caption).values()), caption
   a, b = scene.objects
-  wrong = f"a {a.phrase} {cognitive_profile.INVERSE[scene.relation]} a {b.phrase}"
-  got = cognitive_profile.caption_correct(scene, wrong)
+  wrong = f"a {a.phrase} {INVERSE[scene.relation]} a {b.phrase}"
+  got = cognitive.caption_correct(scene, wrong)
   assert got["relation"] is False and got["all"] and got["count"]
   other = "red" if a.colour != "red" else "green"
-  got = cognitive_profile.caption_correct(scene, f"a {a.size} {other} {a.shape}")
+  got = cognitive.caption_correct(scene, f"a {a.size} {other} {a.shape}")
   assert not got["count"] and not got["colour"] and got["relation"] is None
   # A broken caption (a model's) is read, not rejected.
-  got = cognitive_profile.caption_correct(scene, f"a {a.size} {a.colour} {a.colour} of")
+  got = cognitive.caption_correct(scene, f"a {a.size} {a.colour} {a.colour} of")
   assert not got["all"] and not got["shape"] and got["relation"] is None
 
 
@@ -145,7 +146,7 @@ def test_captioning_profile_reads_its_greedy_captions(tmp_path):
   said = profile["run"]["greedy_captions"]
   shown = json.load(open(tmp_path / "examples.json"))
   assert [r["greedy"] for r in shown] == said[:len(shown)] and len(said) == n
-  right = [cognitive_profile.caption_correct(s, c) for s, c in zip(scenes, said)]
+  right = [cognitive.caption_correct(s, c) for s, c in zip(scenes, said)]
   assert a["perception/colour"]["score"] == pytest.approx(np.mean([r["colour"] for r in right]))
   assert a["counting"]["score"] == pytest.approx(np.mean([r["count"] for r in right]))
   assert a["perception/shape"]["n"] == n and a["noise_robustness"]["n"] == n

@@ -10,12 +10,19 @@ about is absent from its profile, with the reason in `not_measured`.
   profile = {"abilities": {name: ability(...)}, "not_measured": {name: why}, "run": {...}}
 
 experiments/cognitive_profile.py builds profiles from trained runs; this module holds the
-taxonomy and writes the table (`profile_table`), the plot (`plot_profile`) and the files.
+taxonomy, the synthetic world's probes that score contrastive and captioning models (`foil`,
+`caption_correct`), and writes the table (`profile_table`), the plot (`plot_profile`) and the
+files.
 """
 
+import dataclasses
 import json
 import os
 from typing import Optional
+
+import numpy as np
+
+from mmjax.data.synthetic.scenes import COLOURS, INVERSE, SHAPES, SIZES, Scene, read_caption
 
 # name -> what it measures, in the order tables and plots show them.
 ABILITIES = {
@@ -115,3 +122,40 @@ def write_profile(profile: dict, directory: str, title: str = "") -> None:
   with open(os.path.join(directory, "profile.md"), "w") as f:
     f.write(profile_table(profile))
   plot_profile(profile, os.path.join(directory, "profile.png"), title)
+
+
+def foil(scene: Scene, kind: str, rng: np.random.Generator, pairs=None) -> Optional[Scene]:
+  """`scene` changed in what `kind` asks and nothing else: the first object's colour, shape or
+  size (another allowed value); "relation": the relation inverted; "count": the first object
+  alone. None where the change needs two objects and the scene has not."""
+  i = scene.reading_order()[0]
+  o = scene.objects[i]
+  if kind in ("colour", "shape", "size"):
+    options = {"colour": [c for c in COLOURS if pairs is None or (o.shape, c) in pairs],
+               "shape": [s for s in SHAPES if pairs is None or (s, o.colour) in pairs],
+               "size": list(SIZES)}[kind]
+    options = [v for v in options if v != getattr(o, kind)]
+    return scene.replace_object(i, **{kind: options[int(rng.integers(len(options)))]})
+  if len(scene.objects) != 2:
+    return None
+  if kind == "relation":
+    return dataclasses.replace(scene, relation=INVERSE[scene.relation])
+  return Scene((o,))
+
+
+def caption_correct(scene: Scene, caption: str) -> dict:
+  """What a caption gets right about `scene` (scenes.read_caption): each attribute's values over
+  the objects (as a multiset: right when they are the scene's), the number of objects, all of
+  these at once ("all"), and for a two-object scene whose objects it names exactly, whether its
+  relation puts them where they are ("relation"; None otherwise)."""
+  phrases, relations = read_caption(caption)
+  truth = [(o.size, o.colour, o.shape) for o in scene.objects]
+  out = {kind: sorted(map(str, (p[k] for p in phrases))) == sorted(t[k] for t in truth)
+         for k, kind in enumerate(("size", "colour", "shape"))}
+  out["count"] = len(phrases) == len(truth)
+  out["all"] = sorted(phrases, key=str) == sorted(truth, key=str)
+  out["relation"] = None
+  if len(truth) == 2 and out["all"] and truth[0] != truth[1] and len(relations) == 1:
+    said = {tuple(phrases): relations[0], tuple(phrases[::-1]): INVERSE[relations[0]]}
+    out["relation"] = said.get(tuple(truth)) == scene.relation
+  return out
