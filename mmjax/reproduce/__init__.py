@@ -7,7 +7,8 @@ r"""One command that reruns every experiment behind the README's results tables.
   python -m mmjax.reproduce --workdir runs/smoke --cheap --only fusion_unique,captioning
 
 Each target in `targets.TARGETS` (a README row: its runs, the result-cell template, one
-`Metric` per number; or a `Sweep`) runs as a subprocess: a row's runs once per seed (0, 1, 2) in
+`Metric` per number; or a `Sweep`; inspection_targets.py holds the rows that look inside a
+model) runs as a subprocess: a row's runs once per seed (0, 1, 2) in
 `<workdir>/<run name>_s<seed>`, a sweep in `<workdir>/<sweep name>`. A row shows each number's
 mean ± sample std over its seeds.
 

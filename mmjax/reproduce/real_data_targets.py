@@ -6,7 +6,7 @@ run-to-run noise. The synthetic world's rows and the sweeps are in targets.py.
 """
 
 from mmjax.reproduce.spec import Metric, Row, Run
-from mmjax.reproduce.targets import CAPTIONING, PRETRAIN
+from mmjax.reproduce.experiment_runs import CAPTIONING, PRETRAIN
 
 F8K_LIT_CHEAP = {"data.source.name": "manifest", "eval.zero_shot_tasks": "()",
                  "eval.paraphrases": "()"}

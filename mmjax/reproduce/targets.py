@@ -6,25 +6,16 @@ changes, tol=None for one shown unchecked). Each synthetic row runs over seeds 0
 `--check` derives its tolerances from the spread README shows (`tables.tolerance`). The expected
 numbers are read from README.md by the same template, so they are not repeated here. A sweep is
 `Sweep(name, title, config, cheap_config)`: its summary.md table goes under the results table.
+The rows that look inside a model (missing modalities, interpretability, cognitive profile)
+are in inspection_targets.py, the run builders they share in experiment_runs.py.
 """
 
-from mmjax.reproduce.spec import FollowUp, Metric, Row, Run, Sweep
+from mmjax.reproduce.experiment_runs import (AGREEMENT_CHEAP, ASR, AV_EVENTS, CAPTIONING,
+                                             CONTRASTIVE, FUSION_TASK, PRETRAIN, SYNERGY_CHEAP,
+                                             TRANSLATION, VIDEO, VQA, fusion_run)
+from mmjax.reproduce.inspection_targets import INSPECTION_TARGETS
+from mmjax.reproduce.spec import Metric, Row, Run, Sweep
 
-CONTRASTIVE = "experiments/contrastive.py"
-CAPTIONING = "experiments/captioning.py"
-ASR = "experiments/speech_recognition.py"
-FUSION = "experiments/fusion_classification.py"
-PRETRAIN = "experiments/pretrain_finetune.py"
-VQA = "experiments/vqa.py"
-TRANSLATION = "experiments/translation.py"
-VIDEO = "experiments/video_classification.py"
-AV_EVENTS = "experiments/av_event_localisation.py"
-FUSION_TASK = "data.source.shapes.task.name"  # the fusion runs' labelled task
-SYNERGY_CHEAP = {FUSION_TASK: "synergy", "model.modalities": "image,text"}
-AGREEMENT_CHEAP = {FUSION_TASK: "agreement", "model.modalities": "image,text,audio"}
-AUDIO_ENCODER = "model.encoders.audio.name"  # the tiny preset's wave_cnn has no attention maps
-PLACEHOLDERS = {"model.missing.placeholders": "True"}
-MODALITY_DROPOUT = {"model.missing.modality_dropout": "0.3"}
 # The lstm preset's decoder options differ from tiny's, so its cheap run shrinks the preset.
 LSTM_CHEAP = {"batch_size": "16", "total_steps": "4", "log_every_steps": "2",
               "checkpoint.every_steps": "4", "schedule.warmup_steps": "1",
@@ -32,30 +23,6 @@ LSTM_CHEAP = {"batch_size": "16", "total_steps": "4", "log_every_steps": "2",
               "model.image.vit.num_heads": "2", "model.image.vit.mlp_dim": "64",
               "model.decoder.lstm.embed_dim": "16", "model.decoder.lstm.hidden": "32",
               "eval.num_examples": "16", "eval.batch_size": "16"}
-
-
-def fusion_run(name, preset="", cheap=None, then=(), **overrides):
-  return Run(name, FUSION, "configs/fusion.py" + (f":{preset}" if preset else ""),
-             overrides=overrides, cheap_overrides=cheap or {}, then=then)
-
-
-def ability(run: str, name: str, key: str = "score", **kw) -> Metric:
-  """A field of the cognitive profile (`profiled`) of run `run`: ability `name`'s score or
-  chance."""
-  return Metric(run, f"profile.abilities.{name}.{key}", **kw)
-
-
-def profiled(experiment: str) -> FollowUp:
-  """experiments/cognitive_profile.py on a finished run: its profile.json."""
-  return FollowUp("profile", ("experiments/cognitive_profile.py", "--experiment", experiment),
-                  "profile/profile.json")
-
-
-def explained(method: str) -> FollowUp:
-  """`python -m mmjax.interpret --method <method>` on a finished fusion run: its scores.json."""
-  return FollowUp(method, ("-m", "mmjax.interpret", "--method", method),
-                  f"interpret/{method}/scores.json")
-
 
 TARGETS = (
     Row("contrastive", "contrastive (CLIP softmax), 1000 pairs of the test split",
@@ -212,165 +179,7 @@ TARGETS = (
             a=Metric("agreement_audio", "accuracy"),
             chance=Metric("agreement", "chance", ".3g", varies=False),
             comp=Metric("agreement", "compositional/accuracy"))),
-    Row("missing_modalities", "missing modalities: `redundant` and `unique` tasks, image + "
-        "audio, `concat_late` with learned stand-ins, trained without / with modality dropout "
-        "0.3; a modality left out of every test example",
-        "`python experiments/fusion_classification.py --config configs/fusion.py --workdir "
-        "runs/fusion_moddrop --config.model.missing.placeholders=True "
-        "--config.model.missing.modality_dropout=0.3` (and `configs/fusion.py:unique`)",
-        runs=(fusion_run("missing_redundant", **PLACEHOLDERS),
-              fusion_run("missing_redundant_dropout", **PLACEHOLDERS, **MODALITY_DROPOUT),
-              fusion_run("missing_unique", "unique", {FUSION_TASK: "unique_audio"},
-                         **PLACEHOLDERS),
-              fusion_run("missing_unique_dropout", "unique", {FUSION_TASK: "unique_audio"},
-                         **PLACEHOLDERS, **MODALITY_DROPOUT)),
-        result="`redundant`: both {r} / {rd}, without image {r_image} / {rd_image}, without "
-               "audio {r_audio} / {rd_audio} (Bayes-optimal {bayes}, from one modality "
-               "{unimodal_bayes}); `unique` (the label is only spoken): both {u} / {ud}, "
-               "without image {u_image} / {ud_image}, without audio {u_audio} / {ud_audio} "
-               "(chance {chance})",
-        metrics=dict(
-            r=Metric("missing_redundant", "accuracy"),
-            rd=Metric("missing_redundant_dropout", "accuracy"),
-            r_image=Metric("missing_redundant", "missing_image/accuracy"),
-            rd_image=Metric("missing_redundant_dropout", "missing_image/accuracy"),
-            r_audio=Metric("missing_redundant", "missing_audio/accuracy"),
-            rd_audio=Metric("missing_redundant_dropout", "missing_audio/accuracy"),
-            bayes=Metric("missing_redundant", "bayes_optimal", varies=False),
-            unimodal_bayes=Metric("missing_redundant", "unimodal_bayes.image", ".4g",
-                                  varies=False),
-            u=Metric("missing_unique", "accuracy"),
-            ud=Metric("missing_unique_dropout", "accuracy"),
-            u_image=Metric("missing_unique", "missing_image/accuracy"),
-            ud_image=Metric("missing_unique_dropout", "missing_image/accuracy"),
-            u_audio=Metric("missing_unique", "missing_audio/accuracy"),
-            ud_audio=Metric("missing_unique_dropout", "missing_audio/accuracy"),
-            chance=Metric("missing_unique", "chance", ".3g", varies=False))),
-    Row("interpretability", "interpretability: pointing game of the default `redundant` fusion "
-        "run's maps and of the default captioner's cross-attention, 200 test examples (a hit: "
-        "the map's peak on the object the label or the word names; for speech, in its spoken "
-        "word)",
-        "`python -m mmjax.interpret --workdir runs/fusion --method gradcam` (and "
-        "`integrated_gradients`, `rollout`; `rollout` of a run with "
-        "`--config.model.encoders.image.name=vit`; `cross_attention` of `runs/captioning`)",
-        runs=(fusion_run("interpret_cnn", cheap={AUDIO_ENCODER: "ast"},
-                         then=tuple(explained(m) for m in
-                                    ("gradcam", "integrated_gradients", "rollout"))),
-              fusion_run("interpret_vit", cheap={AUDIO_ENCODER: "ast"},
-                         then=(explained("rollout"),),
-                         **{"model.encoders.image.name": "vit"}),
-              # The tiny preset's 6 steps name no object yet; 150 do.
-              Run("interpret_captions", CAPTIONING, "configs/captioning.py",
-                  cheap_overrides={"total_steps": "150", "checkpoint.every_steps": "150"},
-                  then=(explained("cross_attention"),))),
-        result="Grad-CAM (CNN) {gradcam}, integrated gradients {ig}, ViT attention rollout "
-               "{vit} (a random map {random}, the centre pixel {centre}, the best fixed pixel "
-               "in hindsight {fixed}); the audio's share of the attributions {ig_audio}; AST "
-               "rollout over time {ast} (a random patch {ast_random}, the best fixed patch "
-               "{ast_fixed}); the default captioner's cross-attention for a generated word "
-               "naming one object's colour {cap_colour}, its shape {cap_shape} (a random map "
-               "{cap_random}, the best fixed pixel {cap_fixed})",
-        metrics=dict(
-            gradcam=Metric("interpret_cnn", "gradcam.pointing_game.hit_rate"),
-            ig=Metric("interpret_cnn", "integrated_gradients.pointing_game.hit_rate"),
-            vit=Metric("interpret_vit", "rollout.pointing_game.hit_rate"),
-            random=Metric("interpret_cnn", "gradcam.pointing_game.random_baseline",
-                          varies=False),
-            centre=Metric("interpret_cnn", "gradcam.pointing_game.centre_baseline", ".2f",
-                          varies=False),
-            fixed=Metric("interpret_cnn", "gradcam.pointing_game.best_fixed_baseline", ".2f",
-                         varies=False),
-            ig_audio=Metric("interpret_cnn", "integrated_gradients.integrated_gradients."
-                                             "mean_share_of_magnitude.audio"),
-            ast=Metric("interpret_cnn", "rollout.audio_pointing_game.hit_rate"),
-            ast_random=Metric("interpret_cnn", "rollout.audio_pointing_game.random_baseline",
-                              varies=False),
-            ast_fixed=Metric("interpret_cnn",
-                             "rollout.audio_pointing_game.best_fixed_baseline", ".2f",
-                             varies=False),
-            # Which words a captioner generates, and so the baselines, vary with the seed.
-            cap_colour=Metric("interpret_captions",
-                              "cross_attention.pointing_game_colour_words.hit_rate"),
-            cap_shape=Metric("interpret_captions",
-                             "cross_attention.pointing_game_shape_words.hit_rate"),
-            cap_random=Metric("interpret_captions",
-                              "cross_attention.pointing_game.random_baseline", tol=None),
-            cap_fixed=Metric("interpret_captions",
-                             "cross_attention.pointing_game.best_fixed_baseline", ".2f",
-                             tol=None))),
-    Row("interpretability_vqa", "interpretability of the default VQA model: Grad-CAM of its "
-        "CNN for the answer, pointing game on the object a colour / shape / size question "
-        "names, of 200 test questions",
-        "`python -m mmjax.interpret --workdir runs/vqa --method gradcam`",
-        runs=(Run("interpret_vqa", VQA, "configs/vqa.py", then=(explained("gradcam"),)),),
-        result="hits {all} on the {n} questions (a random map {random}, the centre pixel "
-               "{centre}, the best fixed pixel in hindsight {fixed}); colour questions "
-               "{colour}, shape {shape}, size {size}",
-        metrics=dict(
-            all=Metric("interpret_vqa", "gradcam.pointing_game.hit_rate"),
-            n=Metric("interpret_vqa", "gradcam.pointing_game.num_maps", ".0f", varies=False),
-            random=Metric("interpret_vqa", "gradcam.pointing_game.random_baseline",
-                          varies=False),
-            centre=Metric("interpret_vqa", "gradcam.pointing_game.centre_baseline", ".2f",
-                          varies=False),
-            fixed=Metric("interpret_vqa", "gradcam.pointing_game.best_fixed_baseline", ".2f",
-                         varies=False),
-            colour=Metric("interpret_vqa",
-                          "gradcam.pointing_game_colour_questions.hit_rate"),
-            shape=Metric("interpret_vqa", "gradcam.pointing_game_shape_questions.hit_rate"),
-            size=Metric("interpret_vqa", "gradcam.pointing_game_size_questions.hit_rate"))),
-    Row("cognitive_profile", "cognitive profile (`experiments/cognitive_profile.py`) of the "
-        "default VQA, captioning and `redundant` fusion runs and an `agreement` run: each "
-        "ability's score, its chance in brackets (the table under Cognitive abilities says "
-        "what each measures)",
-        "`python experiments/cognitive_profile.py --experiment vqa --workdir runs/vqa` (and "
-        "`captioning`, `fusion_classification`)",
-        runs=(Run("profile_vqa", VQA, "configs/vqa.py", then=(profiled("vqa"),)),
-              Run("profile_captioning", CAPTIONING, "configs/captioning.py",
-                  cheap_overrides={"total_steps": "150", "checkpoint.every_steps": "150"},
-                  then=(profiled("captioning"),)),
-              fusion_run("profile_fusion", then=(profiled("fusion_classification"),)),
-              fusion_run("profile_agreement", "agreement", AGREEMENT_CHEAP,
-                         then=(profiled("fusion_classification"),))),
-        result="VQA: colour / shape / size / counting / relations {v_col} / {v_sha} / {v_siz} / "
-               "{v_cnt} / {v_rel} ({vc_col} / {vc_sha} / {vc_siz} / {vc_cnt} / {vc_rel}), "
-               "held-out pairs {v_comp}, image noise {v_noise}, ECE {v_ece}; captioning: "
-               "colour / shape / size / counting {c_col} / {c_sha} / {c_siz} / {c_cnt} "
-               "({cc_col} / {cc_sha} / {cc_siz} / {cc_cnt}), held-out pairs {c_comp}, image "
-               "noise {c_noise}; fusion `redundant`: shape {f_sha} (0.25), held-out pairs "
-               "{f_comp}, noise {f_noise}, ECE {f_ece}; `agreement`: cross-modal {a_cross} "
-               "(0.5), noise {a_noise}, ECE {a_ece}",
-        metrics=dict(
-            v_col=ability("profile_vqa", "perception/colour"),
-            v_sha=ability("profile_vqa", "perception/shape"),
-            v_siz=ability("profile_vqa", "perception/size"),
-            v_cnt=ability("profile_vqa", "counting"),
-            v_rel=ability("profile_vqa", "spatial_relations"),
-            vc_col=ability("profile_vqa", "perception/colour", "chance", varies=False),
-            vc_sha=ability("profile_vqa", "perception/shape", "chance", varies=False),
-            vc_siz=ability("profile_vqa", "perception/size", "chance", varies=False),
-            vc_cnt=ability("profile_vqa", "counting", "chance", varies=False),
-            vc_rel=ability("profile_vqa", "spatial_relations", "chance", varies=False),
-            v_comp=ability("profile_vqa", "compositional"),
-            v_noise=ability("profile_vqa", "noise_robustness"),
-            v_ece=ability("profile_vqa", "calibration"),
-            c_col=ability("profile_captioning", "perception/colour"),
-            c_sha=ability("profile_captioning", "perception/shape"),
-            c_siz=ability("profile_captioning", "perception/size"),
-            c_cnt=ability("profile_captioning", "counting"),
-            cc_col=ability("profile_captioning", "perception/colour", "chance", varies=False),
-            cc_sha=ability("profile_captioning", "perception/shape", "chance", varies=False),
-            cc_siz=ability("profile_captioning", "perception/size", "chance", varies=False),
-            cc_cnt=ability("profile_captioning", "counting", "chance", varies=False),
-            c_comp=ability("profile_captioning", "compositional"),
-            c_noise=ability("profile_captioning", "noise_robustness"),
-            f_sha=ability("profile_fusion", "perception/shape"),
-            f_comp=ability("profile_fusion", "compositional"),
-            f_noise=ability("profile_fusion", "noise_robustness"),
-            f_ece=ability("profile_fusion", "calibration"),
-            a_cross=ability("profile_agreement", "cross_modal"),
-            a_noise=ability("profile_agreement", "noise_robustness"),
-            a_ece=ability("profile_agreement", "calibration"))),
+    *INSPECTION_TARGETS,  # missing modalities, interpretability, cognitive profile
     Row("pretrain_finetune", "pretrain -> fine-tune, colour of the first object from 100 labels, "
         "1000 test images",
         "`python experiments/pretrain_finetune.py --config configs/pretrain_finetune.py "
