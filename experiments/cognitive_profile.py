@@ -91,7 +91,7 @@ def vqa_profile(workdir: str, num_examples: Optional[int] = None, seed: int = 0)
   tokenizer = WordTokenizer.load(os.path.join(workdir, "vocab.json"))
   model = classification.vqa_model(config, names, len(ANSWERS), tokenizer.vocab_size)
   n_comp = sources.compositional_examples(world, config.eval.compositional_examples)
-  _, test, _, comp = vqa_data(config, world, tokenizer, names, n_comp)
+  _, test, comp = vqa_data(config, world, tokenizer, names, n_comp)
   state, step = train.restore_latest(config, workdir, classification.init_fn(
       model, {k: test[k] for k in names}))
   predict = classification.predictor(model, probabilities=True)

@@ -27,7 +27,7 @@ from mmjax.evaluate.image_grid import save_image_grid
 from mmjax.evaluate.vqa_accuracy import accuracy_by_type, exact_match, prior_predictions
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification
-from mmjax.tasks.vqa import vqa_data
+from mmjax.tasks.vqa import question_prior, vqa_data
 
 
 def check_config(config):
@@ -72,7 +72,8 @@ def run(config, workdir) -> dict:
                                           world.vocabulary(questions_too=True))
   model = classification.vqa_model(config, names, len(answers), tokenizer.vocab_size)
   n_comp = sources.compositional_examples(world, config.eval.compositional_examples)
-  train_data, test, prior, comp = vqa_data(config, world, tokenizer, names, n_comp)
+  train_data, test, comp = vqa_data(config, world, tokenizer, names, n_comp)
+  prior = question_prior(config, world, tokenizer, test["question_type"])
   inputs = {k: test[k] for k in names}
   predict = classification.predictor(model)
 

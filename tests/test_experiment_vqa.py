@@ -114,6 +114,8 @@ def test_tiny_learns_in_sixty_steps(tmp_path):
 @pytest.mark.parametrize("overrides,match", [
     ({"model.inputs": ("question", "video")}, "model.inputs=.*valid: a non-empty subset"),
     ({"model.fusion.name": "flim"}, 'model.fusion.name=.flim.*Did you mean "film"'),
+    # Truncation could cut the words that name the object.
+    ({"data.text_len": 4}, r"data.text_len=4 cannot hold a \d+-word question and <eos>; raise"),
 ])
 def test_bad_config_values_fail_before_compiling(tmp_path, overrides, match):
   with pytest.raises(ConfigError, match=match):

@@ -1,7 +1,7 @@
 """VQA data from config sections: the synthetic world's (or your files') questions as batches,
-the test split with its question types, the question-only majority prior, and the held-out
-split. experiments/vqa.py trains on them; experiments/cognitive_profile.py scores a finished
-run's abilities per question type on the same test split.
+the test split with its question types, the held-out split, and the question-only majority
+prior (`question_prior`). experiments/vqa.py trains on them; experiments/cognitive_profile.py
+and the VQA maps score a finished run on the same test split, without the prior.
 """
 
 import numpy as np
@@ -14,9 +14,9 @@ from mmjax.tasks import classification
 
 
 def vqa_data(config, world, tokenizer, names, n_comp=0):
-  """(train batches, the test split with its question types and texts, the majority-answer
-  prior {question type: answer id}, and the first n_comp examples of test_compositional the
-  same way, or None). Batches hold "question" ids, "answer" ids and the inputs."""
+  """(train batches, the test split with its question types and texts, and the first n_comp
+  examples of test_compositional the same way, or None). Batches hold "question" ids,
+  "answer" ids and the inputs."""
   d = config.data
   fields = ("qa",) + tuple(n for n in ("image", "audio") if n in names)
   inputs = ("question",) + fields[1:]
@@ -40,15 +40,26 @@ def vqa_data(config, world, tokenizer, names, n_comp=0):
       else (None, [])
   if comp is not None:
     comp["question_type"] = [e["question_type"] for e in comp_examples]
-  # The question-only prior: the commonest answer of each type among training questions.
+  check_question_length(d.text_len, tokenizer, examples + comp_examples)
+  return train_data, test, comp
+
+
+def question_prior(config, world, tokenizer, question_types):
+  """The question-only baseline {question type: answer id}: the commonest answer of each type
+  among the first data.prior_examples training questions; a type in question_types that none
+  of them has (your files) gets the commonest answer of all."""
+  d = config.data
   n_prior = min(d.prior_examples, sources.size(world, "train") or d.prior_examples)
   qa = [world.example("train", i, ("qa",)) for i in range(n_prior)]
+  check_question_length(d.text_len, tokenizer, qa)  # the training questions, as a sample.
   prior = majority_answers([q["question_type"] for q in qa], [int(q["answer_id"]) for q in qa])
-  # A type no training question has (your files) gets the commonest answer of all.
   overall = majority_answers(["all"] * len(qa), [int(q["answer_id"]) for q in qa])["all"]
-  prior.update({t: overall for t in test["question_type"] if t not in prior})
-  longest = max(len(tokenizer.words(q["question"])) for q in qa + examples + comp_examples)
-  if longest + 1 > d.text_len:  # truncation could cut the words that name the object.
-    raise ConfigError(f"data.text_len={d.text_len} cannot hold a {longest}-word question and "
+  prior.update({t: overall for t in question_types if t not in prior})
+  return prior
+
+
+def check_question_length(text_len, tokenizer, examples):
+  longest = max(len(tokenizer.words(e["question"])) for e in examples)
+  if longest + 1 > text_len:  # truncation could cut the words that name the object.
+    raise ConfigError(f"data.text_len={text_len} cannot hold a {longest}-word question and "
                       f"<eos>; raise it to {longest + 1}.")
-  return train_data, test, prior, comp
