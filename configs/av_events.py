@@ -10,6 +10,8 @@ Presets, chosen after the colon:
   video_only   the same model without the sound: reaches the video_only limit.
   audio_only   the same model without the picture: reaches the audio_only limit.
   tiny         seconds-long smoke run (CI).
+Either modality missing at test time (learned stand-ins, trained with modality dropout):
+  --config.model.missing.placeholders=True --config.model.missing.modality_dropout=0.3
 """
 
 import ml_collections
@@ -34,6 +36,9 @@ def get_config(arg: str = ""):
                   cross_attention=dict(dim=64, depth=1, num_heads=4)),
       head=dict(name="classification", classification=dict(hidden=(128,), dropout=0.1)),
       label_smoothing=0.0,
+      # Learned stand-ins for a missing modality (results.json's missing_<modality>/exact
+      # leaves each out), and the rate each training clip loses each modality.
+      missing=dict(placeholders=False, modality_dropout=0.0),
   ))
   # Per-frame tokens: the segments keep their order. Temporal Transformers here and in the
   # fusion kept the model on the audio-only plateau (README, Video).

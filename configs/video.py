@@ -12,6 +12,8 @@ Presets, chosen after the colon:
   mean       the same with the frame features averaged: blind to order (the 0.5 baseline).
   vivit      a factorised ViViT (tubelets of 2 frames x 8 x 8 pixels) instead.
   sync       does the tone mark the appearance? Video + sound (wave_cnn), concat_late.
+             Either one missing at test time: --config.model.missing.placeholders=True
+             (and --config.model.missing.modality_dropout=0.3 to train for it).
   kinetics_tiny  mmaction2's two-class Kinetics-400 sample (real mp4, 64 px, 8 frames at
              2 per second) from manifests in data.source.manifest.dir; its empty clips are
              skipped and counted.
@@ -41,6 +43,9 @@ def get_config(arg: str = ""):
       aux_loss_weight=1.0,
       head=dict(name="classification", classification=dict(hidden=(128,), dropout=0.1)),
       label_smoothing=0.0,
+      # With video + audio: learned stand-ins for a missing modality (results.json's
+      # missing_<modality>/accuracy), and the rate each training clip loses each modality.
+      missing=dict(placeholders=False, modality_dropout=0.0),
   ))
   c.data = ml_collections.ConfigDict(dict(
       seed=0, image_size=32, sample_rate=8000, label="direction",

@@ -7,7 +7,8 @@ config -> data (data.source clips) -> model (video and / or audio encoder, token
 segments, a temporal fusion, a per-segment head) -> train (per-segment cross-entropy) ->
 evaluate on the test split -> results.json: segment_accuracy, exact (the right segment or "no
 event"), detection (an event or not), event_recall / event_precision; beside `limits`[observer]
-for the same metrics: chance, audio_only, video_only, order_blind and bayes_optimal.
+for the same metrics: chance, audio_only, video_only, order_blind and bayes_optimal. With
+model.missing.placeholders, also missing_<modality>/<metric>: each modality left out.
 """
 
 import numpy as np
@@ -33,10 +34,20 @@ def run(config, workdir) -> dict:
   inputs = {m: test[m] for m in mods}
   predict = classification.predictor(model)
 
-  def evaluate(state, step):
-    pred = classification.in_batches(predict, classification.variables_of(state), inputs,
-                                     config.eval.batch_size)
+  # With placeholders, each modality is also left out at test time (the other sees it missing).
+  missing = mods if model.placeholders and len(mods) > 1 else ()
+
+  def scored(state, given=mods):
+    pred = classification.in_batches(predict, classification.variables_of(state),
+                                     {m: inputs[m] for m in given}, config.eval.batch_size)
     return localisation_metrics(test["segments"], pred)
+
+  def evaluate(state, step):
+    metrics = scored(state)
+    for gone in missing:
+      alone = scored(state, tuple(m for m in mods if m != gone))
+      metrics.update({f"missing_{gone}/{k}": alone[k] for k in av_events.METRICS})
+    return metrics
 
   result = train.train_or_restore(
       config, workdir, init_fn=classification.init_fn(model, inputs),
@@ -51,6 +62,10 @@ def run(config, workdir) -> dict:
   for k in av_events.METRICS:
     reach = ", ".join(f"{o} {v[k]:.3f}" for o, v in limits.items())
     print(f"  {k} {results[k]:.3f}  ({reach})")
+  for gone in missing:
+    kept = next(m for m in mods if m != gone)
+    print(f"  without {gone}: exact {results[f'missing_{gone}/exact']:.3f} ({kept} only "
+          f"reaches {limits[f'{kept}_only']['exact']:.3f})")
   return results
 
 

@@ -9,7 +9,7 @@ model.modalities=video,audio an audio encoder and a fusion) -> train -> evaluate
 split -> results.json: accuracy; shuffled_frames/accuracy, the same model with each test clip's
 frames in a random order (a model that uses time falls towards the order-blind limit, one that
 cannot see order does not move); compositional/accuracy on clips with a held-out (shape,
-colour) pair; beside chance, Bayes-optimal and what a model lacking the needed evidence reaches
+colour) pair; with model.missing.placeholders, missing_<modality>/accuracy; beside chance, Bayes-optimal and what a model lacking the needed evidence reaches
 (for files: chance is the test split's commonest class, and skipped/<split> counts the rows
 skipped as unusable with data.source.manifest.on_bad_example="skip").
 """
@@ -81,13 +81,17 @@ def run(config, workdir) -> dict:
     splits["shuffled_frames/"] = {**test, "video": shuffle_frames(test["video"], config.seed)}
   if n_comp:
     splits["compositional/"] = make("test_compositional")(np.arange(n_comp))
+  # With placeholders, each modality is also left out at test time (the other sees it missing).
+  for gone in (mods if model.placeholders and len(mods) > 1 else ()):
+    splits[f"missing_{gone}/"] = {k: v for k, v in test.items() if k != gone}
   predict = classification.predictor(model)
 
   def evaluate(state, step):
     metrics = {}
     for prefix, split in splits.items():
       pred = classification.in_batches(predict, classification.variables_of(state),
-                                       {m: split[m] for m in mods}, config.eval.batch_size)
+                                       {m: split[m] for m in mods if m in split},
+                                       config.eval.batch_size)
       scores = classification_metrics(split["label"], pred, info["num_classes"])
       keep = scores if not prefix else {k: scores[k] for k in ("accuracy", "macro_f1")}
       metrics.update({prefix + k: v for k, v in keep.items()})
@@ -107,7 +111,8 @@ def run(config, workdir) -> dict:
   print(f"{config.data.label} from {'+'.join(mods)}, {len(test['label'])} test clips at step "
         f"{result.step}: accuracy {results['accuracy']:.3f} (chance {info['chance']:.3f}"
         + (f", Bayes-optimal {bayes:.3f})" if bayes is not None else ")"))
-  for k in ("shuffled_frames/accuracy", "compositional/accuracy"):
+  for k in ("shuffled_frames/accuracy", "compositional/accuracy", "missing_video/accuracy",
+            "missing_audio/accuracy"):
     if k in results:
       print(f"  {k} {results[k]:.3f}")
   limits = {k: v for k, v in info.items() if k in ("order_blind", "audio_only", "video_only")}

@@ -39,12 +39,18 @@ def test_tiny_learns_in_sixty_steps(tmp_path):
   assert len(losses) == 3 and losses[-1] < losses[0] - 0.25, losses
 
 
-def test_sync_reads_video_and_sound(tmp_path):
+def test_sync_reads_video_and_sound_and_scores_each_missing(tmp_path, capsys):
+  # With placeholders (trained with modality dropout) each modality is also left out at test.
   config = preset("configs/video.py:tiny", **{"data.label": "sync",
-                                              "model.modalities": ("video", "audio")})
+                                              "model.modalities": ("video", "audio"),
+                                              "model.missing.placeholders": True,
+                                              "model.missing.modality_dropout": 0.3})
   results = experiment.run(config, str(tmp_path))
   assert results["modalities"] == ["video", "audio"] and results["label"] == "sync"
   assert results["audio_only"] == results["video_only"] == 0.5
+  for gone in ("video", "audio"):
+    assert 0.0 <= results[f"missing_{gone}/accuracy"] <= 1.0
+  assert "missing_audio/accuracy" in capsys.readouterr().out
 
 
 def test_shuffle_frames_reorders_each_clip():

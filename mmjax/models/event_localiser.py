@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import models
+from mmjax.models.missing_modality import SequencePlaceholder, check_options, which_kept
 from mmjax.models.multimodal_classifier import encoder_registry
 from mmjax.models.temporal_fusion import TEMPORAL_FUSIONS
 
@@ -52,6 +53,11 @@ class EventLocaliser(nn.Module):
   (`segment_pool`: the half before each boundary and the half after), joined by the temporal
   fusion `fusion` (TEMPORAL_FUSIONS: concat also takes one modality, the unimodal ablation),
   and the head `head` (HEADS, num_classes=2) classifies every segment with the same weights.
+
+  placeholders: a learned stand-in per modality for its segments where it is missing
+  (mmjax/models/missing_modality.py), so the model takes either modality alone: leave one out
+  of `inputs`, or mark examples without it with `present`. modality_dropout: during training,
+  each example loses each modality with this probability (never both); needs placeholders.
   """
   num_segments: int
   modalities: Sequence[str] = MODALITIES
@@ -60,6 +66,8 @@ class EventLocaliser(nn.Module):
   fusion_options: Optional[Mapping[str, Any]] = None
   head: str = "classification"
   head_options: Optional[Mapping[str, Any]] = None
+  placeholders: bool = False
+  modality_dropout: float = 0.0
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -72,15 +80,26 @@ class EventLocaliser(nn.Module):
     self.towers = {m: encoder_registry(m).build(
         encoders[m]["name"], **{k: v for k, v in encoders[m].items() if k != "name"}, **kw)
         for m in mods}
+    check_options(self.placeholders, self.modality_dropout)
+    if self.placeholders:
+      self.stand_ins = {m: SequencePlaceholder(param_dtype=self.param_dtype) for m in mods}
     self.fuse = TEMPORAL_FUSIONS.build(self.fusion, **dict(self.fusion_options or {}), **kw)
     self.classify = models.HEADS.build(self.head, num_classes=2,
                                        **dict(self.head_options or {}), **kw)
 
-  def __call__(self, inputs: Mapping[str, jax.Array], train: bool = False) -> jax.Array:
+  def __call__(self, inputs: Mapping[str, jax.Array], train: bool = False,
+               present: Optional[Mapping[str, jax.Array]] = None) -> jax.Array:
+    """present: {modality: bool [batch]}, False where an example lacks that modality; a
+    modality left out of `inputs` is missing from every example. Both need placeholders."""
+    absent, keep, batch = which_kept(self, self.modalities, inputs, present, train)
     segments = []
     for m in self.modalities:
+      if m in absent:
+        segments.append(self.stand_ins[m].absent(batch, self.num_segments, self.dtype))
+        continue
       _, tokens = self.towers[m](inputs[m], train=train)
-      segments.append(segment_pool(tokens, self.num_segments))
+      pooled = segment_pool(tokens, self.num_segments)
+      segments.append(self.stand_ins[m](pooled, keep[m]) if self.placeholders else pooled)
     x = self.fuse(segments, train=train)  # [batch, segments, dim]
     b, s, d = x.shape
     return self.classify(x.reshape(b * s, d), train=train).reshape(b, s, 2)

@@ -8,7 +8,7 @@ without, the placeholders keep their initial values and show how brittle the mod
 (MultiBench's robustness question).
 """
 
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -50,6 +50,67 @@ class Placeholder(nn.Module):
     pooled = jnp.broadcast_to(vector.astype(dtype), (batch, vector.shape[0]))
     tokens = jnp.broadcast_to(token.astype(dtype), (batch, 1, token.shape[0]))
     return pooled, tokens, jnp.ones((batch, 1), bool)
+
+
+class SequencePlaceholder(nn.Module):
+  """One modality's stand-in for a sequence whose positions a later layer keeps apart (the
+  event localiser's segments: [batch, segments, e]): where the modality is missing, every
+  position becomes the same learned vector [e], so the fusion still sees one per segment."""
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, sequence: jax.Array, keep: jax.Array) -> jax.Array:
+    """sequence [batch, n, e], keep [batch] bool (False: missing) -> [batch, n, e]."""
+    vector = self.param("vector", nn.initializers.normal(0.02), sequence.shape[-1:],
+                        self.param_dtype)
+    return jnp.where(keep[:, None, None], sequence, vector.astype(sequence.dtype))
+
+  def absent(self, batch: int, length: int, dtype: Any) -> jax.Array:
+    """The stand-in sequence [batch, length, e] of a modality with no input at all."""
+    vector = self.get_variable("params", "vector")
+    if vector is None:
+      raise ValueError("the placeholders are created at init: initialise the model with every "
+                       "modality present, then leave out any at apply.")
+    return jnp.broadcast_to(vector.astype(dtype), (batch, length, vector.shape[0]))
+
+
+def check_options(placeholders: bool, modality_dropout: float):
+  """A model's missing-modality options, checked (ValueError naming the fix)."""
+  if not 0.0 <= modality_dropout < 1.0:
+    raise ValueError(f"modality_dropout={modality_dropout}; valid: 0 <= p < 1.")
+  if modality_dropout and not placeholders:
+    raise ValueError("modality_dropout needs placeholders=True: a dropped modality is replaced "
+                     "by its learned stand-ins.")
+
+
+def which_kept(module: nn.Module, modalities: Sequence[str], inputs: Mapping[str, jax.Array],
+               present: Optional[Mapping[str, jax.Array]], train: bool):
+  """For a model over `modalities` with fields `placeholders` and `modality_dropout`, given
+  its inputs (a modality left out is missing from every example) and `present` ({modality:
+  bool [batch]}, False where an example lacks it): (the absent modalities, {modality: keep
+  bool [batch]}, batch size). With train and modality_dropout, each example also loses each
+  modality at that rate (`dropout_keep`, from the "dropout" rng). Bad inputs raise ValueError."""
+  absent = [m for m in modalities if m not in inputs]
+  if (absent or present) and not module.placeholders:
+    raise ValueError(f"inputs lack modalities {absent or sorted(present)}; got keys "
+                     f"{sorted(inputs)}, need {list(modalities)} (a model with "
+                     "placeholders=True takes any subset: config model.missing.placeholders).")
+  unknown = sorted(set(present or {}) - set(modalities))
+  if unknown:
+    raise ValueError(f"present names {unknown}, not modalities of this model: "
+                     f"{list(modalities)}.")
+  if len(absent) == len(modalities):
+    raise ValueError(f"inputs hold none of the modalities {list(modalities)}; got keys "
+                     f"{sorted(inputs)}.")
+  batch = next(inputs[m].shape[0] for m in modalities if m in inputs)
+  keep = {m: jnp.ones((batch,), bool) for m in modalities}
+  if train and module.modality_dropout:
+    drawn = dropout_keep(module.make_rng("dropout"), batch, len(modalities),
+                         module.modality_dropout)
+    keep = dict(zip(modalities, drawn))
+  for m, mask in (present or {}).items():
+    keep[m] = keep[m] & jnp.asarray(mask, bool)
+  return absent, keep, batch
 
 
 def dropout_keep(rng: jax.Array, batch: int, count: int, rate: float) -> jax.Array:

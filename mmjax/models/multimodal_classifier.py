@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from mmjax import models
-from mmjax.models.missing_modality import Placeholder, dropout_keep
+from mmjax.models.missing_modality import Placeholder, check_options, which_kept
 
 MODALITIES = ("image", "text", "audio", "video")
 
@@ -80,11 +80,7 @@ class MultimodalClassifier(nn.Module):
       options = {k: v for k, v in encoders[m].items() if k != "name"}
       towers[m] = encoder_registry(m).build(encoders[m]["name"], **options, **kw)
     self.towers = towers
-    if not 0.0 <= self.modality_dropout < 1.0:
-      raise ValueError(f"modality_dropout={self.modality_dropout}; valid: 0 <= p < 1.")
-    if self.modality_dropout and not self.placeholders:
-      raise ValueError("modality_dropout needs placeholders=True: a dropped modality is replaced "
-                       "by its learned stand-ins.")
+    check_options(self.placeholders, self.modality_dropout)
     if self.placeholders:
       self.stand_ins = {m: Placeholder(param_dtype=self.param_dtype) for m in modalities}
     if len(modalities) > 1:
@@ -97,26 +93,7 @@ class MultimodalClassifier(nn.Module):
     """present: {modality: bool [batch]}, False where an example lacks that modality (its input
     there is ignored); a modality left out of `inputs` is missing from every example. Both need
     placeholders=True."""
-    absent = [m for m in self.modalities if m not in inputs]
-    if (absent or present) and not self.placeholders:
-      raise ValueError(f"inputs lack modalities {absent or sorted(present)}; got keys "
-                       f"{sorted(inputs)}, need {list(self.modalities)} (a model with "
-                       "placeholders=True takes any subset: config model.missing.placeholders).")
-    unknown = sorted(set(present or {}) - set(self.modalities))
-    if unknown:
-      raise ValueError(f"present names {unknown}, not modalities of this model: "
-                       f"{list(self.modalities)}.")
-    if len(absent) == len(self.modalities):
-      raise ValueError(f"inputs hold none of the modalities {list(self.modalities)}; got keys "
-                       f"{sorted(inputs)}.")
-    batch = next(inputs[m].shape[0] for m in self.modalities if m in inputs)
-    keep = {m: jnp.ones((batch,), bool) for m in self.modalities}
-    if train and self.modality_dropout:
-      drawn = dropout_keep(self.make_rng("dropout"), batch, len(self.modalities),
-                           self.modality_dropout)
-      keep = dict(zip(self.modalities, drawn))
-    for m, mask in (present or {}).items():
-      keep[m] = keep[m] & jnp.asarray(mask, bool)
+    absent, keep, batch = which_kept(self, self.modalities, inputs, present, train)
     pooled, tokens, masks = [], [], []
     for m in self.modalities:
       if m in absent:

@@ -6,6 +6,7 @@ describes and the batches of the synthetic clips' per-segment labels
   model.encoders.<modality> = {"name": "frames", "frames": {...}, "vivit": {...}}
   model.fusion = {"name": "concat", "concat": {...}, "cross_attention": {...}}  # TEMPORAL_FUSIONS
   model.head = {"name": "classification", "classification": {"hidden": (128,)}}  # per segment
+  model.missing = {"placeholders": False, "modality_dropout": 0.0}  # stand-ins, their training
 """
 
 from typing import Callable, Sequence
@@ -48,6 +49,7 @@ def localiser(config, modalities: Sequence[str], num_segments: int) -> EventLoca
   return EventLocaliser(num_segments=num_segments, modalities=tuple(modalities),
                         encoders=encoders, fusion=fusion, fusion_options=fusion_options,
                         head=head, head_options=head_options,
+                        **classification.missing_options(config),
                         dtype=jnp.dtype(config.compute_dtype))
 
 
