@@ -5,11 +5,12 @@ r"""Saliency maps of a trained run, as PNG overlays and pointing-game scores:
   python -m mmjax.interpret --workdir runs/fusion --method integrated_gradients --steps 64
   python -m mmjax.interpret --workdir runs/captioning --method cross_attention
   python -m mmjax.interpret --workdir runs/vqa --method gradcam
+  python -m mmjax.interpret --workdir runs/contrastive --method rollout
 
 The run (a fusion_classification.py workdir; a captioning.py one for cross_attention; a
-vqa.py one for gradcam) is rebuilt from its config.json and newest checkpoint; see
-mmjax/interpret/explain.py, captions.py and questions.py for what each method draws and
-measures.
+vqa.py one for gradcam; a contrastive.py one for rollout or gradcam, maps of a caption of one
+object) is rebuilt from its config.json and newest checkpoint; see mmjax/interpret/explain.py,
+captions.py, questions.py and retrieval.py for what each method draws and measures.
 """
 
 import json
@@ -20,6 +21,7 @@ from mmjax import experiment
 from mmjax.interpret.captions import explain_captions
 from mmjax.interpret.explain import METHODS, explain
 from mmjax.interpret.questions import explain_questions
+from mmjax.interpret.retrieval import explain_retrieval
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "The workdir of a trained run.")
@@ -42,6 +44,10 @@ def main(argv):
   if FLAGS.method == "cross_attention":
     scores = explain_captions(FLAGS.workdir, FLAGS.out, FLAGS.split, FLAGS.num_examples,
                               FLAGS.num_drawn, FLAGS.tolerance, FLAGS.batch_size)
+  elif "embed_dim" in experiment.load_run_config(FLAGS.workdir).model:  # a contrastive run
+    scores = explain_retrieval(FLAGS.workdir, FLAGS.method, FLAGS.out, FLAGS.split,
+                               FLAGS.num_examples, FLAGS.num_drawn, FLAGS.tolerance,
+                               FLAGS.batch_size)
   elif "inputs" in experiment.load_run_config(FLAGS.workdir).model:  # a vqa.py run
     if FLAGS.method != "gradcam":
       raise app.UsageError(f"--method={FLAGS.method}: a VQA run's maps are gradcam's.")

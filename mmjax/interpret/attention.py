@@ -7,11 +7,14 @@ Every `MultiHeadAttention` sows its probabilities when applied with "intermediat
 the information from the input tokens through the layers: each layer's head-averaged
 attention A_l becomes 0.5 A_l + 0.5 I (the residual connection), rows renormalised, and the
 rollout is their product R = A'_L ... A'_1, R[i, j] = how much of token i's output comes from
-input token j.
+input token j. Rollout is blind to what is asked of the model; `gradient_rollout` (Chefer et
+al. 2021) weights each layer's attention by the gradient of a chosen score, so its map answers
+"where is the evidence for this score" (e.g. for one text query of a contrastive model).
 """
 
-from typing import Optional
+from typing import Callable, Optional
 
+import jax
 import jax.numpy as jnp
 
 from mmjax.interpret import paths
@@ -27,14 +30,16 @@ def attention_weights(model, variables, inputs, prefix: str = "") -> dict:
   return collect(state.get("intermediates", {}), prefix)
 
 
-def collect(intermediates, prefix: str = "") -> dict:
+def collect(intermediates, prefix: str = "", name: str = WEIGHTS) -> dict:
   """The attention weights in a sown "intermediates" collection, as `attention_weights` gives
-  them; a scanned stack's layers are split out as ".../blocks/block/attn@0", "@1", ..."""
+  them; a scanned stack's layers are split out as ".../blocks/block/attn@0", "@1", ...
+  name="attention": the same from a "perturbations" collection or its gradient (arrays, not
+  sown tuples)."""
   out = {}
   for path, sown in paths.under(paths.flatten(intermediates), prefix).items():
-    if not path.endswith("/" + WEIGHTS):
+    if not path.endswith("/" + name):
       continue
-    layer, weights = path[:-len(WEIGHTS) - 1], sown[0]
+    layer, weights = path[:-len(name) - 1], sown[0] if name == WEIGHTS else sown
     if weights.ndim == 5:  # nn.scan stacked the layers first
       out.update({f"{layer}@{i}": w for i, w in enumerate(weights)})
     else:
@@ -61,6 +66,31 @@ def rollout(layers, residual: float = 0.5) -> jnp.ndarray:
     out = a if out is None else jnp.einsum("bij,bjk->bik", a, out)
   if out is None:
     raise ValueError("rollout needs at least one attention layer.")
+  return out
+
+
+def gradient_rollout(model, variables, inputs, score_of: Callable, prefix: str) -> jnp.ndarray:
+  """Gradient-weighted rollout of the self-attention layers under `prefix` for a score (Chefer,
+  Gur & Wolf 2021, "Generic Attention-model Explainability for Interpreting Bi-Modal and
+  Encoder-Decoder Transformers", their rule for self-attention): R = I, and per layer, first
+  layer first, R <- R + mean_heads(relu(dS/dA * A)) R, so only attention that raises the score
+  spreads relevance. score_of(model output) -> [batch] scores, e.g. a contrastive model's
+  image-text similarity; examples must not interact (evaluation mode). Returns float32
+  [batch, n, n]: R[i, j], the relevance of input token j to output token i (`token_map`)."""
+  _, state = model.apply(variables, inputs, mutable=["intermediates", "perturbations"])
+
+  def total(perturbations):
+    out, sown = model.apply({**variables, "perturbations": perturbations}, inputs,
+                            mutable=["intermediates"])
+    return jnp.sum(score_of(out)), sown["intermediates"]
+
+  grads, sown = jax.grad(total, has_aux=True)(state["perturbations"])
+  weights, gradients = collect(sown, prefix), collect(grads, prefix, "attention")
+  out = None
+  for layer, a in weights.items():
+    cam = jax.nn.relu(gradients[layer] * a.astype(jnp.float32)).mean(axis=1)
+    out = jnp.broadcast_to(jnp.eye(a.shape[-1]), cam.shape) if out is None else out
+    out = out + jnp.einsum("bij,bjk->bik", cam, out)
   return out
 
 

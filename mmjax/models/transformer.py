@@ -140,7 +140,8 @@ class MultiHeadAttention(nn.Module):
   Applied with the "intermediates" collection mutable (`mutable=["intermediates"]`, as
   mmjax/interpret does), it sows its attention probabilities float32 [batch, heads, q_len,
   k_len] as "attention_weights", computed by the einsum path whatever `attention` says (the
-  fused kernels never form them); otherwise nothing is computed or stored.
+  fused kernels never form them), and with a "perturbations" collection adds its "attention"
+  entry to them (flax's `perturb`: for their gradient); otherwise nothing is computed or stored.
   """
   num_heads: int
   dtype: Dtype = jnp.float32
@@ -166,6 +167,11 @@ class MultiHeadAttention(nn.Module):
     if self.is_mutable_collection("intermediates"):
       weights = attention_weights(q, k, bias, self.dtype)
       self.sow("intermediates", "attention_weights", weights)
+      if self.is_mutable_collection("perturbations") or \
+          self.has_variable("perturbations", "attention"):
+        # Zeros added here make the gradient with respect to them the gradient with respect to
+        # the weights (gradient-weighted rollout, mmjax/interpret/attention.py).
+        weights = self.perturb("attention", weights)
       out = matmul.einsum("bhqk,bhkd->bhqd", weights, v, self.dtype)
     else:
       out = dot_product_attention(q, k, v, bias, self.dtype, self.attention)
@@ -305,8 +311,10 @@ class Encoder(nn.Module):
       body = _ScannedBlock
       if self.remat != "none":
         body = nn.remat(body, policy=REMAT_POLICIES[self.remat], prevent_cse=False)
-      # Sown intermediates (attention weights) stack over the layers like the params.
-      stack = nn.scan(body, variable_axes={"params": 0, "intermediates": 0},
+      # Sown intermediates (attention weights) and their perturbations stack over the layers
+      # like the params.
+      stack = nn.scan(body,
+                      variable_axes={"params": 0, "intermediates": 0, "perturbations": 0},
                       split_rngs={"params": True, "dropout": True},
                       in_axes=nn.broadcast, length=self.depth)
       x, _ = stack(block_kwargs, train, name="blocks")(x, bias)

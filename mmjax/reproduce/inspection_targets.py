@@ -1,12 +1,12 @@
 """The results rows that look inside a trained model: accuracy with a modality missing at test
-time, the pointing game of its maps (interpretability), and its cognitive profile.
+time (fusion classification, AV event localisation), the pointing game of its maps (interpretability), and its cognitive profile.
 
 They are rows of the README's results table like those of targets.py, which places them
 after the fusion rows; the same one-block-per-row format (targets.py's docstring).
 """
 
-from mmjax.reproduce.experiment_runs import (AGREEMENT_CHEAP, CAPTIONING, FUSION_TASK, VQA,
-                                             fusion_run)
+from mmjax.reproduce.experiment_runs import (AGREEMENT_CHEAP, AV_EVENTS, CAPTIONING,
+                                             FUSION_TASK, VQA, fusion_run)
 from mmjax.reproduce.spec import FollowUp, Metric, Row, Run
 
 AUDIO_ENCODER = "model.encoders.audio.name"  # the tiny preset's wave_cnn has no attention maps
@@ -67,6 +67,36 @@ INSPECTION_TARGETS = (
             u_audio=Metric("missing_unique", "missing_audio/accuracy"),
             ud_audio=Metric("missing_unique_dropout", "missing_audio/accuracy"),
             chance=Metric("missing_unique", "chance", ".3g", varies=False))),
+    Row("missing_av_events", "missing modalities, audio-visual event localisation: video + "
+        "audio, `concat` with a learned stand-in per segment, trained without / with modality "
+        "dropout 0.3; a modality left out of every test clip",
+        "`python experiments/av_event_localisation.py --config configs/av_events.py --workdir "
+        "runs/ave_moddrop --config.model.missing.placeholders=True "
+        "--config.model.missing.modality_dropout=0.3`",
+        runs=(Run("missing_av_events", AV_EVENTS, "configs/av_events.py",
+                  overrides=PLACEHOLDERS),
+              Run("missing_av_events_dropout", AV_EVENTS, "configs/av_events.py",
+                  overrides={**PLACEHOLDERS, **MODALITY_DROPOUT})),
+        result="exact (the right segment, or none) with both {b} / {bd}, without video {v} / "
+               "{vd}, without audio {a} / {ad} (audio alone can reach {l_audio}, video alone "
+               "{l_video}, chance {chance}); detection (an event or not) without video {dv} / "
+               "{dvd}, without audio {da} / {dad} (either alone can reach {l_det})",
+        metrics=dict(
+            b=Metric("missing_av_events", "exact"),
+            bd=Metric("missing_av_events_dropout", "exact"),
+            v=Metric("missing_av_events", "missing_video/exact"),
+            vd=Metric("missing_av_events_dropout", "missing_video/exact"),
+            a=Metric("missing_av_events", "missing_audio/exact"),
+            ad=Metric("missing_av_events_dropout", "missing_audio/exact"),
+            l_audio=Metric("missing_av_events", "limits.audio_only.exact", ".3g", varies=False),
+            l_video=Metric("missing_av_events", "limits.video_only.exact", ".3g", varies=False),
+            chance=Metric("missing_av_events", "limits.chance.exact", ".3g", varies=False),
+            dv=Metric("missing_av_events", "missing_video/detection"),
+            dvd=Metric("missing_av_events_dropout", "missing_video/detection"),
+            da=Metric("missing_av_events", "missing_audio/detection"),
+            dad=Metric("missing_av_events_dropout", "missing_audio/detection"),
+            l_det=Metric("missing_av_events", "limits.audio_only.detection", ".3g",
+                         varies=False))),
     Row("interpretability", "interpretability: pointing game of the default `redundant` fusion "
         "run's maps and of the default captioner's cross-attention, 200 test examples (a hit: "
         "the map's peak on the object the label or the word names; for speech, in its spoken "

@@ -1,0 +1,177 @@
+"""Where a contrastive model finds a text in an image: for one object of a test scene, the map of
+the image-text similarity between the image and a caption of that object alone, drawn and
+scored (`python -m mmjax.interpret --method rollout` or `gradcam` on a contrastive.py run).
+
+  rollout  (ViT image tower) gradient-weighted attention rollout of the similarity (Chefer et
+           al. 2021; attention.gradient_rollout), and plain attention rollout, which is blind
+           to the text, as its control.
+  gradcam  (cnn or resnet image tower) Grad-CAM of the similarity.
+
+Every object whose phrase ("small red circle") is unique in its scene is a query, captioned as
+a one-object scene is ("a small red circle"); its map plays the pointing game
+(pointing_game.py) on that object's pixels. In a two-object scene both objects are queried, so
+a map that ignores the text hits at most one of the two: `query_blind_ceiling` is the best any
+text-blind map can do on these queries (the best pixel per image, in hindsight), the bar a map
+must clear before it says it follows the text; `every_query_hit` is the stricter test, the
+images whose every query's map lands on its own object (a text-blind map manages it only
+where the objects overlap). Scores are given for all queries and for those of multi-object
+scenes.
+"""
+
+import json
+import os
+import types
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mmjax import experiment, train
+from mmjax.data import sources
+from mmjax.data.synthetic.scenes import Scene
+from mmjax.interpret import attention, gradcam, overlay, pointing_game
+from mmjax.interpret.explain import check_counts, in_batches, synthetic_world
+from mmjax.models.image.vit import ViT
+from mmjax.registry import ConfigError
+from mmjax.tasks import image_text
+from mmjax.tasks.classification import variables_of
+
+METHODS = {"rollout": ("vit",), "gradcam": ("cnn", "resnet")}
+
+
+def queries(scene: Scene) -> list:
+  """[(object, its one-object caption)] for each object of `scene` whose phrase no other
+  object shares."""
+  phrases = [o.phrase for o in scene.objects]
+  return [(o, Scene(objects=(o,)).captions()[0]) for o in scene.objects
+          if phrases.count(o.phrase) == 1]
+
+
+def query_blind_ceiling(masks: np.ndarray, image_of: np.ndarray) -> float:
+  """The best hit rate of maps that give every query of an image the same peak: per image, the
+  pixel on the most of its queries' objects. masks bool [q, s, s]; image_of int [q]."""
+  hits = 0
+  for i in np.unique(image_of):
+    hits += masks[image_of == i].sum(0).max()
+  return float(hits / len(masks))
+
+
+def every_query_hit(hits: np.ndarray, near: np.ndarray, image_of: np.ndarray) -> dict:
+  """Over the images with two or more queries: the fraction whose every query's map hits its
+  own object ("rate"), and the same for the best text-blind map ("query_blind_ceiling": the
+  images where one pixel lies on every queried object). hits bool [q]; near bool [q, s, s]
+  (the objects' masks, dilated by the tolerance); image_of int [q]."""
+  images = [i for i in np.unique(image_of) if (image_of == i).sum() > 1]
+  if not images:
+    return {"rate": None, "query_blind_ceiling": None, "num_images": 0}
+  return {"rate": float(np.mean([hits[image_of == i].all() for i in images])),
+          "query_blind_ceiling": float(np.mean([near[image_of == i].all(0).any()
+                                                for i in images])),
+          "num_images": len(images)}
+
+
+def map_function(method: str, model, options: dict, example: tuple, variables, size: int):
+  """f(variables, (images, tokens)) -> {"map": [n, h', w'], "similarity": [n], and for rollout
+  "blind_map"}, jitted: each image's map for the similarity with its query's tokens."""
+  similarity = lambda out: jnp.sum(out[0] * out[1], axis=-1)
+
+  # model.apply(v, (images, tokens)): the one-input interface gradcam and rollout take.
+  pair = types.SimpleNamespace(apply=lambda v, x, **kw: model.apply(v, *x, **kw))
+
+  if method == "gradcam":
+    layer = gradcam.default_layer(pair, variables, example, "img_tower")
+
+    def f(v, x):
+      maps, _, scores = gradcam.gradcam(pair, v, x, layer, jnp.zeros(len(x[0]), jnp.int32),
+                                        lambda out: similarity(out)[:, None])
+      return {"map": maps, "similarity": scores[:, 0]}
+  else:
+    cls_token = options.get("pool", ViT.pool) == "cls"
+    side = size // options.get("patch_size", ViT.patch_size)
+
+    def f(v, x):
+      rolled = attention.gradient_rollout(pair, v, x, similarity, "img_tower")
+      out, state = model.apply(v, x[0], x[1], mutable=["intermediates"])
+      blind = attention.rollout(list(attention.collect(state["intermediates"],
+                                                       "img_tower").values()))
+      return {"map": attention.token_map(rolled, cls_token, (side, side)),
+              "blind_map": attention.token_map(blind, cls_token, (side, side)),
+              "similarity": similarity(out)}
+  return jax.jit(f)
+
+
+def explain_retrieval(workdir: str, method: str, out: Optional[str] = None, split: str = "test",
+                      num_examples: int = 200, num_drawn: int = 12, tolerance: float = 0.0,
+                      batch_size: int = 50) -> dict:
+  """Maps of a contrastive run's image-text similarity for each query of `split`'s first
+  `num_examples` images; writes <out>/maps.png (the first `num_drawn` queries) and scores.json;
+  returns the scores. out: <workdir>/interpret/<method> by default."""
+  config = experiment.load_run_config(workdir)
+  encoder = config.model.image.name
+  if method not in METHODS or encoder not in METHODS[method]:
+    valid = "; ".join(f"--method={m} for a {' or '.join(e)} image tower"
+                      for m, e in METHODS.items())
+    raise ConfigError(f"--method={method} on a contrastive run with a {encoder} image tower; "
+                      f"valid: {valid}.")
+  check_counts(num_examples, num_drawn, batch_size, tolerance)
+  world = synthetic_world(config)
+  tokenizer = image_text.word_tokenizer(world, workdir)
+  size, text_len = config.data.image_size, config.data.text_len
+  model = image_text.two_tower(config.model, tokenizer.vocab_size, text_len,
+                               config.compute_dtype)
+  test = image_text.scenes(world, split, num_examples)
+  rows = []  # (image index, object, query text)
+  for i in range(len(test["images"])):
+    rows += [(i, o, text) for o, text in queries(world.scene(split, i))]
+  index = np.array([r[0] for r in rows])
+  inputs = (test["images"][index], tokenizer.encode_batch([r[2] for r in rows], text_len))
+  state, step = train.restore_latest(config, workdir, image_text.init_fn(
+      model, inputs[0][:1], inputs[1][:1]))
+  variables = variables_of(state)
+  batch = min(batch_size, len(rows))
+  options = dict(config.model.image[encoder])
+  f = map_function(method, model, options, (inputs[0][:batch], inputs[1][:batch]), variables,
+                   size)
+  pairs = {"images": inputs[0], "tokens": inputs[1]}
+  result = in_batches(lambda v, x: f(v, (x["images"], x["tokens"])), variables, pairs, batch)
+
+  masks = np.stack([pointing_game.object_mask(r[1], size) for r in rows])
+  multi = np.array([len(world.scene(split, int(i)).objects) > 1 for i in index])
+
+  def scored(key, sel):
+    game = pointing_game.pointing_game(result[key][sel], masks[sel], tolerance)
+    summary = {k: v for k, v in game.items() if k not in ("hits", "peaks")}
+    near = pointing_game.dilate(masks[sel], tolerance)
+    summary["query_blind_ceiling"] = query_blind_ceiling(near, index[sel])
+    if sel is multi:  # only images with several queries have more than one to hit
+      summary["every_query_hit"] = every_query_hit(game["hits"], near, index[sel])
+    return summary, game
+
+  everything = np.ones(len(rows), bool)
+  game_all, game = scored("map", everything)
+  scores = {"method": method, "workdir": os.path.abspath(workdir), "step": step, "split": split,
+            "num_images": int(len(test["images"])), "num_queries": len(rows),
+            "tolerance_pixels": tolerance, "pointing_game": game_all}
+  if multi.any():
+    scores["pointing_game_multi_object"] = scored("map", multi)[0]
+  if "blind_map" in result:  # plain rollout: the same for every query of an image
+    scores["rollout_control"] = {"pointing_game": scored("blind_map", everything)[0]}
+    if multi.any():
+      scores["rollout_control"]["pointing_game_multi_object"] = scored("blind_map", multi)[0]
+
+  out = out or os.path.join(workdir, "interpret", method)
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, "scores.json"), "w") as fh:
+    json.dump(scores, fh, indent=2)
+  # The drawn queries: those of multi-object scenes first, where following the text shows.
+  drawn = np.concatenate([np.flatnonzero(multi), np.flatnonzero(~multi)])[:num_drawn]
+  if len(drawn):
+    hits = game["hits"][drawn]
+    overlay.save_overlays(
+        os.path.join(out, "maps.png"), sources.denormalize(inputs[0][drawn]),
+        result["map"][drawn],
+        [f"'{rows[j][2]}'" + (", hit" if h else ", miss") for j, h in zip(drawn, hits)],
+        game["peaks"][drawn], ["green" if h else "red" for h in hits])
+  scores["out"] = out
+  return scores
