@@ -94,3 +94,22 @@ def test_tiny_on_four_devices_fsdp_shards_the_state_and_remat_cuts_temporaries(t
   assert remat["flops_per_device"] > 1.1 * dp["flops_per_device"]  # the recomputed forward
   for r in (dp, fsdp, remat):
     assert r["peak_bytes"] >= r["state_bytes"] + r["temp_bytes"] > 0
+
+
+def test_fsdp_gathers_weights_not_activations():
+  """The FSDP step (tiny workload, 8 devices) all-gathers only whole parameters and the
+  contrastive loss's embeddings of the global batch: never an activation over the global batch
+  (`[batch x tokens, width]`, which GSPMD chose before the step gathered the weights itself)."""
+  import re  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  from benchmarks import fit_workloads  # pylint: disable=g-import-not-at-top
+  from mmjax import train  # pylint: disable=g-import-not-at-top
+  c, init_fn, loss_fn, batch = fit_workloads.WORKLOADS["tiny"]("fsdp", "none", "float32", True)
+  assert jax.device_count() == 8 and c.fsdp
+  compiled = train.lower_step(c, init_fn, loss_fn, batch).compile(
+      fit_workloads.compiler_options())
+  gathered = {tuple(int(d) for d in dims.split(",")) for dims in
+              re.findall(r"= \w+\[([\d,]+)\]\{[\d,]*\} all-gather\(", compiled.as_text())}
+  params = {tuple(x.shape) for x in jax.tree.leaves(jax.eval_shape(init_fn, jax.random.key(0)))}
+  n, embed = c.batch_size, fit_workloads.TINY["embed"]
+  assert gathered and gathered <= params | {(n, embed), (embed, n)}, gathered - params

@@ -88,12 +88,17 @@ class _Setup:
     """The train step as `fit` compiles it: pmapped, or jitted with the state's and the
     batch's shardings; the state is donated."""
     c = self.config
+    replicated = None if self.pmap else jax.sharding.NamedSharding(self.mesh, jax.P())
+    gather = None
+    if c.fsdp:  # each weight gathered for use; the state stays sharded
+      gather = (jax.tree.map(lambda _: replicated, self.shardings.params),
+                self.shardings.params)
     step = make_train_step(loss_fn, self.optimizer, self.schedule,
                            axis_name=parallel.PMAP_AXIS if self.pmap else None,
-                           grad_accum_steps=c.grad_accum_steps, ema_decay=c.ema_decay)
+                           grad_accum_steps=c.grad_accum_steps, ema_decay=c.ema_decay,
+                           gather_params=gather)
     if self.pmap:
       return jax.pmap(step, axis_name=parallel.PMAP_AXIS, donate_argnums=0)
-    replicated = jax.sharding.NamedSharding(self.mesh, jax.P())
     return jax.jit(step, donate_argnums=0,
                    in_shardings=(self.shardings, parallel.batch_sharding(self.mesh)),
                    out_shardings=(self.shardings, replicated))
