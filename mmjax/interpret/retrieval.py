@@ -139,12 +139,12 @@ def explain_retrieval(workdir: str, method: str, out: Optional[str] = None, spli
   masks = np.stack([pointing_game.object_mask(r[1], size) for r in rows])
   multi = np.array([len(world.scene(split, int(i)).objects) > 1 for i in index])
 
-  def scored(key, sel):
+  def scored(key, sel, several=False):
     game = pointing_game.pointing_game(result[key][sel], masks[sel], tolerance)
     summary = {k: v for k, v in game.items() if k not in ("hits", "peaks")}
     near = pointing_game.dilate(masks[sel], tolerance)
     summary["query_blind_ceiling"] = query_blind_ceiling(near, index[sel])
-    if sel is multi:  # only images with several queries have more than one to hit
+    if several:  # the multi-object scenes: several queries of one image to hit
       summary["every_query_hit"] = every_query_hit(game["hits"], near, index[sel])
     return summary, game
 
@@ -154,11 +154,12 @@ def explain_retrieval(workdir: str, method: str, out: Optional[str] = None, spli
             "num_images": int(len(test["images"])), "num_queries": len(rows),
             "tolerance_pixels": tolerance, "pointing_game": game_all}
   if multi.any():
-    scores["pointing_game_multi_object"] = scored("map", multi)[0]
+    scores["pointing_game_multi_object"] = scored("map", multi, True)[0]
   if "blind_map" in result:  # plain rollout: the same for every query of an image
     scores["rollout_control"] = {"pointing_game": scored("blind_map", everything)[0]}
     if multi.any():
-      scores["rollout_control"]["pointing_game_multi_object"] = scored("blind_map", multi)[0]
+      scores["rollout_control"]["pointing_game_multi_object"] = scored("blind_map", multi,
+                                                                       True)[0]
 
   out = out or os.path.join(workdir, "interpret", method)
   os.makedirs(out, exist_ok=True)
