@@ -24,25 +24,7 @@ from mmjax.evaluate.classification import classification_metrics
 from mmjax.evaluate.robustness import shuffle_frames
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification
-
-MODALITIES = ("video", "audio")
-READS = ("clips", "manifest", "ucf101")
-FILES_LABEL = "label"  # data.label of a source of files: each example's own label
-
-
-def batch_maker(world, split: str, modalities, label: str):
-  """make(indices int [n]) -> {"label": int32 [n], "video": float32 [n, frames, s, s, 3]
-  normalised pixels, "audio": float32 [n, samples]} of `split`'s clips. label: one of the
-  synthetic clips' labels, or FILES_LABEL (a source of files)."""
-  files = label == FILES_LABEL
-  fields = ("label" if files else "labels",) + tuple(modalities)
-
-  def make(indices):
-    examples = [world.example(split, int(i), fields) for i in indices]
-    labels = [e["label"] if files else e["labels"][label] for e in examples]
-    return {"label": np.array(labels, np.int32),
-            **classification.stack_inputs(examples, modalities)}
-  return make
+from mmjax.tasks.video import FILES_LABEL, MODALITIES, READS, batch_maker
 
 
 def task_info(config, world, mods) -> dict:

@@ -376,3 +376,39 @@ def test_contrastive_maps_follow_a_caption_of_one_object(tmp_path):
   scores = retrieval.explain_retrieval(cnn, "gradcam", num_examples=6, num_drawn=0,
                                        batch_size=4)
   assert 0.0 <= scores["pointing_game"]["hit_rate"] <= 1.0 and "rollout_control" not in scores
+
+
+def test_video_gradcam_maps_every_frame_on_the_object_the_label_is_about(tmp_path):
+  """A tiny video run: one Grad-CAM map per frame; direction's frames score on the mover where
+  each frame draws it (checked against the clip's own positions), event's only on the frames
+  that show the other object."""
+  from experiments import video_classification
+  from mmjax import experiment
+  from mmjax.data import sources
+  from mmjax.interpret import video
+  from mmjax.registry import ConfigError
+  config = experiment.get_config(os.path.join(ROOT, "configs/video.py:tiny"),
+                                 {"progress_bar": False})
+  workdir = str(tmp_path / "run")
+  video_classification.run(config, workdir)
+  scores = video.explain_video(workdir, num_examples=6, num_drawn=8, batch_size=4)
+  world = sources.build(config.data)
+  size, frames = config.data.image_size, config.data.source.clips.frames
+  movers = np.stack([pointing_game.object_mask(world.clip("test", i).mover_at(f), size)
+                     for i in range(6) for f in range(frames)])
+  game = scores["pointing_game"]
+  assert scores["label"] == "direction" and scores["frames"] == frames
+  assert game["num_maps"] == 6 * frames
+  assert game["random_baseline"] == pytest.approx(movers.mean())
+  assert sum(scores["frame_share"]) == pytest.approx(1.0, abs=1e-5)
+  assert os.path.getsize(os.path.join(workdir, "interpret", "gradcam", "maps.png")) > 1000
+  clip = world.clip("test", 0)
+  shown = video.frame_masks(clip, "event", size).any(axis=(1, 2))
+  assert shown.tolist() == [len(clip.scene(f).objects) == 2 for f in range(frames)]
+  assert 0 < shown.sum() < frames
+  # A label about no one object (is the tone on the event?) has nothing to point at.
+  config.data.label = "sync"
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort())
+  with pytest.raises(ConfigError, match="a label about one object: data.label in direction"):
+    video.explain_video(workdir)
