@@ -2,7 +2,8 @@
 
 jit:  one `Mesh` over every device with a single `data` axis (AxisType.Auto, so GSPMD propagates
       shardings). The batch is sharded on `data`; the state is replicated, or, with fsdp, each
-      large array is split along one dimension over `data` (ZeRO-3 style).
+      large array is split along one dimension over `data` (ZeRO-3 style) and the step gathers
+      the params for use (step.make_train_step's gather_params).
 pmap: the step takes the state stacked once per device and each batch with a leading device
       axis, as global arrays over `pmap_mesh` (jax.pmap's own call builds those from each
       process's part; the compiled step the trainer calls does not). For checkpoints, evaluation
