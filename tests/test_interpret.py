@@ -412,3 +412,26 @@ def test_video_gradcam_maps_every_frame_on_the_object_the_label_is_about(tmp_pat
     f.write(config.to_json_best_effort())
   with pytest.raises(ConfigError, match="a label about one object: data.label in direction"):
     video.explain_video(workdir)
+
+
+def test_speech_rollout_scores_each_word_the_recogniser_writes(tmp_path):
+  """CTC emission points (a run's first frame), and the command on a tiny speech run: every
+  scored word is one its caption says once, its map is over the AST's time patches, and the
+  random and emitting-frame baselines come out of the same word spans."""
+  from experiments import speech_recognition
+  from mmjax import experiment
+  from mmjax.interpret import speech
+  assert speech.emitted_words(np.array([0, 3, 3, 0, 3, 5, 5, 0]), blank=0) == [
+      (1, 3), (4, 3), (5, 5)]
+  # 60 steps: the tiny recogniser writes a few words by then (4 steps write none).
+  config = experiment.get_config(os.path.join(ROOT, "configs/speech_recognition.py:tiny"),
+                                 {"progress_bar": False, "total_steps": 60,
+                                  "checkpoint.every_steps": 60})
+  workdir = str(tmp_path / "run")
+  speech_recognition.run(config, workdir)
+  scores = speech.explain_speech(workdir, num_examples=16, num_drawn=2, batch_size=8)
+  game = scores["pointing_game"]
+  assert 0 < game["num_maps"] <= scores["num_words_emitted"]
+  assert 0.0 < game["random_baseline"] < 0.5  # a word is a short part of the clip
+  assert 0.0 <= game["emitting_frame_baseline"] <= 1.0 and 0.0 <= game["hit_rate"] <= 1.0
+  assert os.path.getsize(os.path.join(workdir, "interpret", "rollout", "audio.png")) > 1000

@@ -7,12 +7,14 @@ r"""Saliency maps of a trained run, as PNG overlays and pointing-game scores:
   python -m mmjax.interpret --workdir runs/vqa --method gradcam
   python -m mmjax.interpret --workdir runs/contrastive --method rollout
   python -m mmjax.interpret --workdir runs/video --method gradcam
+  python -m mmjax.interpret --workdir runs/asr --method rollout
 
 The run (a fusion_classification.py workdir; a captioning.py one for cross_attention; a
 vqa.py one for gradcam; a contrastive.py one for rollout or gradcam, maps of a caption of one
-object; a video_classification.py one for gradcam, a map per frame) is rebuilt from its
-config.json and newest checkpoint; see mmjax/interpret/explain.py, captions.py, questions.py,
-retrieval.py and video.py for what each method draws and measures.
+object; a video_classification.py one for gradcam, a map per frame; a speech_recognition.py
+one for rollout, a map over time per written word) is rebuilt from its config.json and newest
+checkpoint; see mmjax/interpret/explain.py, captions.py, questions.py, retrieval.py, video.py
+and speech.py for what each method draws and measures.
 """
 
 import json
@@ -24,6 +26,7 @@ from mmjax.interpret.captions import explain_captions
 from mmjax.interpret.explain import METHODS, explain
 from mmjax.interpret.questions import explain_questions
 from mmjax.interpret.retrieval import explain_retrieval
+from mmjax.interpret.speech import explain_speech
 from mmjax.interpret.video import explain_video
 
 FLAGS = flags.FLAGS
@@ -41,11 +44,13 @@ flags.mark_flags_as_required(["workdir", "method"])
 
 
 def run_kind(config) -> str:
-  """Which experiment wrote a run's config: video, contrastive, vqa or classification."""
+  """Which experiment wrote a run's config: video, contrastive, speech, vqa or classification."""
   if "video" in config.model.get("encoders", {}) and "label" in config.data:
     return "video"  # video_classification.py (av_event_localisation.py's data has no label)
   if "embed_dim" in config.model:
     return "contrastive"
+  if "encoder" in config.model and "audio_seconds" in config.data:
+    return "speech"  # speech_recognition.py
   return "vqa" if "inputs" in config.model else "classification"
 
 
@@ -54,14 +59,18 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments {argv[1:]}.")
   logging.set_verbosity(logging.WARNING)
   kind = run_kind(experiment.load_run_config(FLAGS.workdir))
-  if kind in ("video", "vqa") and FLAGS.method != "gradcam":
-    raise app.UsageError(f"--method={FLAGS.method}: a {kind} run's maps are gradcam's.")
+  only = {"video": "gradcam", "vqa": "gradcam", "speech": "rollout"}.get(kind)
+  if only and FLAGS.method != only:
+    raise app.UsageError(f"--method={FLAGS.method}: a {kind} run's maps are {only}'s.")
   if FLAGS.method == "cross_attention":
     scores = explain_captions(FLAGS.workdir, FLAGS.out, FLAGS.split, FLAGS.num_examples,
                               FLAGS.num_drawn, FLAGS.tolerance, FLAGS.batch_size)
   elif kind == "video":
     scores = explain_video(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
                            FLAGS.layer, FLAGS.tolerance, FLAGS.batch_size)
+  elif kind == "speech":
+    scores = explain_speech(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
+                            FLAGS.batch_size)
   elif kind == "contrastive":
     scores = explain_retrieval(FLAGS.workdir, FLAGS.method, FLAGS.out, FLAGS.split,
                                FLAGS.num_examples, FLAGS.num_drawn, FLAGS.tolerance,
