@@ -1,12 +1,13 @@
 """The results rows that look inside a trained model: accuracy with a modality missing at test
-time (fusion classification, AV event localisation), the pointing game of its maps (interpretability), and its cognitive profile.
+time (fusion classification, AV event localisation), the pointing game of its maps
+(interpretability), and its cognitive profile.
 
 They are rows of the README's results table like those of targets.py, which places them
 after the fusion rows; the same one-block-per-row format (targets.py's docstring).
 """
 
-from mmjax.reproduce.experiment_runs import (AGREEMENT_CHEAP, AV_EVENTS, CAPTIONING,
-                                             FUSION_TASK, VQA, fusion_run)
+from mmjax.reproduce.experiment_runs import (AGREEMENT_CHEAP, ASR, AV_EVENTS, CAPTIONING,
+                                             CONTRASTIVE, FUSION_TASK, VIDEO, VQA, fusion_run)
 from mmjax.reproduce.spec import FollowUp, Metric, Row, Run
 
 AUDIO_ENCODER = "model.encoders.audio.name"  # the tiny preset's wave_cnn has no attention maps
@@ -170,6 +171,91 @@ INSPECTION_TARGETS = (
                           "gradcam.pointing_game_colour_questions.hit_rate"),
             shape=Metric("interpret_vqa", "gradcam.pointing_game_shape_questions.hit_rate"),
             size=Metric("interpret_vqa", "gradcam.pointing_game_size_questions.hit_rate"))),
+    Row("interpretability_video", "interpretability of the default video classifier (the "
+        "mover's direction; CNN per frame + temporal Transformer): Grad-CAM of every frame for "
+        "its prediction, pointing game on the mover, 200 test clips x 8 frames",
+        "`python -m mmjax.interpret --workdir runs/video --method gradcam`",
+        runs=(Run("interpret_video", VIDEO, "configs/video.py", then=(explained("gradcam"),)),),
+        result="hits {all} of the {n} frame maps (a random map {random}, the centre pixel "
+               "{centre}, the best fixed pixel in hindsight {fixed}); accuracy of the explained "
+               "predictions {acc}",
+        metrics=dict(
+            all=Metric("interpret_video", "gradcam.pointing_game.hit_rate"),
+            n=Metric("interpret_video", "gradcam.pointing_game.num_maps", ".0f", varies=False),
+            random=Metric("interpret_video", "gradcam.pointing_game.random_baseline",
+                          varies=False),
+            centre=Metric("interpret_video", "gradcam.pointing_game.centre_baseline", ".2f",
+                          varies=False),
+            fixed=Metric("interpret_video", "gradcam.pointing_game.best_fixed_baseline", ".2f",
+                         varies=False),
+            acc=Metric("interpret_video", "gradcam.accuracy"))),
+    Row("interpretability_speech", "interpretability of the default speech recogniser (AST + "
+        "CTC): for each word it writes that its caption says once, gradient-weighted rollout "
+        "at the emitting frame less the identity, pointing game over time, 200 test clips",
+        "`python -m mmjax.interpret --workdir runs/asr --method rollout`",
+        # The tiny preset's 6 steps write no word yet; 60 do.
+        runs=(Run("interpret_speech", ASR, "configs/speech_recognition.py",
+                  cheap_overrides={"total_steps": "60", "checkpoint.every_steps": "60"},
+                  then=(explained("rollout"),)),),
+        result="peak inside the word {all} of {n} words (a random patch {random}, the best fixed "
+               "patch {fixed}, the emitting frame itself {emit})",
+        metrics=dict(
+            all=Metric("interpret_speech", "rollout.pointing_game.hit_rate"),
+            n=Metric("interpret_speech", "rollout.pointing_game.num_maps", ".0f", tol=None),
+            random=Metric("interpret_speech", "rollout.pointing_game.random_baseline"),
+            fixed=Metric("interpret_speech", "rollout.pointing_game.best_fixed_baseline", ".2f"),
+            emit=Metric("interpret_speech",
+                        "rollout.pointing_game.emitting_frame_baseline"))),
+    Row("inside_contrastive", "the default contrastive model looked inside: where it finds a "
+        "caption of one object (gradient-weighted rollout of the image-text similarity, "
+        "pointing game on that object, 200 test images) and its cognitive profile (a caption "
+        "against a foil differing in one word)",
+        "`python -m mmjax.interpret --workdir runs/contrastive --method rollout`; "
+        "`python experiments/cognitive_profile.py --experiment contrastive --workdir "
+        "runs/contrastive`",
+        runs=(Run("inside_contrastive", CONTRASTIVE, "configs/contrastive.py",
+                  then=(explained("rollout"), profiled("contrastive"))),),
+        result="hits {all} of the {n} queries (a random map {random}, the centre pixel {centre}, "
+               "the best fixed pixel {fixed}, the best text-blind map {blind}); in two-object "
+               "scenes {multi} (text-blind best {m_blind}), each object of the scene hit "
+               "{every} (text-blind {e_blind}); plain rollout, blind to the text: {control} / "
+               "{c_every}. Profile: colour / shape / size / counting / relations {p_col} / "
+               "{p_sha} / {p_siz} / {p_cnt} / {p_rel}, held-out pairs {p_comp}, image noise "
+               "{p_noise} (chance {p_chance} each)",
+        metrics=dict(
+            all=Metric("inside_contrastive", "rollout.pointing_game.hit_rate"),
+            n=Metric("inside_contrastive", "rollout.num_queries", ".0f", varies=False),
+            random=Metric("inside_contrastive", "rollout.pointing_game.random_baseline",
+                          varies=False),
+            centre=Metric("inside_contrastive", "rollout.pointing_game.centre_baseline", ".2f",
+                          varies=False),
+            fixed=Metric("inside_contrastive", "rollout.pointing_game.best_fixed_baseline",
+                         ".2f", varies=False),
+            blind=Metric("inside_contrastive", "rollout.pointing_game.query_blind_ceiling",
+                         ".2f", varies=False),
+            multi=Metric("inside_contrastive",
+                         "rollout.pointing_game_multi_object.hit_rate"),
+            m_blind=Metric("inside_contrastive",
+                           "rollout.pointing_game_multi_object.query_blind_ceiling", ".2f",
+                           varies=False),
+            every=Metric("inside_contrastive",
+                         "rollout.pointing_game_multi_object.every_query_hit.rate"),
+            e_blind=Metric("inside_contrastive", "rollout.pointing_game_multi_object."
+                                                 "every_query_hit.query_blind_ceiling", ".2f",
+                           varies=False),
+            control=Metric("inside_contrastive",
+                           "rollout.rollout_control.pointing_game_multi_object.hit_rate"),
+            c_every=Metric("inside_contrastive", "rollout.rollout_control."
+                                                 "pointing_game_multi_object.every_query_hit.rate"),
+            p_col=ability("inside_contrastive", "perception/colour"),
+            p_sha=ability("inside_contrastive", "perception/shape"),
+            p_siz=ability("inside_contrastive", "perception/size"),
+            p_cnt=ability("inside_contrastive", "counting"),
+            p_rel=ability("inside_contrastive", "spatial_relations"),
+            p_comp=ability("inside_contrastive", "compositional"),
+            p_noise=ability("inside_contrastive", "noise_robustness"),
+            p_chance=ability("inside_contrastive", "perception/colour", "chance", fmt=".3g",
+                             varies=False))),
     Row("cognitive_profile", "cognitive profile (`experiments/cognitive_profile.py`) of the "
         "default VQA, captioning and `redundant` fusion runs and an `agreement` run: each "
         "ability's score, its chance in brackets (the table under Cognitive abilities says "

@@ -365,4 +365,8 @@ TARGETS = (
     *(Sweep(f"fusion_sweep_{task}", f"Every fusion on the `{task}` task, 3 seeds",
             f"configs/fusion.py:{task}", "configs/fusion.py:tiny")
       for task in ("redundant", "unique", "synergy")),
+    # Two trials at once: a trial's data (speech synthesis, rendering) is single-threaded.
+    Sweep("fusion_sweep_agreement", "Every fusion that takes three inputs on the `agreement` "
+          "task (image + text + audio), 3 seeds", "configs/fusion.py:agreement",
+          "configs/fusion.py:tiny", args=("--parallel", "2")),
 )
