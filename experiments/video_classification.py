@@ -9,9 +9,10 @@ model.modalities=video,audio an audio encoder and a fusion) -> train -> evaluate
 split -> results.json: accuracy; shuffled_frames/accuracy, the same model with each test clip's
 frames in a random order (a model that uses time falls towards the order-blind limit, one that
 cannot see order does not move); compositional/accuracy on clips with a held-out (shape,
-colour) pair; with model.missing.placeholders, missing_<modality>/accuracy; beside chance, Bayes-optimal and what a model lacking the needed evidence reaches
-(for files: chance is the test split's commonest class, and skipped/<split> counts the rows
-skipped as unusable with data.source.manifest.on_bad_example="skip").
+colour) pair; with model.missing.placeholders, missing_<modality>/accuracy; beside chance,
+Bayes-optimal and what a model lacking the needed evidence reaches (for files: chance is the
+test split's commonest class, and skipped/<split> counts the rows skipped as unusable with
+data.source.manifest.on_bad_example="skip").
 """
 
 import numpy as np
