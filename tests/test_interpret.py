@@ -435,3 +435,39 @@ def test_speech_rollout_scores_each_word_the_recogniser_writes(tmp_path):
   assert 0.0 < game["random_baseline"] < 0.5  # a word is a short part of the clip
   assert 0.0 <= game["emitting_frame_baseline"] <= 1.0 and 0.0 <= game["hit_rate"] <= 1.0
   assert os.path.getsize(os.path.join(workdir, "interpret", "rollout", "audio.png")) > 1000
+
+
+def test_fusion_cross_attention_maps_text_tokens_on_the_image(tmp_path):
+  """A tiny image + text run fused by bidirectional cross-attention: the text-as-query blocks
+  give one map per caption token over the CNN's grid; the scored words are those naming one
+  object the image shows (counted independently); a one-way fusion whose queries are the image
+  names the fix."""
+  from experiments import fusion_classification
+  from mmjax import experiment
+  from mmjax.data import sources
+  from mmjax.data.tokenizer import WordTokenizer
+  from mmjax.interpret import captions, fusion_attention
+  from mmjax.registry import ConfigError
+  xattn = {"model.modalities": ("image", "text"), "model.fusion.name": "cross_attention",
+           "model.fusion.cross_attention.dim": 16, "model.fusion.cross_attention.num_heads": 2,
+           "progress_bar": False, "data.source.shapes.task.name": "synergy"}
+  config = experiment.get_config(os.path.join(ROOT, "configs/fusion.py:tiny"), xattn)
+  workdir = str(tmp_path / "run")
+  fusion_classification.run(config, workdir)
+  scores = fusion_attention.explain_fusion_attention(workdir, num_examples=12, num_drawn=3,
+                                                     batch_size=6)
+  world = sources.build(config.data)
+  tokenizer = WordTokenizer.load(os.path.join(workdir, "vocab.json"))
+  named = 0
+  for i in range(12):
+    words = tokenizer.words(world.example("test", i, ("caption",))["caption"])
+    named += len(captions.named_objects(world.views("test", i).image, words))
+  game = scores["pointing_game"]
+  assert game["num_maps"] == named > 0 and 0.0 <= game["hit_rate"] <= 1.0
+  assert os.path.getsize(os.path.join(workdir, "interpret", "cross_attention", "maps.png")) > 1000
+  one_way = str(tmp_path / "one_way")
+  fusion_classification.run(experiment.get_config(
+      os.path.join(ROOT, "configs/fusion.py:tiny"),
+      {**xattn, "model.fusion.cross_attention.bidirectional": False}), one_way)
+  with pytest.raises(ConfigError, match="no block whose queries are the text.*bidirectional"):
+    fusion_attention.explain_fusion_attention(one_way, num_examples=4, batch_size=4)

@@ -4,12 +4,14 @@ r"""Saliency maps of a trained run, as PNG overlays and pointing-game scores:
   python -m mmjax.interpret --workdir runs/fusion_vit --method rollout --out runs/maps
   python -m mmjax.interpret --workdir runs/fusion --method integrated_gradients --steps 64
   python -m mmjax.interpret --workdir runs/captioning --method cross_attention
+  python -m mmjax.interpret --workdir runs/synergy_xattn --method cross_attention
   python -m mmjax.interpret --workdir runs/vqa --method gradcam
   python -m mmjax.interpret --workdir runs/contrastive --method rollout
   python -m mmjax.interpret --workdir runs/video --method gradcam
   python -m mmjax.interpret --workdir runs/asr --method rollout
 
-The run (a fusion_classification.py workdir; a captioning.py one for cross_attention; a
+The run (a fusion_classification.py workdir, and for cross_attention one that fuses image and
+text by cross_attention; a captioning.py one for cross_attention; a
 vqa.py one for gradcam; a contrastive.py one for rollout or gradcam, maps of a caption of one
 object; a video_classification.py one for gradcam, a map per frame; a speech_recognition.py
 one for rollout, a map over time per written word) is rebuilt from its config.json and newest
@@ -24,6 +26,7 @@ from absl import app, flags, logging
 from mmjax import experiment
 from mmjax.interpret.captions import explain_captions
 from mmjax.interpret.explain import METHODS, explain
+from mmjax.interpret.fusion_attention import explain_fusion_attention
 from mmjax.interpret.questions import explain_questions
 from mmjax.interpret.retrieval import explain_retrieval
 from mmjax.interpret.speech import explain_speech
@@ -44,13 +47,16 @@ flags.mark_flags_as_required(["workdir", "method"])
 
 
 def run_kind(config) -> str:
-  """Which experiment wrote a run's config: video, contrastive, speech, vqa or classification."""
+  """Which experiment wrote a run's config: video, contrastive, speech, captioning, vqa or
+  classification (fusion_classification.py)."""
   if "video" in config.model.get("encoders", {}) and "label" in config.data:
     return "video"  # video_classification.py (av_event_localisation.py's data has no label)
   if "embed_dim" in config.model:
     return "contrastive"
   if "encoder" in config.model and "audio_seconds" in config.data:
     return "speech"  # speech_recognition.py
+  if "decoder" in config.model:
+    return "captioning"
   return "vqa" if "inputs" in config.model else "classification"
 
 
@@ -59,10 +65,14 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments {argv[1:]}.")
   logging.set_verbosity(logging.WARNING)
   kind = run_kind(experiment.load_run_config(FLAGS.workdir))
-  only = {"video": "gradcam", "vqa": "gradcam", "speech": "rollout"}.get(kind)
+  only = {"video": "gradcam", "vqa": "gradcam", "speech": "rollout",
+          "captioning": "cross_attention"}.get(kind)
   if only and FLAGS.method != only:
     raise app.UsageError(f"--method={FLAGS.method}: a {kind} run's maps are {only}'s.")
-  if FLAGS.method == "cross_attention":
+  if kind == "classification" and FLAGS.method == "cross_attention":
+    scores = explain_fusion_attention(FLAGS.workdir, FLAGS.out, FLAGS.split, FLAGS.num_examples,
+                                      FLAGS.num_drawn, FLAGS.tolerance, FLAGS.batch_size)
+  elif kind == "captioning":
     scores = explain_captions(FLAGS.workdir, FLAGS.out, FLAGS.split, FLAGS.num_examples,
                               FLAGS.num_drawn, FLAGS.tolerance, FLAGS.batch_size)
   elif kind == "video":
