@@ -6,7 +6,9 @@ The fusion's text-as-query blocks (bidirectional=True, or query_index on the tex
 the image encoder's token grid; a text token's map is that attention averaged over heads and
 blocks. A caption word naming the colour or the shape of exactly one object the image shows
 plays the pointing game (pointing_game.py) on that object's pixels, as the caption decoder's
-words do (captions.py); other words are not scored.
+words do (captions.py); other words are not scored. `untrained_model` is the hit rate of the
+same model as initialised: attention over a CNN's tokens tends to the bright, busy ones, so it
+finds objects before any training, and that, not only a random map, is the bar.
 """
 
 import json
@@ -62,35 +64,49 @@ def explain_fusion_attention(workdir: str, out: Optional[str] = None, split: str
   data = classification.batch_maker(source, split, mods, tokenizer, config.data.text_len)(
       np.arange(n))
   inputs = {m: data[m] for m in mods}
-  state, step = train.restore_latest(config, workdir, classification.init_fn(model, inputs))
+  init_fn = classification.init_fn(model, inputs)
+  state, step = train.restore_latest(config, workdir, init_fn)
   variables = classification.variables_of(state)
+  # The same model untrained, as the trainer initialises it: attention that already favours
+  # bright, busy tokens finds objects before any training, and the trained maps must beat it.
+  params, model_state = init_fn(jax.random.key(config.seed))
+  untrained = {"params": params, **model_state}
   text = list(mods).index("text")
   f = jax.jit(lambda v, x: {"map": text_query_maps(model, v, x, text)})
   maps = in_batches(f, variables, inputs, min(batch_size, n))["map"]
+  maps_at_init = in_batches(f, untrained, inputs, min(batch_size, n))["map"]
   grid, size = grid_of(maps.shape[-1]), config.data.image_size
 
-  rows = []  # (example, position, kind, word, caption, map, mask)
+  rows = []  # (example, position, kind, word, caption, map, mask, map at init)
   for i in range(n):
     ids = [int(t) for t in data["text"][i]]
     words = [tokenizer.itos[t] for t in ids]
     caption = tokenizer.decode(ids)
     for t, kind, word, obj in named_objects(world.views(split, i).image, words):
       rows.append((i, t, kind, word, caption, maps[i, t].reshape(grid),
-                   pointing_game.object_mask(obj, size)))
+                   pointing_game.object_mask(obj, size), maps_at_init[i, t].reshape(grid)))
   if not rows:
     raise ValueError(f"none of the {n} captions names a shape or colour of exactly one object "
                      "its image shows: nothing to score.")
-  scored = lambda sel: pointing_game.pointing_game(np.stack([r[5] for r in sel]),
-                                                   np.stack([r[6] for r in sel]), tolerance)
-  strip = lambda g: {k: v for k, v in g.items() if k not in ("hits", "peaks")}
+
+  def scored(sel, column=5):
+    return pointing_game.pointing_game(np.stack([r[column] for r in sel]),
+                                       np.stack([r[6] for r in sel]), tolerance)
+
+  def summary(sel):
+    game = scored(sel)
+    out = {k: v for k, v in game.items() if k not in ("hits", "peaks")}
+    out["untrained_model"] = scored(sel, 7)["hit_rate"]
+    return out
+
   game = scored(rows)
   scores = {"method": "cross_attention", "workdir": os.path.abspath(workdir), "step": step,
             "task": task, "split": split, "num_examples": n, "grid": list(grid),
-            "pointing_game": strip(game)}
+            "pointing_game": summary(rows)}
   for kind in WORD_KINDS:
     mine = [r for r in rows if r[2] == kind]
     if mine:
-      scores[f"pointing_game_{kind}_words"] = strip(scored(mine))
+      scores[f"pointing_game_{kind}_words"] = summary(mine)
 
   out = out or os.path.join(workdir, "interpret", "cross_attention")
   os.makedirs(out, exist_ok=True)
