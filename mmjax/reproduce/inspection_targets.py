@@ -7,7 +7,8 @@ after the fusion rows; the same one-block-per-row format (targets.py's docstring
 """
 
 from mmjax.reproduce.experiment_runs import (AGREEMENT_CHEAP, ASR, AV_EVENTS, CAPTIONING,
-                                             CONTRASTIVE, FUSION_TASK, VIDEO, VQA, fusion_run)
+                                             CONTRASTIVE, FUSION_TASK, SYNERGY_CHEAP, VIDEO, VQA,
+                                             fusion_run)
 from mmjax.reproduce.spec import FollowUp, Metric, Row, Run
 
 AUDIO_ENCODER = "model.encoders.audio.name"  # the tiny preset's wave_cnn has no attention maps
@@ -171,6 +172,35 @@ INSPECTION_TARGETS = (
                           "gradcam.pointing_game_colour_questions.hit_rate"),
             shape=Metric("interpret_vqa", "gradcam.pointing_game_shape_questions.hit_rate"),
             size=Metric("interpret_vqa", "gradcam.pointing_game_size_questions.hit_rate"))),
+    Row("interpretability_fusion_attention", "interpretability of a cross-attention fusion: "
+        "`synergy` task, image + caption fused by bidirectional `cross_attention`; each caption "
+        "word naming one object's colour or shape, pointing game of its attention over the "
+        "image, 200 test examples",
+        "`python -m mmjax.interpret --workdir runs/synergy_xattn --method cross_attention`",
+        runs=(fusion_run("interpret_xattn", "synergy", SYNERGY_CHEAP,
+                         then=(explained("cross_attention"),),
+                         **{"model.fusion.name": "cross_attention"}),),
+        result="hits {all} of {n} words (the same model untrained {init}, a random map "
+               "{random}, the centre pixel {centre}, the best fixed pixel in hindsight {fixed}); "
+               "colour words {colour}, shape words {shape}; the run's accuracy {acc} (chance "
+               "{chance})",
+        metrics=dict(
+            all=Metric("interpret_xattn", "cross_attention.pointing_game.hit_rate"),
+            init=Metric("interpret_xattn", "cross_attention.pointing_game.untrained_model"),
+            n=Metric("interpret_xattn", "cross_attention.pointing_game.num_maps", ".0f",
+                     varies=False),
+            random=Metric("interpret_xattn", "cross_attention.pointing_game.random_baseline",
+                          varies=False),
+            centre=Metric("interpret_xattn", "cross_attention.pointing_game.centre_baseline",
+                          ".2f", varies=False),
+            fixed=Metric("interpret_xattn",
+                         "cross_attention.pointing_game.best_fixed_baseline", ".2f",
+                         varies=False),
+            colour=Metric("interpret_xattn",
+                          "cross_attention.pointing_game_colour_words.hit_rate"),
+            shape=Metric("interpret_xattn", "cross_attention.pointing_game_shape_words.hit_rate"),
+            acc=Metric("interpret_xattn", "accuracy"),
+            chance=Metric("interpret_xattn", "chance", ".3g", varies=False))),
     Row("interpretability_video", "interpretability of the default video classifier (the "
         "mover's direction; CNN per frame + temporal Transformer): Grad-CAM of every frame for "
         "its prediction, pointing game on the mover, 200 test clips x 8 frames",
