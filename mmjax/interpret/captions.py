@@ -10,7 +10,6 @@ object of the scene plays the pointing game (pointing_game.py) on that object's 
 naming no object of the scene, or several, are not scored (the counts say how many were).
 """
 
-import json
 import math
 import os
 from typing import Optional
@@ -23,7 +22,7 @@ from mmjax.data import sources
 from mmjax.data.synthetic.scenes import COLOURS, SHAPES
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.interpret import attention, overlay, pointing_game
-from mmjax.interpret.explain import check_counts, synthetic_world
+from mmjax.interpret.explain import check_counts, synthetic_world, write_scores
 from mmjax.registry import ConfigError
 from mmjax.tasks import captioning
 from mmjax.tasks.classification import variables_of
@@ -118,17 +117,12 @@ def explain_captions(workdir: str, out: Optional[str] = None, split: str = "test
       scores[f"pointing_game_{kind}_words"] = {
           k: v for k, v in scored(mine).items() if k not in ("hits", "peaks")}
 
-  out = out or os.path.join(workdir, "interpret", "cross_attention")
-  os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, "scores.json"), "w") as f:
-    json.dump(scores, f, indent=2)
+  out = write_scores(workdir, out, "cross_attention", scores)
   k = min(num_drawn, len(rows))
   if k:
-    hits = game["hits"][:k]
-    overlay.save_overlays(
+    overlay.save_scored(
         os.path.join(out, "maps.png"), np.stack([images[r[0]] for r in rows[:k]]),
-        np.stack([r[5] for r in rows[:k]]),
-        [f"'{r[3]}' in: {r[4]}" + (", hit" if h else ", miss") for r, h in zip(rows[:k], hits)],
-        game["peaks"][:k], ["green" if h else "red" for h in hits])
+        np.stack([r[5] for r in rows[:k]]), [f"'{r[3]}' in: {r[4]}" for r in rows[:k]],
+        game["hits"][:k], game["peaks"][:k])
   scores["out"] = out
   return scores

@@ -79,6 +79,16 @@ def synthetic_world(config) -> SceneWorld:
   return world
 
 
+def write_scores(workdir: str, out: Optional[str], method: str, scores: dict) -> str:
+  """Writes scores.json into `out` (default <workdir>/interpret/<method>), made if missing;
+  returns the folder, where the command's pictures go too."""
+  out = out or os.path.join(workdir, "interpret", method)
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, "scores.json"), "w") as f:
+    json.dump(scores, f, indent=2)
+  return out
+
+
 def baselines(inputs: dict) -> dict:
   """Integrated gradients' uninformative inputs: a mid-grey image (zeros of the normalised
   pixels) and white noise with each clip's RMS (fixed seed). Not silence: the AST normalises
@@ -240,10 +250,7 @@ def explain(workdir: str, method: str, out: Optional[str] = None, split: str = "
   if method == "gradcam":
     scores["layer"] = layer or gradcam.default_layer(model, variables, example, "towers_image")
 
-  out = out or os.path.join(workdir, "interpret", method)
-  os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, "scores.json"), "w") as fh:
-    json.dump(scores, fh, indent=2)
+  out = write_scores(workdir, out, method, scores)
   k = min(num_drawn, n)
   if k and "audio_map" in result:
     on = None if audio_on is None else audio_on[:k]

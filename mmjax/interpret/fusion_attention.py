@@ -11,7 +11,6 @@ same model as initialised: attention over a CNN's tokens tends to the bright, bu
 finds objects before any training, and that, not only a random map, is the bar.
 """
 
-import json
 import os
 from typing import Optional
 
@@ -23,7 +22,7 @@ from mmjax import experiment, train
 from mmjax.data import sources
 from mmjax.interpret import attention, overlay, pointing_game
 from mmjax.interpret.captions import WORD_KINDS, grid_of, named_objects
-from mmjax.interpret.explain import check_counts, in_batches, synthetic_world
+from mmjax.interpret.explain import check_counts, in_batches, synthetic_world, write_scores
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification
 
@@ -108,18 +107,13 @@ def explain_fusion_attention(workdir: str, out: Optional[str] = None, split: str
     if mine:
       scores[f"pointing_game_{kind}_words"] = summary(mine)
 
-  out = out or os.path.join(workdir, "interpret", "cross_attention")
-  os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, "scores.json"), "w") as fh:
-    json.dump(scores, fh, indent=2)
+  out = write_scores(workdir, out, "cross_attention", scores)
   k = min(num_drawn, len(rows))
   if k:
-    hits = game["hits"][:k]
-    overlay.save_overlays(
+    overlay.save_scored(
         os.path.join(out, "maps.png"),
         sources.denormalize(np.stack([inputs["image"][r[0]] for r in rows[:k]])),
-        np.stack([r[5] for r in rows[:k]]),
-        [f"'{r[3]}' in: {r[4]}" + (", hit" if h else ", miss") for r, h in zip(rows[:k], hits)],
-        game["peaks"][:k], ["green" if h else "red" for h in hits])
+        np.stack([r[5] for r in rows[:k]]), [f"'{r[3]}' in: {r[4]}" for r in rows[:k]],
+        game["hits"][:k], game["peaks"][:k])
   scores["out"] = out
   return scores

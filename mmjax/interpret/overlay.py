@@ -34,6 +34,15 @@ def save_overlays(path: str, images, maps, titles: Sequence[str], peaks=None,
                   title_colours=title_colours, wrap_width=24)
 
 
+def save_scored(path: str, images, maps, titles: Sequence[str], hits, peaks,
+                columns: int = 6):
+  """`save_overlays` of maps the pointing game scored: each title ends in ", hit" (green) or
+  ", miss" (red), and each map's peak is marked. hits bool [n]; peaks int [n, 2]."""
+  titles = [t + (", hit" if h else ", miss") for t, h in zip(titles, hits)]
+  save_overlays(path, images, maps, titles, peaks, ["green" if h else "red" for h in hits],
+                columns)
+
+
 def save_curves(path: str, maps, seconds, on=None, titles: Sequence[str] = (),
                 columns: int = 4):
   """Token maps over time [n, t] as one small plot each (x: `seconds` [t], the tokens'

@@ -7,7 +7,6 @@ predicted answer plays the pointing game (pointing_game.py) on that object's pix
 exists and relation questions are not scored: they are about no single named object.
 """
 
-import json
 import os
 from typing import Optional
 
@@ -20,7 +19,7 @@ from mmjax.data.synthetic import ANSWERS
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.interpret import gradcam, overlay, pointing_game
 from mmjax.interpret.captions import named_objects
-from mmjax.interpret.explain import check_counts, in_batches, synthetic_world
+from mmjax.interpret.explain import check_counts, in_batches, synthetic_world, write_scores
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification
 from mmjax.tasks.vqa import vqa_data
@@ -82,18 +81,13 @@ def explain_questions(workdir: str, out: Optional[str] = None, num_examples: int
     if len(mine):
       scores[f"pointing_game_{kind}_questions"] = strip(scored(mine))
 
-  out = out or os.path.join(workdir, "interpret", "gradcam")
-  os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, "scores.json"), "w") as fh:
-    json.dump(scores, fh, indent=2)
+  out = write_scores(workdir, out, "gradcam", scores)
   k = min(num_drawn, len(rows))
   if k:
-    hits = game["hits"][:k]
-    overlay.save_overlays(
+    overlay.save_scored(
         os.path.join(out, "maps.png"), sources.denormalize(inputs["image"][index[:k]]),
         result["map"][index[:k]],
-        [f"{test['question_text'][i]} {ANSWERS[result['class'][i]]}"
-         + (", hit" if h else ", miss") for i, h in zip(index[:k], hits)],
-        game["peaks"][:k], ["green" if h else "red" for h in hits])
+        [f"{test['question_text'][i]} {ANSWERS[result['class'][i]]}" for i in index[:k]],
+        game["hits"][:k], game["peaks"][:k])
   scores["out"] = out
   return scores

@@ -18,7 +18,6 @@ where the objects overlap). Scores are given for all queries and for those of mu
 scenes.
 """
 
-import json
 import os
 import types
 from typing import Optional
@@ -31,7 +30,7 @@ from mmjax import experiment, train
 from mmjax.data import sources
 from mmjax.data.synthetic.scenes import Scene
 from mmjax.interpret import attention, gradcam, overlay, pointing_game
-from mmjax.interpret.explain import check_counts, in_batches, synthetic_world
+from mmjax.interpret.explain import check_counts, in_batches, synthetic_world, write_scores
 from mmjax.models.image.vit import ViT
 from mmjax.registry import ConfigError
 from mmjax.tasks import image_text
@@ -161,18 +160,12 @@ def explain_retrieval(workdir: str, method: str, out: Optional[str] = None, spli
       scores["rollout_control"]["pointing_game_multi_object"] = scored("blind_map", multi,
                                                                        True)[0]
 
-  out = out or os.path.join(workdir, "interpret", method)
-  os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, "scores.json"), "w") as fh:
-    json.dump(scores, fh, indent=2)
+  out = write_scores(workdir, out, method, scores)
   # The drawn queries: those of multi-object scenes first, where following the text shows.
   drawn = np.concatenate([np.flatnonzero(multi), np.flatnonzero(~multi)])[:num_drawn]
   if len(drawn):
-    hits = game["hits"][drawn]
-    overlay.save_overlays(
-        os.path.join(out, "maps.png"), sources.denormalize(inputs[0][drawn]),
-        result["map"][drawn],
-        [f"'{rows[j][2]}'" + (", hit" if h else ", miss") for j, h in zip(drawn, hits)],
-        game["peaks"][drawn], ["green" if h else "red" for h in hits])
+    overlay.save_scored(os.path.join(out, "maps.png"), sources.denormalize(inputs[0][drawn]),
+                        result["map"][drawn], [f"'{rows[j][2]}'" for j in drawn],
+                        game["hits"][drawn], game["peaks"][drawn])
   scores["out"] = out
   return scores

@@ -13,7 +13,6 @@ attention: `emitting_frame_baseline` is its hit rate (how well CTC placed the wo
 emissions often lag the word), beside a random patch and the best fixed patch.
 """
 
-import json
 import os
 import types
 from typing import Optional
@@ -25,7 +24,8 @@ import numpy as np
 from mmjax import experiment, train
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.interpret import attention, overlay, pointing_game
-from mmjax.interpret.explain import audio_time_map, check_counts, in_batches, synthetic_world
+from mmjax.interpret.explain import (audio_time_map, check_counts, in_batches, synthetic_world,
+                                     write_scores)
 from mmjax.models.audio.ast import AudioSpectrogramTransformer as AST
 from mmjax.registry import ConfigError
 from mmjax.tasks import speech
@@ -107,10 +107,7 @@ def explain_speech(workdir: str, out: Optional[str] = None, num_examples: int = 
   scores["pointing_game"]["emitting_frame_baseline"] = float(
       on[np.arange(len(rows)), inputs["frame"]].mean())
 
-  out = out or os.path.join(workdir, "interpret", "rollout")
-  os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, "scores.json"), "w") as fh:
-    json.dump(scores, fh, indent=2)
+  out = write_scores(workdir, out, "rollout", scores)
   k = min(num_drawn, len(rows))
   if k:
     overlay.save_curves(os.path.join(out, "audio.png"), maps[:k], centres / float(d.sample_rate),

@@ -10,7 +10,6 @@ pointing game (pointing_game.py) on that object; `frame_share` says how the maps
 over the frames (which frames the evidence came from).
 """
 
-import json
 import os
 from typing import Optional
 
@@ -21,7 +20,7 @@ from mmjax import experiment, train
 from mmjax.data import sources
 from mmjax.data.synthetic import clips
 from mmjax.interpret import gradcam, overlay, pointing_game
-from mmjax.interpret.explain import check_counts, in_batches
+from mmjax.interpret.explain import check_counts, in_batches, write_scores
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification
 from mmjax.tasks.video import MODALITIES, batch_maker
@@ -91,21 +90,16 @@ def explain_video(workdir: str, out: Optional[str] = None, num_examples: int = 2
             "pointing_game": {k: v for k, v in game.items() if k not in ("hits", "peaks")},
             "frame_share": [float(s) for s in share.mean(0)]}
 
-  out = out or os.path.join(workdir, "interpret", "gradcam")
-  os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, "scores.json"), "w") as fh:
-    json.dump(scores, fh, indent=2)
+  out = write_scores(workdir, out, "gradcam", scores)
   k = min(num_drawn, int(shown.sum()))
   if k:  # the first clips' frames that show the object, in order
-    hits = game["hits"][:k]
     where = np.argwhere(shown)[:k]
     names = clips.LABELS[label]
-    overlay.save_overlays(
+    overlay.save_scored(
         os.path.join(out, "maps.png"),
         sources.denormalize(np.stack([inputs["video"][c, t] for c, t in where])),
         np.stack([result["map"][c, t] for c, t in where]),
-        [f"clip {c} frame {t}, predicted {names[result['class'][c]]}"
-         + (", hit" if h else ", miss") for (c, t), h in zip(where, hits)],
-        game["peaks"][:k], ["green" if h else "red" for h in hits], columns=frames)
+        [f"clip {c} frame {t}, predicted {names[result['class'][c]]}" for c, t in where],
+        game["hits"][:k], game["peaks"][:k], columns=frames)
   scores["out"] = out
   return scores
