@@ -145,6 +145,10 @@ def test_block_merge_replaces_only_the_selected_targets_parts():
   assert tables.merge_block(old, new, targets, selected=(other, s1, s2)) == new.replace(
       "\n| other", "\n| fake experiment | a | old | 1 s |\n| other")
   assert tables.merge_block(old, new, targets, selected=targets) == new
+  # Code that does not know a row or sweep README shows refuses to merge rather than drop it.
+  for missing, name in ((other, "other experiment"), (s2, "Sweep 2")):
+    with pytest.raises(ValueError, match=f"no target of this code declares: {name}"):
+      tables.merge_block(old, new, [t for t in targets if t is not missing], selected=(row,))
   assert tables.block_parts(README.split(tables.BEGIN)[1].split(tables.END)[0], TARGETS).keys() \
       >= {t.name for t in ROWS}
 

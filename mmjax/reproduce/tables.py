@@ -221,12 +221,33 @@ def block_parts(block: str, targets) -> dict:
   return parts
 
 
+def unknown_parts(block: str, targets, parts: dict) -> list:
+  """The first cells of the rows, and the titles of the sweeps, in a results block that no
+  target's part (`block_parts`) accounts for."""
+  rows = []
+  if block.startswith(HEADER):
+    for line in block.splitlines()[2:]:
+      if not line.startswith("| "):
+        break
+      rows.append(line)
+  titles = {s.title for s in targets if isinstance(s, Sweep)}
+  known = set(parts.values())
+  return ([r[2:].split(" | ")[0] for r in rows if r not in known]
+          + [t for t in re.findall(r"^\*\*(.+?)\*\* \(", block, re.M) if t not in titles])
+
+
 def merge_block(old: str, new: str, targets, selected) -> str:
   """The results block of every target, in the targets' order: the `selected` targets' parts
   from `new` (just regenerated), the others' kept from `old` (README's), so that a reproduction
   run of some targets (--only) updates just their rows and sweep tables. A target that neither
-  block shows is left out."""
+  block shows is left out. A row or sweep of `old` that no target declares (README written by
+  newer code) is a ValueError: merging would drop it."""
   old_parts, new_parts = block_parts(old, targets), block_parts(new, targets)
+  unknown = unknown_parts(old, targets, old_parts)
+  if unknown:
+    raise ValueError(f"its results block has parts no target of this code declares: "
+                     f"{'; '.join(unknown)}. Updating it would drop them: run --update_readme "
+                     "from code whose targets include them.")
   chosen = {t.name for t in selected}
   parts = {t.name: (new_parts if t.name in chosen else old_parts).get(t.name) for t in targets}
   rows = [parts[t.name] for t in targets if isinstance(t, Row) and parts[t.name]]
