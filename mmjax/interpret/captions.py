@@ -63,6 +63,30 @@ def named_objects(scene, words) -> list:
   return out
 
 
+def score_words(maps: np.ndarray, masks: np.ndarray, kinds, tolerance: float,
+                untrained: Optional[np.ndarray] = None) -> tuple:
+  """The pointing game of word maps [n, h', w'] on the named objects' masks [n, s, s], over
+  every word and per kind (kinds [n], WORD_KINDS' keys): ({"pointing_game": ...,
+  "pointing_game_<kind>_words": ...}, the game over every word, with its hits and peaks).
+  untrained: the same words' maps from the model as initialised; each summary then also holds
+  their hit rate ("untrained_model")."""
+  def summary(sel):
+    game = pointing_game.pointing_game(maps[sel], masks[sel], tolerance)
+    out = pointing_game.summary(game)
+    if untrained is not None:
+      out["untrained_model"] = pointing_game.pointing_game(untrained[sel], masks[sel],
+                                                           tolerance)["hit_rate"]
+    return out, game
+
+  whole, game = summary(np.arange(len(maps)))
+  scores, kinds = {"pointing_game": whole}, np.asarray(kinds)
+  for kind in WORD_KINDS:
+    mine = np.flatnonzero(kinds == kind)
+    if len(mine):
+      scores[f"pointing_game_{kind}_words"] = summary(mine)[0]
+  return scores, game
+
+
 def explain_captions(workdir: str, out: Optional[str] = None, split: str = "test",
                      num_examples: int = 200, num_drawn: int = 12, tolerance: float = 0.0,
                      batch_size: int = 50) -> dict:
@@ -105,17 +129,10 @@ def explain_captions(workdir: str, out: Optional[str] = None, split: str = "test
   if not rows:
     raise ValueError(f"none of the {len(images)} greedy captions names a shape or colour of "
                      "exactly one object of its scene: nothing to score (is the run trained?).")
-  scored = lambda sel: pointing_game.pointing_game(np.stack([r[5] for r in sel]),
-                                                   np.stack([r[6] for r in sel]), tolerance)
-  game = scored(rows)
+  words, game = score_words(np.stack([r[5] for r in rows]), np.stack([r[6] for r in rows]),
+                            [r[2] for r in rows], tolerance)
   scores = {"method": "cross_attention", "workdir": os.path.abspath(workdir), "step": step,
-            "split": split, "num_examples": len(images), "grid": list(grid),
-            "pointing_game": {k: v for k, v in game.items() if k not in ("hits", "peaks")}}
-  for kind in WORD_KINDS:
-    mine = [r for r in rows if r[2] == kind]
-    if mine:
-      scores[f"pointing_game_{kind}_words"] = {
-          k: v for k, v in scored(mine).items() if k not in ("hits", "peaks")}
+            "split": split, "num_examples": len(images), "grid": list(grid), **words}
 
   out = write_scores(workdir, out, "cross_attention", scores)
   k = min(num_drawn, len(rows))

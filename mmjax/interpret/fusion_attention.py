@@ -21,7 +21,7 @@ import numpy as np
 from mmjax import experiment, train
 from mmjax.data import sources
 from mmjax.interpret import attention, overlay, pointing_game
-from mmjax.interpret.captions import WORD_KINDS, grid_of, named_objects
+from mmjax.interpret.captions import grid_of, named_objects, score_words
 from mmjax.interpret.explain import check_counts, in_batches, synthetic_world, write_scores
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification
@@ -87,25 +87,11 @@ def explain_fusion_attention(workdir: str, out: Optional[str] = None, split: str
   if not rows:
     raise ValueError(f"none of the {n} captions names a shape or colour of exactly one object "
                      "its image shows: nothing to score.")
-
-  def scored(sel, column=5):
-    return pointing_game.pointing_game(np.stack([r[column] for r in sel]),
-                                       np.stack([r[6] for r in sel]), tolerance)
-
-  def summary(sel):
-    game = scored(sel)
-    out = {k: v for k, v in game.items() if k not in ("hits", "peaks")}
-    out["untrained_model"] = scored(sel, 7)["hit_rate"]
-    return out
-
-  game = scored(rows)
+  words, game = score_words(np.stack([r[5] for r in rows]), np.stack([r[6] for r in rows]),
+                            [r[2] for r in rows], tolerance,
+                            untrained=np.stack([r[7] for r in rows]))
   scores = {"method": "cross_attention", "workdir": os.path.abspath(workdir), "step": step,
-            "task": task, "split": split, "num_examples": n, "grid": list(grid),
-            "pointing_game": summary(rows)}
-  for kind in WORD_KINDS:
-    mine = [r for r in rows if r[2] == kind]
-    if mine:
-      scores[f"pointing_game_{kind}_words"] = summary(mine)
+            "task": task, "split": split, "num_examples": n, "grid": list(grid), **words}
 
   out = write_scores(workdir, out, "cross_attention", scores)
   k = min(num_drawn, len(rows))

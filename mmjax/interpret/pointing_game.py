@@ -101,6 +101,12 @@ def pointing_game(maps, masks, tolerance: float = 0.0) -> dict:
           "num_maps": int(len(masks)), "hits": hits, "peaks": where}
 
 
+def summary(game: dict) -> dict:
+  """A pointing game's result (`pointing_game`, `pointing_game_tokens`) without its per-map
+  arrays ("hits", "peaks"): the numbers scores.json keeps."""
+  return {k: v for k, v in game.items() if k not in ("hits", "peaks")}
+
+
 # ------------------------------------------------- sounds: the word the label is about --
 
 def word_masks(world, split: str, indices: Sequence[int], num_samples: int) -> np.ndarray:

@@ -71,15 +71,14 @@ def explain_questions(workdir: str, out: Optional[str] = None, num_examples: int
                                                    np.stack([rows[j][2] for j in sel]),
                                                    tolerance)
   game = scored(np.arange(len(rows)))
-  strip = lambda g: {k: v for k, v in g.items() if k not in ("hits", "peaks")}
   scores = {"method": "gradcam", "workdir": os.path.abspath(workdir), "step": step,
             "layer": layer, "num_examples": int(len(test["answer"])),
             "accuracy": float(np.mean(result["class"] == test["answer"])),
-            "pointing_game": strip(game)}
+            "pointing_game": pointing_game.summary(game)}
   for kind in SCORED_TYPES:
     mine = np.array([j for j, r in enumerate(rows) if r[1] == kind])
     if len(mine):
-      scores[f"pointing_game_{kind}_questions"] = strip(scored(mine))
+      scores[f"pointing_game_{kind}_questions"] = pointing_game.summary(scored(mine))
 
   out = write_scores(workdir, out, "gradcam", scores)
   k = min(num_drawn, len(rows))

@@ -140,7 +140,7 @@ def explain_retrieval(workdir: str, method: str, out: Optional[str] = None, spli
 
   def scored(key, sel, several=False):
     game = pointing_game.pointing_game(result[key][sel], masks[sel], tolerance)
-    summary = {k: v for k, v in game.items() if k not in ("hits", "peaks")}
+    summary = pointing_game.summary(game)
     near = pointing_game.dilate(masks[sel], tolerance)
     summary["query_blind_ceiling"] = query_blind_ceiling(near, index[sel])
     if several:  # the multi-object scenes: several queries of one image to hit

@@ -103,7 +103,7 @@ def explain_speech(workdir: str, out: Optional[str] = None, num_examples: int = 
   scores = {"method": "rollout", "workdir": os.path.abspath(workdir), "step": step,
             "num_examples": num_examples, "num_words_emitted": int(sum(
                 len(emitted_words(lg.argmax(-1), model.blank_id)) for lg in logits)),
-            "pointing_game": {k: v for k, v in game.items() if k not in ("hits", "peaks")}}
+            "pointing_game": pointing_game.summary(game)}
   scores["pointing_game"]["emitting_frame_baseline"] = float(
       on[np.arange(len(rows)), inputs["frame"]].mean())
 

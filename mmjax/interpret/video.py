@@ -87,7 +87,7 @@ def explain_video(workdir: str, out: Optional[str] = None, num_examples: int = 2
             "label": label, "object": LABEL_OBJECT[label], "layer": layer,
             "num_examples": num_examples, "frames": frames,
             "accuracy": float(np.mean(result["class"] == test["label"])),
-            "pointing_game": {k: v for k, v in game.items() if k not in ("hits", "peaks")},
+            "pointing_game": pointing_game.summary(game),
             "frame_share": [float(s) for s in share.mean(0)]}
 
   out = write_scores(workdir, out, "gradcam", scores)
