@@ -18,8 +18,7 @@ from mmjax.interpret import attention, gradcam, integrated_gradients, pointing_g
 from mmjax.models.image.cnn import ConvNet
 from mmjax.models.image.vit import ViT
 from mmjax.models.fusion.cross_attention import CrossAttentionFusion
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.scripts import preset
 
 
 class Brightness(nn.Module):
@@ -170,11 +169,9 @@ def test_pointing_game_baselines_are_exact_and_masks_match_the_renderer_and_spee
 
 def test_command_explains_a_tiny_run(tmp_path):
   from experiments import fusion_classification
-  from mmjax import experiment
   from mmjax.interpret.explain import explain
   from mmjax.registry import ConfigError
-  config = experiment.get_config(os.path.join(ROOT, "configs/fusion.py:tiny"),
-                                 {"model.modalities": ("image",), "progress_bar": False})
+  config = preset("configs/fusion.py:tiny", **{"model.modalities": ("image",)})
   workdir = str(tmp_path / "run")
   with pytest.raises(FileNotFoundError):  # before training: no config.json
     explain(workdir, "gradcam")
@@ -229,7 +226,6 @@ def test_decoder_cross_attention_is_sown_without_changing_the_logits():
 
 def test_caption_words_point_at_the_objects_they_name(tmp_path, monkeypatch):
   from experiments import captioning as captioning_experiment
-  from mmjax import experiment
   from mmjax.data import sources
   from mmjax.interpret import captions
   scene = Scene((Object("circle", "red", "small", 0.3, 0.3),
@@ -238,8 +234,7 @@ def test_caption_words_point_at_the_objects_they_name(tmp_path, monkeypatch):
   assert [(t, k, w) for t, k, w, _ in captions.named_objects(
       scene, "a small red circle above a large blue circle".split())] == [
           (2, "colour", "red"), (7, "colour", "blue")]
-  config = experiment.get_config(os.path.join(ROOT, "configs/captioning.py:tiny"),
-                                 {"progress_bar": False})
+  config = preset("configs/captioning.py:tiny")
   workdir = str(tmp_path / "run")
   captioning_experiment.run(config, workdir)
   # The tiny run's own captions may name nothing yet: score the true captions instead, as
@@ -266,12 +261,10 @@ def test_caption_words_point_at_the_objects_they_name(tmp_path, monkeypatch):
 
 def test_vqa_gradcam_points_at_the_object_the_question_names(tmp_path):
   from experiments import vqa
-  from mmjax import experiment
   from mmjax.data import sources
   from mmjax.data.tokenizer import WordTokenizer
   from mmjax.interpret import captions, questions
-  config = experiment.get_config(os.path.join(ROOT, "configs/vqa.py:tiny"),
-                                 {"progress_bar": False})
+  config = preset("configs/vqa.py:tiny")
   workdir = str(tmp_path / "run")
   vqa.run(config, workdir)
   scores = questions.explain_questions(workdir, num_examples=24, num_drawn=3, batch_size=8)
@@ -340,12 +333,10 @@ def test_contrastive_maps_follow_a_caption_of_one_object(tmp_path):
   independently; Grad-CAM for a CNN image tower, rollout for a ViT, and a clear error for
   the wrong pairing."""
   from experiments import contrastive
-  from mmjax import experiment
   from mmjax.data import sources
   from mmjax.interpret import retrieval
   from mmjax.registry import ConfigError
-  config = experiment.get_config(os.path.join(ROOT, "configs/contrastive.py:tiny"),
-                                 {"progress_bar": False})
+  config = preset("configs/contrastive.py:tiny")
   workdir = str(tmp_path / "vit")
   contrastive.run(config, workdir)
   with pytest.raises(ConfigError, match="--method=gradcam on a contrastive run with a vit "
@@ -371,8 +362,8 @@ def test_contrastive_maps_follow_a_caption_of_one_object(tmp_path):
   assert retrieval.queries(Scene(objects=(Object("circle", "red", "small", 0.3, 0.3),)))[0][1] \
       == "a small red circle"
   cnn = str(tmp_path / "cnn")
-  contrastive.run(experiment.get_config(os.path.join(ROOT, "configs/contrastive.py:tiny"), {
-      "progress_bar": False, "model.image.name": "cnn", "model.image.cnn.channels": (4,)}), cnn)
+  contrastive.run(preset("configs/contrastive.py:tiny", **{
+      "model.image.name": "cnn", "model.image.cnn.channels": (4,)}), cnn)
   scores = retrieval.explain_retrieval(cnn, "gradcam", num_examples=6, num_drawn=0,
                                        batch_size=4)
   assert 0.0 <= scores["pointing_game"]["hit_rate"] <= 1.0 and "rollout_control" not in scores
@@ -383,12 +374,10 @@ def test_video_gradcam_maps_every_frame_on_the_object_the_label_is_about(tmp_pat
   each frame draws it (checked against the clip's own positions), event's only on the frames
   that show the other object."""
   from experiments import video_classification
-  from mmjax import experiment
   from mmjax.data import sources
   from mmjax.interpret import video
   from mmjax.registry import ConfigError
-  config = experiment.get_config(os.path.join(ROOT, "configs/video.py:tiny"),
-                                 {"progress_bar": False})
+  config = preset("configs/video.py:tiny")
   workdir = str(tmp_path / "run")
   video_classification.run(config, workdir)
   scores = video.explain_video(workdir, num_examples=6, num_drawn=8, batch_size=4)
@@ -419,14 +408,12 @@ def test_speech_rollout_scores_each_word_the_recogniser_writes(tmp_path):
   scored word is one its caption says once, its map is over the AST's time patches, and the
   random and emitting-frame baselines come out of the same word spans."""
   from experiments import speech_recognition
-  from mmjax import experiment
   from mmjax.interpret import speech
   assert speech.emitted_words(np.array([0, 3, 3, 0, 3, 5, 5, 0]), blank=0) == [
       (1, 3), (4, 3), (5, 5)]
   # 60 steps: the tiny recogniser writes a few words by then (4 steps write none).
-  config = experiment.get_config(os.path.join(ROOT, "configs/speech_recognition.py:tiny"),
-                                 {"progress_bar": False, "total_steps": 60,
-                                  "checkpoint.every_steps": 60})
+  config = preset("configs/speech_recognition.py:tiny", total_steps=60,
+                  **{"checkpoint.every_steps": 60})
   workdir = str(tmp_path / "run")
   speech_recognition.run(config, workdir)
   scores = speech.explain_speech(workdir, num_examples=16, num_drawn=2, batch_size=8)
@@ -443,15 +430,14 @@ def test_fusion_cross_attention_maps_text_tokens_on_the_image(tmp_path):
   object the image shows (counted independently); a one-way fusion whose queries are the image
   names the fix."""
   from experiments import fusion_classification
-  from mmjax import experiment
   from mmjax.data import sources
   from mmjax.data.tokenizer import WordTokenizer
   from mmjax.interpret import captions, fusion_attention
   from mmjax.registry import ConfigError
   xattn = {"model.modalities": ("image", "text"), "model.fusion.name": "cross_attention",
            "model.fusion.cross_attention.dim": 16, "model.fusion.cross_attention.num_heads": 2,
-           "progress_bar": False, "data.source.shapes.task.name": "synergy"}
-  config = experiment.get_config(os.path.join(ROOT, "configs/fusion.py:tiny"), xattn)
+           "data.source.shapes.task.name": "synergy"}
+  config = preset("configs/fusion.py:tiny", **xattn)
   workdir = str(tmp_path / "run")
   fusion_classification.run(config, workdir)
   scores = fusion_attention.explain_fusion_attention(workdir, num_examples=12, num_drawn=3,
@@ -466,8 +452,7 @@ def test_fusion_cross_attention_maps_text_tokens_on_the_image(tmp_path):
   assert game["num_maps"] == named > 0 and 0.0 <= game["hit_rate"] <= 1.0
   assert os.path.getsize(os.path.join(workdir, "interpret", "cross_attention", "maps.png")) > 1000
   one_way = str(tmp_path / "one_way")
-  fusion_classification.run(experiment.get_config(
-      os.path.join(ROOT, "configs/fusion.py:tiny"),
-      {**xattn, "model.fusion.cross_attention.bidirectional": False}), one_way)
+  fusion_classification.run(preset("configs/fusion.py:tiny", **xattn, **{
+      "model.fusion.cross_attention.bidirectional": False}), one_way)
   with pytest.raises(ConfigError, match="no block whose queries are the text.*bidirectional"):
     fusion_attention.explain_fusion_attention(one_way, num_examples=4, batch_size=4)
