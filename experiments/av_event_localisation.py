@@ -34,8 +34,7 @@ def run(config, workdir) -> dict:
   inputs = {m: test[m] for m in mods}
   predict = classification.predictor(model)
 
-  # With placeholders, each modality is also left out at test time (the other sees it missing).
-  missing = mods if model.placeholders and len(mods) > 1 else ()
+  missing = classification.left_out(model, mods)  # each modality left out at test time
 
   def scored(state, given=mods):
     pred = classification.in_batches(predict, classification.variables_of(state),

@@ -60,8 +60,7 @@ def run(config, workdir, splits=None) -> dict:
   train_data = Batches(lambda idx: keep(train_split.make_batch(idx), mods), config.batch_size,
                        num_examples=len(train_split), seed=config.data.seed)
   example = keep(val.make_batch([0]), mods)
-  # With placeholders, the test set is also scored with each modality left out.
-  missing = mods if model.placeholders and len(mods) > 1 else ()
+  missing = classification.left_out(model, mods)  # the test set is also scored without each
   # Each set of inputs compiled once, with the XLA options the trainer compiles its step with.
   predict = {given: classification.predictor(model, compiler_options=parallel.compiler_options())
              for given in [mods] + [tuple(m for m in mods if m != gone) for gone in missing]}

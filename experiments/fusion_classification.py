@@ -39,8 +39,7 @@ def run(config, workdir) -> dict:
   inputs = {m: test[m] for m in mods}
   probabilities = classification.predictor(model, probabilities=True)
 
-  # With placeholders, each modality is also left out at test time (the others see it missing).
-  missing = mods if model.placeholders and len(mods) > 1 else ()
+  missing = classification.left_out(model, mods)  # each modality left out at test time
 
   def scored(state, split, given=mods):
     probs = classification.in_batches(probabilities, classification.variables_of(state),

@@ -64,8 +64,7 @@ def run(config, workdir) -> dict:
     splits["shuffled_frames/"] = {**test, "video": shuffle_frames(test["video"], config.seed)}
   if n_comp:
     splits["compositional/"] = make("test_compositional")(np.arange(n_comp))
-  # With placeholders, each modality is also left out at test time (the other sees it missing).
-  for gone in (mods if model.placeholders and len(mods) > 1 else ()):
+  for gone in classification.left_out(model, mods):  # each modality left out at test time
     splits[f"missing_{gone}/"] = {k: v for k, v in test.items() if k != gone}
   predict = classification.predictor(model)
 

@@ -77,8 +77,7 @@ def run(config, workdir) -> dict:
   inputs = {k: test[k] for k in names}
   predict = classification.predictor(model)
 
-  # With placeholders, each input is also left out at test time (the others see it missing).
-  missing = names if model.placeholders and len(names) > 1 else ()
+  missing = classification.left_out(model, names)  # each input left out at test time
 
   def scored(variables, split, given=names):
     predictions = classification.in_batches(predict, variables, {k: split[k] for k in given},

@@ -136,6 +136,12 @@ def missing_options(config) -> dict:
           "modality_dropout": float(missing.get("modality_dropout", 0.0))}
 
 
+def left_out(model, names) -> tuple:
+  """The inputs a model is also tested without, one at a time: each of `names` when the model
+  has missing-modality stand-ins (placeholders) and more than one input, else none."""
+  return tuple(names) if model.placeholders and len(names) > 1 else ()
+
+
 def vqa_model(config, inputs: Sequence[str], num_answers: int, vocab_size: int) -> VQAModel:
   """The VQAModel config.model describes, reading `inputs` (question, image, audio), with
   config.model.missing's stand-ins."""
