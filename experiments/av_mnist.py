@@ -21,22 +21,12 @@ import jax
 import numpy as np
 
 from mmjax import experiment, train
-from mmjax.data import sources
 from mmjax.data.pipeline import Batches
-from mmjax.data.tfds import av_mnist  # noqa: F401  (registers the "av_mnist" data source)
 from mmjax.evaluate.classification import classification_metrics
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification
+from mmjax.tasks.digits import BEST_PARAMS, BEST_RECORD, best_variables, keep, setup
 from mmjax.train import parallel
-
-MODALITIES = ("image", "audio")
-NUM_CLASSES = 10
-BEST_PARAMS, BEST_RECORD = "best_variables.msgpack", "best.json"
-
-
-def keep(batch: dict, mods) -> dict:
-  """An AVMnist batch as the model's inputs and "label"."""
-  return {"label": batch["labels"], **{m: batch[{"image": "images"}.get(m, m)] for m in mods}}
 
 
 def run(config, workdir, splits=None) -> dict:
@@ -46,16 +36,7 @@ def run(config, workdir, splits=None) -> dict:
   train.validate(config)
   if config.eval.batch_size < 1:
     raise ConfigError(f"eval.batch_size={config.eval.batch_size}; it must be >= 1.")
-  mods = classification.modalities_of(config, MODALITIES)
-  classification.components(config, mods)  # every model name and option, before any data
-  # A missing dataset fails here, in seconds.
-  splits = splits or sources.build(config.data, reads=("av_mnist", "manifest"))
-  num_classes = NUM_CLASSES
-  if hasattr(splits, "splits"):  # a manifest source: your own image, audio and label files
-    names = splits.class_names()
-    splits = splits.splits(("image", "audio", "label"))
-    num_classes = len(names) if names else int(splits["train"].labels.max()) + 1
-  model = classification.classifier(config, mods, num_classes)
+  mods, splits, num_classes, model = setup(config, splits)
   train_split, val, test = splits["train"], splits["val"], splits["test"]
   train_data = Batches(lambda idx: keep(train_split.make_batch(idx), mods), config.batch_size,
                        num_examples=len(train_split), seed=config.data.seed)
@@ -100,8 +81,7 @@ def run(config, workdir, splits=None) -> dict:
     scalars = {"val_accuracy": val_acc, "best_val_accuracy": record["val_accuracy"]}
     if step < config.total_steps and not config.eval_only:
       return scalars
-    with open(best_path, "rb") as f:
-      best = flax.serialization.from_bytes(variables, f.read())
+    best = best_variables(workdir, variables)
     metrics = classification_metrics(test.labels, predictions(best, test), num_classes)
     for gone in missing:
       kept = tuple(m for m in mods if m != gone)

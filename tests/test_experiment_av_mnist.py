@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 from experiments import av_mnist as experiment
 from mmjax.data import sources
 from mmjax.registry import ConfigError
-from mmjax.tasks import classification
+from mmjax.tasks import classification, digits
 from tests.scripts import preset, train_losses
 
 NUM_MOCK = 84  # mock examples per tfds split: AV-MNIST train 77, val 7, test 84.
@@ -86,14 +86,37 @@ def test_eval_only_tests_the_same_best_checkpoint(tiny_run):
   assert json.load(open(workdir / "results.json")) == trained
 
 
+def test_maps_of_the_tested_parameters_score_on_the_ink(tiny_run):
+  """`python -m mmjax.interpret` on the run: maps of the best epoch's parameters (the tested
+  ones: same accuracy), scored on each digit's ink, with the deletion test's three orders."""
+  from mmjax.interpret.digits import DELETED, explain_digits, ink_masks
+  workdir, results, _ = tiny_run
+  with tfds.testing.mock_data(num_examples=NUM_MOCK, policy=tfds.testing.MockPolicy.USE_CODE):
+    gc = explain_digits(str(workdir), "gradcam", num_examples=NUM_MOCK, num_drawn=4,
+                        batch_size=42)
+    ig = explain_digits(str(workdir), "integrated_gradients", num_examples=12, num_drawn=0,
+                        steps=4, batch_size=6)
+    images = sources.build(config().data)["test"].make_batch(np.arange(NUM_MOCK))["images"]
+  assert gc["accuracy"] == pytest.approx(results["accuracy"])
+  game = gc["pointing_game"]
+  assert game["num_maps"] == NUM_MOCK and gc["layer"].startswith("towers_image/")
+  assert game["random_baseline"] == pytest.approx(ink_masks(images).mean())
+  for kept in (gc["deletion_predictions_kept"], ig["deletion_predictions_kept"]):
+    assert set(kept) == {"map", "brightest", "random"}
+    assert all(set(v) == {f"top_{p}_percent" for p in DELETED} for v in kept.values())
+  shares = ig["integrated_gradients"]["mean_share_of_magnitude"]
+  assert set(shares) == {"image", "audio"} and sum(shares.values()) == pytest.approx(1.0)
+  assert (workdir / "interpret" / "gradcam" / "maps.png").exists()
+
+
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_builds_at_multibench_widths_and_its_tiny_version_runs(preset):
   # Full size: shapes only (nothing computed), checked against MultiBench's layer widths.
   c = config(preset)
-  mods = classification.modalities_of(c, experiment.MODALITIES)
+  mods = classification.modalities_of(c, digits.MODALITIES)
   x = {"image": jnp.zeros((2, 28, 28, 1)), "audio": jnp.zeros((2, audio_length(c)))}
   x = {m: x[m] for m in mods}
-  model = classification.classifier(c, mods, experiment.NUM_CLASSES)
+  model = classification.classifier(c, mods, digits.NUM_CLASSES)
   params = jax.eval_shape(model.init, jax.random.key(0), x)["params"]
   head_in = params["classifier"]["hidden0"]["kernel"].shape
   assert head_in[1] == 100 and params["classifier"]["out"]["kernel"].shape == (100, 10)
@@ -112,7 +135,7 @@ def test_every_preset_builds_at_multibench_widths_and_its_tiny_version_runs(pres
 
   # Tiny: a real forward pass (training mode runs in the tiny_run fixture).
   c = config(f"{preset},tiny")
-  model = classification.classifier(c, mods, experiment.NUM_CLASSES)
+  model = classification.classifier(c, mods, digits.NUM_CLASSES)
   # Two unlike examples: a blank image with faint noise, and a random image with a loud tone.
   rng = np.random.default_rng(0)
   tone = 0.5 * np.sin(2 * np.pi * 1000 / c.data.sample_rate * np.arange(audio_length(c)))

@@ -456,3 +456,90 @@ def test_fusion_cross_attention_maps_text_tokens_on_the_image(tmp_path):
       "model.fusion.cross_attention.bidirectional": False}), one_way)
   with pytest.raises(ConfigError, match="no block whose queries are the text.*bidirectional"):
     fusion_attention.explain_fusion_attention(one_way, num_examples=4, batch_size=4)
+
+
+def test_deletion_erases_the_top_pixels_a_map_orders_first():
+  """erase_top sets exactly the top fraction of pixels by the order to each image's darkest
+  value; deletion counts the predictions that survive: a model that reads one pixel changes
+  its mind when the map erases that pixel first, not when a map puts it last."""
+  from mmjax.interpret import digits
+  images = np.zeros((2, 4, 4, 1), np.float32)
+  images[:, 1, 2] = 1.0  # each image's one bright pixel
+  images[1, 3, 3] = -1.0  # the second image's darkest value
+  order = np.arange(16, dtype=np.float32).reshape(1, 4, 4).repeat(2, 0)  # bottom right first
+  erased = digits.erase_top(images, order, 2 / 16)
+  changed = erased != images
+  assert changed[0].sum() == 0  # its top pixels (3, 2), (3, 3) already hold its darkest, 0
+  assert changed[1].sum() == 1 and erased[1, 3, 2, 0] == -1.0
+  assert digits.ink_masks(images)[0].sum() == 1 and digits.ink_masks(images)[1, 1, 2]
+  predict = lambda v, x: (x["image"][:, 1, 2, 0] > 0.5).astype(jnp.int32)  # the bright pixel
+  on_it = np.zeros((2, 4, 4), np.float32)
+  on_it[:, 1, 2] = 1.0
+  kept = digits.deletion(predict, {}, {"image": images}, {"on": on_it, "off": -on_it}, 2)
+  assert kept["on"] == {f"top_{p}_percent": 0.0 for p in digits.DELETED}
+  assert kept["off"] == {f"top_{p}_percent": 1.0 for p in digits.DELETED}
+
+
+def test_event_gradcam_maps_the_frame_that_shows_the_change(tmp_path):
+  """A tiny event localisation run: one map per frame for each in-sync clip's event segment;
+  the scored frame shows the object that appears or disappears (checked against the clip's own
+  scenes); without a temporal Transformer the mass sits on the two boundary frames."""
+  from experiments import av_event_localisation
+  from mmjax.data import sources
+  from mmjax.interpret import events
+  from mmjax.registry import ConfigError
+  config = preset("configs/av_events.py:tiny")
+  workdir = str(tmp_path / "run")
+  av_event_localisation.run(config, workdir)
+  scores = events.explain_events(workdir, num_examples=10, num_drawn=16, batch_size=4)
+  world = sources.build(config.data)
+  synced = [world.clip("test", i) for i in range(10) if world.clip("test", i).sync]
+  size = config.data.image_size
+  others = np.stack([pointing_game.object_mask(c.other, size) for c in synced])
+  game = scores["pointing_game"]
+  assert scores["num_events"] == game["num_maps"] == len(synced) > 0
+  assert game["random_baseline"] == pytest.approx(others.mean())
+  for clip in synced:
+    shown = clip.scene(events.evidence_frame(clip)).objects
+    assert len(shown) == 2 and clip.other in shown
+  share = scores["frame_share_by_offset"]
+  assert config.model.encoders.video.frames.temporal == "mean"
+  assert share["-1"] + share["0"] == pytest.approx(1.0, abs=1e-5)
+  assert 0.0 <= scores["evidence_frame_share"] <= 1.0
+  assert os.path.getsize(os.path.join(workdir, "interpret", "gradcam", "maps.png")) > 1000
+  config.model.modalities = ("audio",)  # nothing seen, nothing to map
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort())
+  with pytest.raises(ConfigError, match="needs video through the encoder `frames`"):
+    events.explain_events(workdir)
+
+
+@pytest.mark.parametrize("config_arg,kind", [
+    ("configs/fusion.py:tiny", "classification"), ("configs/av_mnist.py:tiny", "digits"),
+    ("configs/captioning.py:tiny", "captioning"), ("configs/vqa.py:tiny", "vqa"),
+    ("configs/contrastive.py:tiny", "contrastive"), ("configs/video.py:tiny", "video"),
+    ("configs/av_events.py:tiny", "events"), ("configs/speech_recognition.py:tiny", "speech"),
+    ("configs/lit_coco.py:tiny", "contrastive"),
+    ("configs/video_retrieval.py:tiny", "video_retrieval.py"),
+    ("configs/video_captioning.py:tiny", "video_captioning.py")])
+def test_the_command_knows_which_experiment_wrote_a_run(tmp_path, config_arg, kind):
+  """Each experiment's config.json names its kind of map, or an error names the experiment
+  and what maps cover; a multi-stage workdir's error names its stages."""
+  from mmjax.interpret.__main__ import KINDS, run_kind
+  from mmjax.registry import ConfigError
+  with open(tmp_path / "config.json", "w") as f:
+    f.write(preset(config_arg).to_json_best_effort())
+  if kind in KINDS:
+    assert run_kind(str(tmp_path)) == kind
+  else:
+    with pytest.raises(ConfigError, match=f"a run of {kind}, which maps do not cover yet"):
+      run_kind(str(tmp_path))
+  parent = tmp_path / "stages"  # a run per stage; the finetune one's model is a head only
+  for stage, model in (("pretrain", {"embed_dim": 8}), ("finetune", {"head": {}})):
+    os.makedirs(parent / stage)
+    with open(parent / stage / "config.json", "w") as f:
+      json.dump({"model": model, "data": {}}, f)
+  with pytest.raises(ConfigError, match=r"multi-stage experiment \(finetune, pretrain\)"):
+    run_kind(str(parent))
+  with pytest.raises(ConfigError, match="one stage of pretrain_finetune.py"):
+    run_kind(str(parent / "finetune"))

@@ -9,28 +9,36 @@ r"""Saliency maps of a trained run, as PNG overlays and pointing-game scores:
   python -m mmjax.interpret --workdir runs/contrastive --method rollout
   python -m mmjax.interpret --workdir runs/video --method gradcam
   python -m mmjax.interpret --workdir runs/asr --method rollout
+  python -m mmjax.interpret --workdir runs/ave --method gradcam
+  python -m mmjax.interpret --workdir runs/avm_late --method integrated_gradients
 
 The run (a fusion_classification.py workdir, and for cross_attention one that fuses image and
 text by cross_attention; a captioning.py one for cross_attention; a
 vqa.py one for gradcam; a contrastive.py one for rollout or gradcam, maps of a caption of one
 object; a video_classification.py one for gradcam, a map per frame; a speech_recognition.py
-one for rollout, a map over time per written word) is rebuilt from its config.json and newest
-checkpoint; see mmjax/interpret/explain.py, captions.py, questions.py, retrieval.py, video.py
-and speech.py for what each method draws and measures.
+one for rollout, a map over time per written word; an av_event_localisation.py one for
+gradcam, a map per frame for the event; an av_mnist.py one for gradcam or integrated_gradients,
+scored on the digit's ink; KINDS lists them) is rebuilt from its config.json and newest
+checkpoint; see mmjax/interpret/explain.py, captions.py, questions.py, retrieval.py, video.py,
+speech.py, events.py and digits.py for what each method draws and measures.
 """
 
 import json
+import os
 
 from absl import app, flags, logging
 
 from mmjax import experiment
 from mmjax.interpret.captions import explain_captions
+from mmjax.interpret.digits import explain_digits
+from mmjax.interpret.events import explain_events
 from mmjax.interpret.explain import METHODS, explain
 from mmjax.interpret.fusion_attention import explain_fusion_attention
 from mmjax.interpret.questions import explain_questions
 from mmjax.interpret.retrieval import explain_retrieval
 from mmjax.interpret.speech import explain_speech
 from mmjax.interpret.video import explain_video
+from mmjax.registry import ConfigError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "The workdir of a trained run.")
@@ -46,35 +54,78 @@ flags.DEFINE_integer("batch_size", 50, "Examples per compiled batch.")
 flags.mark_flags_as_required(["workdir", "method"])
 
 
-def run_kind(config) -> str:
-  """Which experiment wrote a run's config: video, contrastive, speech, captioning, vqa or
-  classification (fusion_classification.py)."""
-  if "video" in config.model.get("encoders", {}) and "label" in config.data:
-    return "video"  # video_classification.py (av_event_localisation.py's data has no label)
-  if "embed_dim" in config.model:
+# What each kind of run's maps are: its experiment script, and the --method values it takes.
+KINDS = {
+    "classification": ("fusion_classification.py", METHODS + ("cross_attention",)),
+    "digits": ("av_mnist.py", ("gradcam", "integrated_gradients")),
+    "captioning": ("captioning.py", ("cross_attention",)),
+    "vqa": ("vqa.py", ("gradcam",)),
+    "contrastive": ("contrastive.py", ("rollout", "gradcam")),
+    "video": ("video_classification.py", ("gradcam",)),
+    "events": ("av_event_localisation.py", ("gradcam",)),
+    "speech": ("speech_recognition.py", ("rollout",)),
+}
+
+
+def run_kind(workdir: str) -> str:
+  """Which experiment trained the run in `workdir` (a key of KINDS), from its config.json;
+  ConfigError naming what maps cover for a workdir they do not."""
+  supported = "; ".join(f"{script} ({', '.join(methods)})" for script, methods in KINDS.values())
+  if not os.path.exists(os.path.join(workdir, "config.json")):
+    stages = sorted(d for d in os.listdir(workdir) if os.path.exists(
+        os.path.join(workdir, d, "config.json"))) if os.path.isdir(workdir) else []
+    if stages:  # pretrain_finetune.py, translation.py: one trained run per stage
+      raise ConfigError(f"{workdir} holds the runs of a multi-stage experiment "
+                        f"({', '.join(stages)}), not one run; give one of them as --workdir. "
+                        f"Maps cover runs of {supported}.")
+    experiment.load_run_config(workdir)  # its error says what is missing
+  config = experiment.load_run_config(workdir)
+  model, data = config.model, config.data
+  unsupported = None
+  if "video" in model:
+    unsupported = "video_retrieval.py" if "embed_dim" in model else "video_captioning.py"
+  elif "video" in model.get("encoders", {}):
+    return "video" if "label" in data else "events"
+  elif "av_mnist" in data.get("source", {}):
+    return "digits"
+  elif "embed_dim" in model:
     return "contrastive"
-  if "encoder" in config.model and "audio_seconds" in config.data:
-    return "speech"  # speech_recognition.py
-  if "decoder" in config.model:
+  elif "encoder" in model and "audio_seconds" in data:
+    return "speech"
+  elif "decoder" in model:
     return "captioning"
-  return "vqa" if "inputs" in config.model else "classification"
+  elif "inputs" in model:
+    return "vqa"
+  elif "modalities" in model:
+    return "classification"
+  else:  # a stage whose model is built from another stage's config
+    unsupported = "one stage of pretrain_finetune.py or translation.py"
+  raise ConfigError(f"{workdir} is a run of {unsupported}, which maps do not cover yet; they "
+                    f"cover runs of {supported}.")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments {argv[1:]}.")
   logging.set_verbosity(logging.WARNING)
-  kind = run_kind(experiment.load_run_config(FLAGS.workdir))
-  only = {"video": "gradcam", "vqa": "gradcam", "speech": "rollout",
-          "captioning": "cross_attention"}.get(kind)
-  if only and FLAGS.method != only:
-    raise app.UsageError(f"--method={FLAGS.method}: a {kind} run's maps are {only}'s.")
+  kind = run_kind(FLAGS.workdir)
+  script, methods = KINDS[kind]
+  if FLAGS.method not in methods:
+    raise app.UsageError(f"--method={FLAGS.method} on a run of {script}; valid: "
+                         f"{', '.join(methods)}.")
   if kind == "classification" and FLAGS.method == "cross_attention":
     scores = explain_fusion_attention(FLAGS.workdir, FLAGS.out, FLAGS.split, FLAGS.num_examples,
                                       FLAGS.num_drawn, FLAGS.tolerance, FLAGS.batch_size)
   elif kind == "captioning":
     scores = explain_captions(FLAGS.workdir, FLAGS.out, FLAGS.split, FLAGS.num_examples,
                               FLAGS.num_drawn, FLAGS.tolerance, FLAGS.batch_size)
+  elif kind == "digits":
+    scores = explain_digits(FLAGS.workdir, FLAGS.method, FLAGS.out, FLAGS.split,
+                            FLAGS.num_examples, FLAGS.num_drawn, FLAGS.layer, FLAGS.steps,
+                            FLAGS.tolerance, FLAGS.batch_size)
+  elif kind == "events":
+    scores = explain_events(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
+                            FLAGS.layer, FLAGS.tolerance, FLAGS.batch_size)
   elif kind == "video":
     scores = explain_video(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
                            FLAGS.layer, FLAGS.tolerance, FLAGS.batch_size)

@@ -37,10 +37,11 @@ def save_overlays(path: str, images, maps, titles: Sequence[str], peaks=None,
 def save_scored(path: str, images, maps, titles: Sequence[str], hits, peaks,
                 columns: int = 6):
   """`save_overlays` of maps the pointing game scored: each title ends in ", hit" (green) or
-  ", miss" (red), and each map's peak is marked. hits bool [n]; peaks int [n, 2]."""
-  titles = [t + (", hit" if h else ", miss") for t, h in zip(titles, hits)]
-  save_overlays(path, images, maps, titles, peaks, ["green" if h else "red" for h in hits],
-                columns)
+  ", miss" (red), and each map's peak is marked. hits [n]: bool, or None for a map drawn
+  beside the scored ones but not scored (its title unchanged, black); peaks int [n, 2]."""
+  titles = [t + ("" if h is None else ", hit" if h else ", miss") for t, h in zip(titles, hits)]
+  colours = ["black" if h is None else "green" if h else "red" for h in hits]
+  save_overlays(path, images, maps, titles, peaks, colours, columns)
 
 
 def save_curves(path: str, maps, seconds, on=None, titles: Sequence[str] = (),
