@@ -520,7 +520,7 @@ def test_event_gradcam_maps_the_frame_that_shows_the_change(tmp_path):
     ("configs/contrastive.py:tiny", "contrastive"), ("configs/video.py:tiny", "video"),
     ("configs/av_events.py:tiny", "events"), ("configs/speech_recognition.py:tiny", "speech"),
     ("configs/lit_coco.py:tiny", "contrastive"),
-    ("configs/video_retrieval.py:tiny", "video_retrieval.py"),
+    ("configs/video_retrieval.py:tiny", "video_retrieval"),
     ("configs/video_captioning.py:tiny", "video_captioning.py")])
 def test_the_command_knows_which_experiment_wrote_a_run(tmp_path, config_arg, kind):
   """Each experiment's config.json names its kind of map, or an error names the experiment
@@ -543,3 +543,32 @@ def test_the_command_knows_which_experiment_wrote_a_run(tmp_path, config_arg, ki
     run_kind(str(parent))
   with pytest.raises(ConfigError, match="one stage of pretrain_finetune.py"):
     run_kind(str(parent / "finetune"))
+
+
+def test_video_retrieval_gradcam_maps_every_frame_on_the_objects_the_caption_names(tmp_path):
+  """A tiny video-text run: one map per frame for the similarity with the clip's caption; a hit
+  is a peak on either object the frame shows (checked against the clip's own scenes)."""
+  from experiments import video_retrieval
+  from mmjax.data import sources
+  from mmjax.interpret import video_retrieval as maps
+  from mmjax.registry import ConfigError
+  config = preset("configs/video_retrieval.py:tiny")
+  workdir = str(tmp_path / "run")
+  video_retrieval.run(config, workdir)
+  scores = maps.explain_video_retrieval(workdir, num_examples=5, num_drawn=8, batch_size=2)
+  world = sources.build(config.data)
+  size, frames = config.data.image_size, config.data.source.clips.frames
+  named = np.stack([np.any([pointing_game.object_mask(o, size)
+                            for o in world.clip("test", i).scene(f).objects], axis=0)
+                    for i in range(5) for f in range(frames)])
+  game = scores["pointing_game"]
+  assert game["num_maps"] == 5 * frames and scores["frames"] == frames
+  assert game["random_baseline"] == pytest.approx(named.mean())
+  assert 0.0 <= game["untrained_model"] <= 1.0
+  assert scores["peak_on"]["mover"] <= game["hit_rate"]  # a peak on the mover is a hit
+  assert os.path.getsize(os.path.join(workdir, "interpret", "gradcam", "maps.png")) > 1000
+  config.model.video.name = "vivit"  # space-time patches: no per-frame feature map
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort())
+  with pytest.raises(ConfigError, match="needs the video tower `frames` over a cnn"):
+    maps.explain_video_retrieval(workdir)

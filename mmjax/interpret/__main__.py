@@ -10,6 +10,7 @@ r"""Saliency maps of a trained run, as PNG overlays and pointing-game scores:
   python -m mmjax.interpret --workdir runs/video --method gradcam
   python -m mmjax.interpret --workdir runs/asr --method rollout
   python -m mmjax.interpret --workdir runs/ave --method gradcam
+  python -m mmjax.interpret --workdir runs/video_retrieval --method gradcam
   python -m mmjax.interpret --workdir runs/avm_late --method integrated_gradients
 
 The run (a fusion_classification.py workdir, and for cross_attention one that fuses image and
@@ -17,10 +18,11 @@ text by cross_attention; a captioning.py one for cross_attention; a
 vqa.py one for gradcam; a contrastive.py one for rollout or gradcam, maps of a caption of one
 object; a video_classification.py one for gradcam, a map per frame; a speech_recognition.py
 one for rollout, a map over time per written word; an av_event_localisation.py one for
-gradcam, a map per frame for the event; an av_mnist.py one for gradcam or integrated_gradients,
+gradcam, a map per frame for the event; a video_retrieval.py one for gradcam, a map per frame
+for the clip's caption; an av_mnist.py one for gradcam or integrated_gradients,
 scored on the digit's ink; KINDS lists them) is rebuilt from its config.json and newest
 checkpoint; see mmjax/interpret/explain.py, captions.py, questions.py, retrieval.py, video.py,
-speech.py, events.py and digits.py for what each method draws and measures.
+speech.py, events.py, video_retrieval.py and digits.py for what each method draws and measures.
 """
 
 import json
@@ -38,6 +40,7 @@ from mmjax.interpret.questions import explain_questions
 from mmjax.interpret.retrieval import explain_retrieval
 from mmjax.interpret.speech import explain_speech
 from mmjax.interpret.video import explain_video
+from mmjax.interpret.video_retrieval import explain_video_retrieval
 from mmjax.registry import ConfigError
 
 FLAGS = flags.FLAGS
@@ -63,6 +66,7 @@ KINDS = {
     "contrastive": ("contrastive.py", ("rollout", "gradcam")),
     "video": ("video_classification.py", ("gradcam",)),
     "events": ("av_event_localisation.py", ("gradcam",)),
+    "video_retrieval": ("video_retrieval.py", ("gradcam",)),
     "speech": ("speech_recognition.py", ("rollout",)),
 }
 
@@ -82,8 +86,10 @@ def run_kind(workdir: str) -> str:
   config = experiment.load_run_config(workdir)
   model, data = config.model, config.data
   unsupported = None
-  if "video" in model:
-    unsupported = "video_retrieval.py" if "embed_dim" in model else "video_captioning.py"
+  if "video" in model and "embed_dim" in model:
+    return "video_retrieval"
+  elif "video" in model:
+    unsupported = "video_captioning.py"
   elif "video" in model.get("encoders", {}):
     return "video" if "label" in data else "events"
   elif "av_mnist" in data.get("source", {}):
@@ -126,6 +132,10 @@ def main(argv):
   elif kind == "events":
     scores = explain_events(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
                             FLAGS.layer, FLAGS.tolerance, FLAGS.batch_size)
+  elif kind == "video_retrieval":
+    scores = explain_video_retrieval(FLAGS.workdir, FLAGS.out, FLAGS.num_examples,
+                                     FLAGS.num_drawn, FLAGS.layer, FLAGS.tolerance,
+                                     FLAGS.batch_size)
   elif kind == "video":
     scores = explain_video(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
                            FLAGS.layer, FLAGS.tolerance, FLAGS.batch_size)

@@ -12,7 +12,9 @@ says how the maps' mass spreads over the frames relative to the boundary (offset
 before it, 0: the frame after), and `evidence_frame_share` how much of it the frame showing the
 object takes. A segment pools only the two frames beside its boundary, so a frames encoder that
 does not mix frames (temporal `mean`) puts all the mass there by construction; with a temporal
-Transformer the rest measures how much context the model reads.
+Transformer the rest measures how much context the model reads. `untrained_model` is the hit
+rate of the same model as initialised: Grad-CAM of a random CNN already favours bright objects
+on a dark ground, so that, not only a random map, is the bar.
 """
 
 import os
@@ -61,8 +63,10 @@ def explain_events(workdir: str, out: Optional[str] = None, num_examples: int = 
                       "event; use more.")
   test = event_localisation.batch_maker(world, "test", mods)(np.array(synced))
   inputs = {m: test[m] for m in mods}
-  state, step = train.restore_latest(config, workdir, classification.init_fn(model, inputs))
+  init_fn = classification.init_fn(model, inputs)
+  state, step = train.restore_latest(config, workdir, init_fn)
   variables = classification.variables_of(state)
+  params, model_state = init_fn(jax.random.key(config.seed))  # as the trainer initialises it
   batch = min(batch_size, len(synced))
   example = {m: x[:batch] for m, x in inputs.items()}
   layer = layer or gradcam.default_layer(model, variables, example, "towers_video")
@@ -77,6 +81,8 @@ def explain_events(workdir: str, out: Optional[str] = None, num_examples: int = 
             "found": jnp.argmax(logits, -1) == 1}
   segments = np.argmax(test["segments"], axis=1)  # each clip's event segment
   result = in_batches(jax.jit(f), variables, {**inputs, "segment": segments}, batch)
+  at_init = in_batches(jax.jit(f), {"params": params, **model_state},
+                       {**inputs, "segment": segments}, batch)["map"]
 
   size, frames = config.data.image_size, inputs["video"].shape[1]
   chosen = [world.clip("test", i) for i in synced]
@@ -84,6 +90,7 @@ def explain_events(workdir: str, out: Optional[str] = None, num_examples: int = 
   rows = np.arange(len(synced))
   masks = np.stack([pointing_game.object_mask(c.other, size) for c in chosen])
   game = pointing_game.pointing_game(result["map"][rows, at], masks, tolerance)
+  untrained = pointing_game.pointing_game(at_init[rows, at], masks, tolerance)
   mass = result["map"].sum(axis=(2, 3))
   share = mass / np.maximum(mass.sum(1, keepdims=True), 1e-12)  # [clips, frames]
   offsets = range(-(frames - 1), frames)
@@ -93,7 +100,8 @@ def explain_events(workdir: str, out: Optional[str] = None, num_examples: int = 
             "layer": layer, "num_examples": num_examples, "num_events": len(synced),
             "frames": frames, "object": "other",
             "event_found": float(result["found"].mean()),
-            "pointing_game": pointing_game.summary(game),
+            "pointing_game": {**pointing_game.summary(game),
+                              "untrained_model": untrained["hit_rate"]},
             "frame_share_by_offset": {str(o): float(np.mean(v)) for o, v in by_offset.items()
                                       if v},
             "evidence_frame_share": float(np.mean(share[rows, at]))}
