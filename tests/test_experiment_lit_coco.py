@@ -16,7 +16,7 @@ from mmjax.evaluate.retrieval import retrieval_metrics
 from mmjax.models.from_checkpoint import checkpoint_params
 from mmjax.models.image.vit_checkpoint import load_vit_npz
 from mmjax.registry import ConfigError
-from tests.scripts import preset
+from tests.scripts import preset, train_losses
 from tests.test_pretrained_text import TINY, tiny_checkpoint, write_folder
 from tests.test_vit_checkpoint import tiny_npz
 
@@ -51,9 +51,11 @@ def tiny_run(tmp_path_factory):
   np.savez(npz, **tiny_npz(seed=3, depth=1))  # 8x8 images, 4x4 patches, width 16
   bert = write_bert(tmp / "bert")
   workdir = tmp / "work"
-  # 10 tokens hold "[CLS] caption 4 of image 1 ##1 ##5 [SEP]" whole.
+  # 10 tokens hold "[CLS] caption 4 of image 1 ##1 ##5 [SEP]" whole. 60 steps at lr 1e-2 to
+  # learn (test_tiny_trains_text_against_the_locked_image_tower).
   c = {"model.image_init": str(npz), "model.text_init": str(bert), "model.embed_dim": 16,
-       "data.image_size": 8, "data.text_len": 10}
+       "data.image_size": 8, "data.text_len": 10, "total_steps": 60, "log_every_steps": 20,
+       "checkpoint.every_steps": 60, "optimizer.lr": 1e-2}
   with mock_coco_captions(num_examples=NUM):
     trained = experiment.run(config(**c), str(workdir))
     again = experiment.run(config(eval_only=True, **c), str(workdir))
@@ -61,8 +63,13 @@ def tiny_run(tmp_path_factory):
 
 
 def test_tiny_trains_text_against_the_locked_image_tower(tiny_run):
+  """It learns: the train loss (mean of 20 steps) falls from the first window to the last by
+  0.103, 0.148, 0.143 on seeds 0, 1, 2, and at lr 1e-9 by -0.006, -0.001, -0.015. (The mock's
+  test images are new random ones named by new ids: test retrieval is at chance by design.)"""
   workdir, npz, results, _ = tiny_run
-  assert results["step"] == 4
+  losses = train_losses(workdir)
+  assert len(losses) == 3 and losses[-1] < losses[0] - 0.05, losses
+  assert results["step"] == 60
   assert (results["num_images"], results["num_captions"]) == (NUM, 5 * NUM)
   for d in ("i2t", "t2i"):
     r = [results[f"{d}/R@{k}"] for k in (1, 5, 10)]
