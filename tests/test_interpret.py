@@ -521,19 +521,16 @@ def test_event_gradcam_maps_the_frame_that_shows_the_change(tmp_path):
     ("configs/av_events.py:tiny", "events"), ("configs/speech_recognition.py:tiny", "speech"),
     ("configs/lit_coco.py:tiny", "contrastive"),
     ("configs/video_retrieval.py:tiny", "video_retrieval"),
-    ("configs/video_captioning.py:tiny", "video_captioning.py")])
+    ("configs/video_captioning.py:tiny", "video_captioning")])
 def test_the_command_knows_which_experiment_wrote_a_run(tmp_path, config_arg, kind):
-  """Each experiment's config.json names its kind of map, or an error names the experiment
-  and what maps cover; a multi-stage workdir's error names its stages."""
+  """Each experiment's config.json names its kind of map; a multi-stage workdir's error names
+  its stages, and a stage's run (its model built from another stage's config) says what maps
+  cover."""
   from mmjax.interpret.__main__ import KINDS, run_kind
   from mmjax.registry import ConfigError
   with open(tmp_path / "config.json", "w") as f:
     f.write(preset(config_arg).to_json_best_effort())
-  if kind in KINDS:
-    assert run_kind(str(tmp_path)) == kind
-  else:
-    with pytest.raises(ConfigError, match=f"a run of {kind}, which maps do not cover yet"):
-      run_kind(str(tmp_path))
+  assert kind in KINDS and run_kind(str(tmp_path)) == kind
   parent = tmp_path / "stages"  # a run per stage; the finetune one's model is a head only
   for stage, model in (("pretrain", {"embed_dim": 8}), ("finetune", {"head": {}})):
     os.makedirs(parent / stage)
@@ -572,3 +569,39 @@ def test_video_retrieval_gradcam_maps_every_frame_on_the_objects_the_caption_nam
     f.write(config.to_json_best_effort())
   with pytest.raises(ConfigError, match="needs the video tower `frames` over a cnn"):
     maps.explain_video_retrieval(workdir)
+
+
+def test_video_caption_words_point_at_the_frames_of_what_they_name(tmp_path):
+  """A tiny video captioning run: each event word's map over the frames scores on the two
+  frames beside the clip's boundary (one shows the other object, one does not: checked against
+  the clip's scenes), each word naming only the other object on the frames that show it."""
+  from experiments import video_captioning
+  from mmjax.data import sources
+  from mmjax.interpret import video_captions
+  from mmjax.registry import ConfigError
+  config = preset("configs/video_captioning.py:tiny")
+  workdir = str(tmp_path / "run")
+  video_captioning.run(config, workdir)
+  world = sources.build(config.data)
+  clip = world.clip("test", 0)
+  words = ["a", clip.other.colour, "thing", clip.event, clip.mover.shape]
+  targets = video_captions.word_targets(clip, words)
+  event = [t for t in targets if t[1] == "event"]
+  assert [t[0] for t in event] == [3]
+  assert sorted(len(clip.scene(f).objects) for f in np.flatnonzero(event[0][3])) == [1, 2]
+  for position, kind, word, on in targets:
+    if kind == "other_object":
+      assert position == 1 and word == clip.other.colour != clip.mover.colour
+      assert on.tolist() == [len(clip.scene(f).objects) == 2 for f in range(clip.frames)]
+  scores = video_captions.explain_video_captions(workdir, num_examples=10, num_drawn=4,
+                                                 batch_size=5)
+  assert scores["frames"] == config.data.source.clips.frames
+  games = {k: v for k, v in scores.items() if k.startswith("pointing_game_")}
+  assert games, scores  # 4 steps already write event or object words
+  for game in games.values():
+    assert 0.0 <= game["untrained_model"] <= 1.0 and game["num_maps"] > 0
+  config.model.decoder.name = "lstm"  # attends to nothing
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort())
+  with pytest.raises(ConfigError, match="needs a decoder that attends to one token per frame"):
+    video_captions.explain_video_captions(workdir)

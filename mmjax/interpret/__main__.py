@@ -11,18 +11,16 @@ r"""Saliency maps of a trained run, as PNG overlays and pointing-game scores:
   python -m mmjax.interpret --workdir runs/asr --method rollout
   python -m mmjax.interpret --workdir runs/ave --method gradcam
   python -m mmjax.interpret --workdir runs/video_retrieval --method gradcam
+  python -m mmjax.interpret --workdir runs/video_captioning --method cross_attention
   python -m mmjax.interpret --workdir runs/avm_late --method integrated_gradients
 
-The run (a fusion_classification.py workdir, and for cross_attention one that fuses image and
-text by cross_attention; a captioning.py one for cross_attention; a
-vqa.py one for gradcam; a contrastive.py one for rollout or gradcam, maps of a caption of one
-object; a video_classification.py one for gradcam, a map per frame; a speech_recognition.py
-one for rollout, a map over time per written word; an av_event_localisation.py one for
-gradcam, a map per frame for the event; a video_retrieval.py one for gradcam, a map per frame
-for the clip's caption; an av_mnist.py one for gradcam or integrated_gradients,
-scored on the digit's ink; KINDS lists them) is rebuilt from its config.json and newest
-checkpoint; see mmjax/interpret/explain.py, captions.py, questions.py, retrieval.py, video.py,
-speech.py, events.py, video_retrieval.py and digits.py for what each method draws and measures.
+The run, of any experiment in KINDS (which lists the methods each takes), is rebuilt from
+its config.json and newest checkpoint. What each draws and measures: explain.py (fusion
+classification: Grad-CAM, rollout, integrated gradients), fusion_attention.py (a
+cross_attention fusion), captions.py, questions.py (VQA), retrieval.py (contrastive), video.py,
+events.py (AV event localisation), video_retrieval.py, video_captions.py, speech.py and
+digits.py (AV-MNIST, real digits). A multi-stage experiment's workdir holds one run per stage:
+give the stage's.
 """
 
 import json
@@ -40,6 +38,7 @@ from mmjax.interpret.questions import explain_questions
 from mmjax.interpret.retrieval import explain_retrieval
 from mmjax.interpret.speech import explain_speech
 from mmjax.interpret.video import explain_video
+from mmjax.interpret.video_captions import explain_video_captions
 from mmjax.interpret.video_retrieval import explain_video_retrieval
 from mmjax.registry import ConfigError
 
@@ -67,6 +66,7 @@ KINDS = {
     "video": ("video_classification.py", ("gradcam",)),
     "events": ("av_event_localisation.py", ("gradcam",)),
     "video_retrieval": ("video_retrieval.py", ("gradcam",)),
+    "video_captioning": ("video_captioning.py", ("cross_attention",)),
     "speech": ("speech_recognition.py", ("rollout",)),
 }
 
@@ -85,11 +85,10 @@ def run_kind(workdir: str) -> str:
     experiment.load_run_config(workdir)  # its error says what is missing
   config = experiment.load_run_config(workdir)
   model, data = config.model, config.data
-  unsupported = None
   if "video" in model and "embed_dim" in model:
     return "video_retrieval"
   elif "video" in model:
-    unsupported = "video_captioning.py"
+    return "video_captioning"
   elif "video" in model.get("encoders", {}):
     return "video" if "label" in data else "events"
   elif "av_mnist" in data.get("source", {}):
@@ -104,10 +103,9 @@ def run_kind(workdir: str) -> str:
     return "vqa"
   elif "modalities" in model:
     return "classification"
-  else:  # a stage whose model is built from another stage's config
-    unsupported = "one stage of pretrain_finetune.py or translation.py"
-  raise ConfigError(f"{workdir} is a run of {unsupported}, which maps do not cover yet; they "
-                    f"cover runs of {supported}.")
+  # A stage whose model is built from another stage's config.
+  raise ConfigError(f"{workdir} is a run of one stage of pretrain_finetune.py or translation.py, "
+                    f"which maps do not cover yet; they cover runs of {supported}.")
 
 
 def main(argv):
@@ -132,6 +130,9 @@ def main(argv):
   elif kind == "events":
     scores = explain_events(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
                             FLAGS.layer, FLAGS.tolerance, FLAGS.batch_size)
+  elif kind == "video_captioning":
+    scores = explain_video_captions(FLAGS.workdir, FLAGS.out, FLAGS.num_examples,
+                                    FLAGS.num_drawn, FLAGS.batch_size)
   elif kind == "video_retrieval":
     scores = explain_video_retrieval(FLAGS.workdir, FLAGS.out, FLAGS.num_examples,
                                      FLAGS.num_drawn, FLAGS.layer, FLAGS.tolerance,

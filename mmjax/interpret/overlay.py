@@ -45,9 +45,10 @@ def save_scored(path: str, images, maps, titles: Sequence[str], hits, peaks,
 
 
 def save_curves(path: str, maps, seconds, on=None, titles: Sequence[str] = (),
-                columns: int = 4):
+                columns: int = 4, x_label: str = "seconds"):
   """Token maps over time [n, t] as one small plot each (x: `seconds` [t], the tokens'
-  centres), with the tokens `on` bool [n, t] (e.g. the named word's) shaded, as a PNG."""
+  centres, or another time axis named by x_label), with the tokens `on` bool [n, t] (e.g. the
+  named word's) shaded, as a PNG."""
   import matplotlib  # imported here: only runs that draw need matplotlib.
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -66,7 +67,7 @@ def save_curves(path: str, maps, seconds, on=None, titles: Sequence[str] = (),
     ax.set_title(titles[i] if i < len(titles) else "", fontsize=7)
     ax.tick_params(labelsize=6)
     ax.set_yticks([])
-  axes.flat[0].set_xlabel("seconds", fontsize=6)
+  axes.flat[0].set_xlabel(x_label, fontsize=6)
   fig.tight_layout()
   fig.savefig(path, dpi=100, bbox_inches="tight")
   plt.close(fig)
