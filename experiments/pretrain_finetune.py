@@ -229,7 +229,7 @@ def report(results):
 def run(config, workdir) -> dict:
   """Runs (or with eval_only, re-evaluates) every run; writes and returns results.json's dict."""
   runs = check_config(config)
-  os.makedirs(workdir, exist_ok=True)
+  experiment.write_config(workdir, config)  # each stage's run is rebuilt from it (interpret)
   results = (run_lit if config.experiment == "lit" else run_finetune)(config, workdir, runs)
   experiment.write_results(workdir, results)
   report(results)

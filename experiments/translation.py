@@ -262,6 +262,7 @@ def with_prefix(metrics, prefix):
 def run(config, workdir) -> dict:
   """The whole experiment; returns (and writes) the results."""
   configs = check_config(config)
+  experiment.write_config(workdir, config)  # above the stages' runs, as they were configured
   tokenizer, batches, test, attributes = make_data(config, workdir)
   models = make_models(config, configs, tokenizer.vocab_size, attributes)
   chance = {a: 1.0 / n for a, n in attributes.items()}

@@ -89,6 +89,17 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(_tuples(json.load(f)))
 
 
+def write_config(workdir: str, config) -> None:
+  """<workdir>/config.json (by process 0 only), what load_run_config reads: the trainer writes
+  a run's; a multi-stage experiment writes its whole config above its stages' runs, from
+  which a stage's model can be rebuilt."""
+  import jax  # here, so that loading configs never initialises jax.
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+
+
 def write_results(workdir: str, results: dict) -> None:
   """<workdir>/results.json (by process 0 only: every process holds the same results)."""
   import jax  # here, so that loading configs never initialises jax.

@@ -524,8 +524,8 @@ def test_event_gradcam_maps_the_frame_that_shows_the_change(tmp_path):
     ("configs/video_captioning.py:tiny", "video_captioning")])
 def test_the_command_knows_which_experiment_wrote_a_run(tmp_path, config_arg, kind):
   """Each experiment's config.json names its kind of map; a multi-stage workdir's error names
-  its stages, and a stage's run (its model built from another stage's config) says what maps
-  cover."""
+  its stages, and a stage's run without the experiment's whole config (older code) says what
+  maps cover."""
   from mmjax.interpret.__main__ import KINDS, run_kind
   from mmjax.registry import ConfigError
   with open(tmp_path / "config.json", "w") as f:
@@ -538,7 +538,7 @@ def test_the_command_knows_which_experiment_wrote_a_run(tmp_path, config_arg, ki
       json.dump({"model": model, "data": {}}, f)
   with pytest.raises(ConfigError, match=r"multi-stage experiment \(finetune, pretrain\)"):
     run_kind(str(parent))
-  with pytest.raises(ConfigError, match="one stage of pretrain_finetune.py"):
+  with pytest.raises(ConfigError, match="one stage of a multi-stage experiment whose whole"):
     run_kind(str(parent / "finetune"))
 
 
@@ -605,3 +605,35 @@ def test_video_caption_words_point_at_the_frames_of_what_they_name(tmp_path):
     f.write(config.to_json_best_effort())
   with pytest.raises(ConfigError, match="needs a decoder that attends to one token per frame"):
     video_captions.explain_video_captions(workdir)
+
+
+def test_finetuned_classifiers_are_rebuilt_from_the_experiments_whole_config(tmp_path):
+  """A tiny pretrain_finetune run writes its whole config above its stages; each classifier
+  stage (from the pretrained tower, from scratch) is mapped on the first object of each test
+  scene, the object its label describes; the pretraining stage is a contrastive run."""
+  from experiments import pretrain_finetune
+  from mmjax.data import sources
+  from mmjax.interpret import finetuned
+  from mmjax.interpret.__main__ import run_kind
+  from mmjax.registry import ConfigError
+  config = preset("configs/pretrain_finetune.py:tiny")
+  workdir = tmp_path / "run"
+  pretrain_finetune.run(config, str(workdir))
+  with pytest.raises(ConfigError, match=r"multi-stage experiment \(finetune, pretrain, scratch\)"):
+    run_kind(str(workdir))
+  assert run_kind(str(workdir / "pretrain")) == "contrastive"
+  world = sources.build(config.data)
+  size = config.data.image_size
+  first = np.stack([pointing_game.object_mask(s.objects[s.reading_order()[0]], size)
+                    for s in (world.scene("test", i) for i in range(8))])
+  for stage in finetuned.STAGES:
+    assert run_kind(str(workdir / stage)) == "finetuned"
+    scores = finetuned.explain_finetuned(str(workdir / stage), num_examples=8, num_drawn=2,
+                                         batch_size=4)
+    game = scores["pointing_game"]
+    assert scores["stage"] == stage and scores["task"] == config.downstream.task
+    assert game["num_maps"] == 8 and game["random_baseline"] == pytest.approx(first.mean())
+    assert 0.0 <= game["untrained_model"] <= 1.0
+  os.remove(workdir / "config.json")  # a run of older code: its stages cannot be rebuilt
+  with pytest.raises(ConfigError, match="whose whole config is not beside it"):
+    run_kind(str(workdir / "finetune"))

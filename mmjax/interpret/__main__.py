@@ -13,14 +13,15 @@ r"""Saliency maps of a trained run, as PNG overlays and pointing-game scores:
   python -m mmjax.interpret --workdir runs/video_retrieval --method gradcam
   python -m mmjax.interpret --workdir runs/video_captioning --method cross_attention
   python -m mmjax.interpret --workdir runs/avm_late --method integrated_gradients
+  python -m mmjax.interpret --workdir runs/pretrain_finetune/finetune --method gradcam
 
 The run, of any experiment in KINDS (which lists the methods each takes), is rebuilt from
 its config.json and newest checkpoint. What each draws and measures: explain.py (fusion
 classification: Grad-CAM, rollout, integrated gradients), fusion_attention.py (a
 cross_attention fusion), captions.py, questions.py (VQA), retrieval.py (contrastive), video.py,
 events.py (AV event localisation), video_retrieval.py, video_captions.py, speech.py and
-digits.py (AV-MNIST, real digits). A multi-stage experiment's workdir holds one run per stage:
-give the stage's.
+digits.py (AV-MNIST, real digits) and finetuned.py (pretrain_finetune.py's classifiers). A
+multi-stage experiment's workdir holds one run per stage: give the stage's.
 """
 
 import json
@@ -31,6 +32,7 @@ from absl import app, flags, logging
 from mmjax import experiment
 from mmjax.interpret.captions import explain_captions
 from mmjax.interpret.digits import explain_digits
+from mmjax.interpret import finetuned
 from mmjax.interpret.events import explain_events
 from mmjax.interpret.explain import METHODS, explain
 from mmjax.interpret.fusion_attention import explain_fusion_attention
@@ -67,6 +69,7 @@ KINDS = {
     "events": ("av_event_localisation.py", ("gradcam",)),
     "video_retrieval": ("video_retrieval.py", ("gradcam",)),
     "video_captioning": ("video_captioning.py", ("cross_attention",)),
+    "finetuned": ("pretrain_finetune.py's finetune and scratch stages", ("gradcam",)),
     "speech": ("speech_recognition.py", ("rollout",)),
 }
 
@@ -75,15 +78,16 @@ def run_kind(workdir: str) -> str:
   """Which experiment trained the run in `workdir` (a key of KINDS), from its config.json;
   ConfigError naming what maps cover for a workdir they do not."""
   supported = "; ".join(f"{script} ({', '.join(methods)})" for script, methods in KINDS.values())
-  if not os.path.exists(os.path.join(workdir, "config.json")):
-    stages = sorted(d for d in os.listdir(workdir) if os.path.exists(
-        os.path.join(workdir, d, "config.json"))) if os.path.isdir(workdir) else []
-    if stages:  # pretrain_finetune.py, translation.py: one trained run per stage
-      raise ConfigError(f"{workdir} holds the runs of a multi-stage experiment "
-                        f"({', '.join(stages)}), not one run; give one of them as --workdir. "
-                        f"Maps cover runs of {supported}.")
-    experiment.load_run_config(workdir)  # its error says what is missing
-  config = experiment.load_run_config(workdir)
+  stages = sorted(d for d in os.listdir(workdir) if os.path.exists(
+      os.path.join(workdir, d, "config.json"))) if os.path.isdir(workdir) else []
+  whole = os.path.join(workdir, "config.json")
+  # pretrain_finetune.py, translation.py: one trained run per stage, the experiment's whole
+  # config above them (written by this code; not by older runs).
+  if stages and (not os.path.exists(whole) or "stages" in experiment.load_run_config(workdir)):
+    raise ConfigError(f"{workdir} holds the runs of a multi-stage experiment "
+                      f"({', '.join(stages)}), not one run; give one of them as --workdir. "
+                      f"Maps cover runs of {supported}.")
+  config = experiment.load_run_config(workdir)  # its error says what is missing
   model, data = config.model, config.data
   if "video" in model and "embed_dim" in model:
     return "video_retrieval"
@@ -103,9 +107,8 @@ def run_kind(workdir: str) -> str:
     return "vqa"
   elif "modalities" in model:
     return "classification"
-  # A stage whose model is built from another stage's config.
-  raise ConfigError(f"{workdir} is a run of one stage of pretrain_finetune.py or translation.py, "
-                    f"which maps do not cover yet; they cover runs of {supported}.")
+  finetuned.experiment_config(workdir)  # a stage's model: from the experiment's whole config
+  return "finetuned"
 
 
 def main(argv):
@@ -130,6 +133,10 @@ def main(argv):
   elif kind == "events":
     scores = explain_events(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
                             FLAGS.layer, FLAGS.tolerance, FLAGS.batch_size)
+  elif kind == "finetuned":
+    scores = finetuned.explain_finetuned(FLAGS.workdir, FLAGS.out, FLAGS.num_examples,
+                                         FLAGS.num_drawn, FLAGS.layer, FLAGS.tolerance,
+                                         FLAGS.batch_size)
   elif kind == "video_captioning":
     scores = explain_video_captions(FLAGS.workdir, FLAGS.out, FLAGS.num_examples,
                                     FLAGS.num_drawn, FLAGS.batch_size)

@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional, Sequence
 import jax
 import numpy as np
 
+from mmjax import experiment
 from mmjax.train import parallel
 from mmjax.train.checkpoint import Checkpointer, abstract_like
 from mmjax.train.config import validate
@@ -134,12 +135,6 @@ def restore_latest(config, workdir: str, init_fn) -> tuple[TrainState, int]:
   return state, step
 
 
-def _save_config(config, workdir):
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-
-
 class _StopSignal:
   """Records SIGTERM/SIGINT instead of dying, so the loop can save first. A second SIGINT
   interrupts immediately."""
@@ -191,7 +186,7 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
   """
   validate(config)
   os.makedirs(workdir, exist_ok=True)
-  _save_config(config, workdir)
+  experiment.write_config(workdir, config)
   setup = _Setup(config, init_fn)
   total = config.total_steps
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.every_steps,
