@@ -628,12 +628,14 @@ def test_finetuned_classifiers_are_rebuilt_from_the_experiments_whole_config(tmp
                     for s in (world.scene("test", i) for i in range(8))])
   for stage in finetuned.STAGES:
     assert run_kind(str(workdir / stage)) == "finetuned"
-    scores = finetuned.explain_finetuned(str(workdir / stage), num_examples=8, num_drawn=2,
-                                         batch_size=4)
+    scores = finetuned.explain_finetuned(str(workdir / stage), "gradcam", num_examples=8,
+                                         num_drawn=2, batch_size=4)
     game = scores["pointing_game"]
     assert scores["stage"] == stage and scores["task"] == config.downstream.task
     assert game["num_maps"] == 8 and game["random_baseline"] == pytest.approx(first.mean())
     assert 0.0 <= game["untrained_model"] <= 1.0
+  with pytest.raises(ConfigError, match="--method=rollout on a cnn image tower"):
+    finetuned.explain_finetuned(str(workdir / "scratch"), "rollout")
   os.remove(workdir / "config.json")  # a run of older code: its stages cannot be rebuilt
   with pytest.raises(ConfigError, match="whose whole config is not beside it"):
     run_kind(str(workdir / "finetune"))

@@ -69,7 +69,7 @@ KINDS = {
     "events": ("av_event_localisation.py", ("gradcam",)),
     "video_retrieval": ("video_retrieval.py", ("gradcam",)),
     "video_captioning": ("video_captioning.py", ("cross_attention",)),
-    "finetuned": ("pretrain_finetune.py's finetune and scratch stages", ("gradcam",)),
+    "finetuned": ("pretrain_finetune.py's finetune and scratch stages", ("gradcam", "rollout")),
     "speech": ("speech_recognition.py", ("rollout",)),
 }
 
@@ -134,9 +134,9 @@ def main(argv):
     scores = explain_events(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
                             FLAGS.layer, FLAGS.tolerance, FLAGS.batch_size)
   elif kind == "finetuned":
-    scores = finetuned.explain_finetuned(FLAGS.workdir, FLAGS.out, FLAGS.num_examples,
-                                         FLAGS.num_drawn, FLAGS.layer, FLAGS.tolerance,
-                                         FLAGS.batch_size)
+    scores = finetuned.explain_finetuned(FLAGS.workdir, FLAGS.method, FLAGS.out,
+                                         FLAGS.num_examples, FLAGS.num_drawn, FLAGS.layer,
+                                         FLAGS.tolerance, FLAGS.batch_size)
   elif kind == "video_captioning":
     scores = explain_video_captions(FLAGS.workdir, FLAGS.out, FLAGS.num_examples,
                                     FLAGS.num_drawn, FLAGS.batch_size)

@@ -1,14 +1,15 @@
-"""Where a fine-tuned image classifier looks, and whether pretraining changed it: Grad-CAM of
-pretrain_finetune.py's classifier for the class it predicts, drawn and scored (`python -m
-mmjax.interpret --method gradcam` on its `finetune` or `scratch` stage: the same classifier
-from the CLIP-pretrained image tower and from random weights).
+"""Where a fine-tuned image classifier looks, and whether pretraining changed it: Grad-CAM (a
+cnn or resnet tower) or attention rollout (a vit) of pretrain_finetune.py's classifier for the
+class it predicts, drawn and scored (`python -m mmjax.interpret --method gradcam` or `rollout`
+on its `finetune` or `scratch` stage: the same classifier from the CLIP-pretrained image tower
+and from random weights).
 
 A stage's run records only its head; the classifier is rebuilt from the experiment's whole
 config, which the experiment writes above its stages (<workdir>/config.json): the pretrained
 tower's architecture, the head, the downstream task. The label is the first object's
 attribute (in reading order), so the maps play the pointing game (pointing_game.py) on that
-object. `untrained_model` is the hit rate of the classifier as initialised (Grad-CAM of a
-random CNN already favours bright objects on a dark ground).
+object. `untrained_model` is the hit rate of the classifier as initialised (a random
+network's maps already favour bright objects on a dark ground).
 """
 
 import os
@@ -29,6 +30,7 @@ from mmjax.registry import ConfigError
 from mmjax.tasks import image_text
 
 STAGES = ("finetune", "scratch")  # pretrain_finetune.py's classifiers
+METHODS = {"gradcam": ("cnn", "resnet"), "rollout": ("vit",)}  # -> the image towers they map
 
 
 def experiment_config(workdir: str):
@@ -49,19 +51,20 @@ def experiment_config(workdir: str):
   return config
 
 
-def explain_finetuned(workdir: str, out: Optional[str] = None, num_examples: int = 200,
-                      num_drawn: int = 12, layer: str = "", tolerance: float = 0.0,
-                      batch_size: int = 50) -> dict:
-  """Grad-CAM maps of the stage's classifier on the first `num_examples` test scenes; writes
+def explain_finetuned(workdir: str, method: str, out: Optional[str] = None,
+                      num_examples: int = 200, num_drawn: int = 12, layer: str = "",
+                      tolerance: float = 0.0, batch_size: int = 50) -> dict:
+  """`method`'s maps of the stage's classifier on the first `num_examples` test scenes; writes
   <out>/maps.png (the first `num_drawn`) and scores.json; returns the scores. out:
-  <workdir>/interpret/gradcam by default."""
+  <workdir>/interpret/<method> by default."""
   config = experiment_config(workdir)
   stage = experiment.load_run_config(workdir)
   pre, task = config.stages.pretrain.model, config.downstream.task
   image_name, image = IMAGE_ENCODERS.choose(pre.image, "stages.pretrain.model.image")
-  if image_name not in ("cnn", "resnet"):
-    raise ConfigError(f"--method=gradcam needs a cnn or resnet image tower; the run's "
-                      f"stages.pretrain.model.image.name is {image_name!r}.")
+  if image_name not in METHODS.get(method, ()):
+    valid = "; ".join(f"{m} for a {' or '.join(t)} tower" for m, t in METHODS.items())
+    raise ConfigError(f"--method={method} on a {image_name} image tower (the run's "
+                      f"stages.pretrain.model.image.name); valid: {valid}.")
   check_counts(num_examples, num_drawn, batch_size, tolerance)
   head_name, head = HEADS.choose(stage.model.head, "stages.finetune.model.head")
   model = MultimodalClassifier(  # as pretrain_finetune.run_finetune builds it
@@ -86,8 +89,9 @@ def explain_finetuned(workdir: str, out: Optional[str] = None, num_examples: int
   untrained = variables(*init_fn(jax.random.key(stage.seed)))
   batch = min(batch_size, len(inputs["image"]))
   example = {"image": inputs["image"][:batch]}
-  layer = layer or gradcam.default_layer(model, trained, example, "towers_image")
-  f = map_function("gradcam", model, example, trained, layer)
+  if method == "gradcam":
+    layer = layer or gradcam.default_layer(model, trained, example, "towers_image")
+  f = map_function(method, model, example, trained, layer)
   result = in_batches(f, trained, inputs, batch)
   at_init = in_batches(f, untrained, inputs, batch)["map"]
 
@@ -96,15 +100,16 @@ def explain_finetuned(workdir: str, out: Optional[str] = None, num_examples: int
                     for s in (world.scene("test", i) for i in range(len(inputs["image"])))])
   game = pointing_game.pointing_game(result["map"], masks, tolerance)
   labels = test[task]
-  scores = {"method": "gradcam", "workdir": os.path.abspath(workdir), "step": step,
+  scores = {"method": method, "workdir": os.path.abspath(workdir), "step": step,
             "stage": os.path.basename(os.path.normpath(workdir)), "task": task,
-            "layer": layer, "num_examples": int(len(labels)),
+            **({"layer": layer} if method == "gradcam" else {}),
+            "num_examples": int(len(labels)),
             "accuracy": float(np.mean(result["class"] == labels)),
             "pointing_game": {**pointing_game.summary(game), "untrained_model":
                               pointing_game.pointing_game(at_init, masks,
                                                           tolerance)["hit_rate"]}}
 
-  out = write_scores(workdir, out, "gradcam", scores)
+  out = write_scores(workdir, out, method, scores)
   k = min(num_drawn, len(labels))
   if k:
     names = ATTRIBUTES[task]
