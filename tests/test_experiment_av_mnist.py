@@ -89,7 +89,8 @@ def test_eval_only_tests_the_same_best_checkpoint(tiny_run):
 def test_maps_of_the_tested_parameters_score_on_the_ink(tiny_run):
   """`python -m mmjax.interpret` on the run: maps of the best epoch's parameters (the tested
   ones: same accuracy), scored on each digit's ink, with the deletion test's three orders."""
-  from mmjax.interpret.digits import DELETED, explain_digits, ink_masks
+  from mmjax.interpret.deletion import PERCENTS
+  from mmjax.interpret.digits import explain_digits, ink_masks
   workdir, results, _ = tiny_run
   with tfds.testing.mock_data(num_examples=NUM_MOCK, policy=tfds.testing.MockPolicy.USE_CODE):
     gc = explain_digits(str(workdir), "gradcam", num_examples=NUM_MOCK, num_drawn=4,
@@ -103,7 +104,7 @@ def test_maps_of_the_tested_parameters_score_on_the_ink(tiny_run):
   assert game["random_baseline"] == pytest.approx(ink_masks(images).mean())
   for kept in (gc["deletion_predictions_kept"], ig["deletion_predictions_kept"]):
     assert set(kept) == {"map", "brightest", "random"}
-    assert all(set(v) == {f"top_{p}_percent" for p in DELETED} for v in kept.values())
+    assert all(set(v) == {f"top_{p}_percent" for p in PERCENTS} for v in kept.values())
   shares = ig["integrated_gradients"]["mean_share_of_magnitude"]
   assert set(shares) == {"image", "audio"} and sum(shares.values()) == pytest.approx(1.0)
   assert (workdir / "interpret" / "gradcam" / "maps.png").exists()

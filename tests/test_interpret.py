@@ -460,24 +460,29 @@ def test_fusion_cross_attention_maps_text_tokens_on_the_image(tmp_path):
 
 def test_deletion_erases_the_top_pixels_a_map_orders_first():
   """erase_top sets exactly the top fraction of pixels by the order to each image's darkest
-  value; deletion counts the predictions that survive: a model that reads one pixel changes
-  its mind when the map erases that pixel first, not when a map puts it last."""
-  from mmjax.interpret import digits
+  value (or `fill`); deletion gives the model's outputs after each erasure: a model that reads
+  one pixel changes its mind when the map erases that pixel first, not when a map puts it
+  last."""
+  from mmjax.interpret import deletion, digits
   images = np.zeros((2, 4, 4, 1), np.float32)
   images[:, 1, 2] = 1.0  # each image's one bright pixel
   images[1, 3, 3] = -1.0  # the second image's darkest value
   order = np.arange(16, dtype=np.float32).reshape(1, 4, 4).repeat(2, 0)  # bottom right first
-  erased = digits.erase_top(images, order, 2 / 16)
+  erased = deletion.erase_top(images, order, 2 / 16)
   changed = erased != images
   assert changed[0].sum() == 0  # its top pixels (3, 2), (3, 3) already hold its darkest, 0
   assert changed[1].sum() == 1 and erased[1, 3, 2, 0] == -1.0
+  grey = deletion.erase_top(images, order, 2 / 16, fill=0.5)
+  assert (grey[:, 3, 2:] == 0.5).all() and (grey[:, :3] == images[:, :3]).all()
   assert digits.ink_masks(images)[0].sum() == 1 and digits.ink_masks(images)[1, 1, 2]
   predict = lambda v, x: (x["image"][:, 1, 2, 0] > 0.5).astype(jnp.int32)  # the bright pixel
   on_it = np.zeros((2, 4, 4), np.float32)
   on_it[:, 1, 2] = 1.0
-  kept = digits.deletion(predict, {}, {"image": images}, {"on": on_it, "off": -on_it}, 2)
-  assert kept["on"] == {f"top_{p}_percent": 0.0 for p in digits.DELETED}
-  assert kept["off"] == {f"top_{p}_percent": 1.0 for p in digits.DELETED}
+  after = deletion.deletion(predict, {}, {"image": images}, {"on": on_it, "off": -on_it}, 2)
+  assert {p: c.tolist() for p, c in after["on"].items()} == {
+      f"top_{p}_percent": [0, 0] for p in deletion.PERCENTS}
+  assert {p: c.tolist() for p, c in after["off"].items()} == {
+      f"top_{p}_percent": [1, 1] for p in deletion.PERCENTS}
 
 
 def test_event_gradcam_maps_the_frame_that_shows_the_change(tmp_path):

@@ -20,12 +20,10 @@ attributions (image against speech), the measure of which input the model relies
 import os
 from typing import Optional
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from mmjax import experiment, train
-from mmjax.interpret import gradcam, overlay
+from mmjax.interpret import deletion, gradcam, overlay
 from mmjax.interpret.explain import (check, check_counts, in_batches, map_function, summarise,
                                      write_scores)
 from mmjax.registry import ConfigError
@@ -38,36 +36,6 @@ def ink_masks(images: np.ndarray) -> np.ndarray:
   grey = np.asarray(images, np.float32).mean(-1)
   low, high = grey.min(axis=(1, 2), keepdims=True), grey.max(axis=(1, 2), keepdims=True)
   return grey > (low + high) / 2
-
-
-DELETED = (2, 5, 10, 20)  # percentages of each image's pixels erased
-
-
-def erase_top(images: np.ndarray, order: np.ndarray, fraction: float) -> np.ndarray:
-  """images [n, h, w, c] with each one's top `fraction` of pixels by `order` [n, h', w'] (any
-  resolution, resized bilinearly; higher first) set to the image's darkest value."""
-  n, h, w, _ = images.shape
-  order = jax.image.resize(jnp.asarray(order, jnp.float32), (n, h, w), "linear")
-  k = max(1, round(fraction * h * w))
-  top = np.argsort(-np.asarray(order).reshape(n, -1), axis=1, kind="stable")[:, :k]
-  out = np.array(images, copy=True).reshape(n, h * w, -1)
-  darkest = out.min(axis=(1, 2))
-  out[np.arange(n)[:, None], top] = darkest[:, None, None]
-  return out.reshape(images.shape)
-
-
-def deletion(predict, variables, inputs: dict, orders: dict, batch_size: int) -> dict:
-  """{order name: {"top_<p>_percent": share of predictions unchanged}} after `erase_top` of
-  the image by each order [n, h', w'] at each percentage p of DELETED."""
-  before = in_batches(lambda v, x: {"c": predict(v, x)}, variables, inputs, batch_size)["c"]
-  out = {}
-  for name, order in orders.items():
-    out[name] = {}
-    for percent in DELETED:
-      erased = dict(inputs, image=erase_top(inputs["image"], order, percent / 100))
-      after = in_batches(lambda v, x: {"c": predict(v, x)}, variables, erased, batch_size)["c"]
-      out[name][f"top_{percent}_percent"] = float(np.mean(after == before))
-  return out
 
 
 def explain_digits(workdir: str, method: str, out: Optional[str] = None, split: str = "test",
@@ -97,10 +65,12 @@ def explain_digits(workdir: str, method: str, out: Optional[str] = None, split: 
   result = in_batches(f, variables, inputs, min(batch_size, n))
 
   masks = ink_masks(inputs["image"])
-  orders = {"map": result["map"], "brightest": inputs["image"].mean(-1),
-            "random": np.random.default_rng(0).random(inputs["image"].shape[:3])}
-  kept = deletion(classification.predictor(model), variables, inputs, orders,
-                  min(batch_size, n))
+  before = result["class"]
+  after = deletion.deletion(classification.predictor(model), variables, inputs,
+                            {"map": result["map"], **deletion.blind_orders(inputs["image"])},
+                            min(batch_size, n))
+  kept = {order: {p: float(np.mean(c == before)) for p, c in by_p.items()}
+          for order, by_p in after.items()}
   scores = {"method": method, "workdir": os.path.abspath(workdir), "step": step,
             "variables": digits.BEST_PARAMS, "split": split, "target": "ink",
             "ink_share": float(masks.mean()),
