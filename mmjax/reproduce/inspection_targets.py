@@ -6,14 +6,20 @@ They are rows of the README's results table like those of targets.py, which plac
 after the fusion rows; the same one-block-per-row format (targets.py's docstring).
 """
 
+import os
+
 from mmjax.reproduce.experiment_runs import (AGREEMENT_CHEAP, ASR, AV_EVENTS, CAPTIONING,
-                                             CONTRASTIVE, FUSION_TASK, SYNERGY_CHEAP, VIDEO, VQA,
+                                             CONTRASTIVE, FUSION_TASK, PRETRAIN, SYNERGY_CHEAP,
+                                             VIDEO, VIDEO_CAPTIONING, VIDEO_RETRIEVAL, VQA,
                                              fusion_run)
 from mmjax.reproduce.spec import FollowUp, Metric, Row, Run
 
 AUDIO_ENCODER = "model.encoders.audio.name"  # the tiny preset's wave_cnn has no attention maps
 PLACEHOLDERS = {"model.missing.placeholders": "True"}
 MODALITY_DROPOUT = {"model.missing.modality_dropout": "0.3"}
+# mmjax/interpret/video_captions.py's games: which words a captioner writes, and so their
+# counts and baselines, vary with the seed.
+EVENT_WORDS, OTHER_WORDS = "pointing_game_event_words", "pointing_game_other_object_words"
 
 
 def ability(run: str, name: str, key: str = "score", **kw) -> Metric:
@@ -28,10 +34,12 @@ def profiled(experiment: str) -> FollowUp:
                   "profile/profile.json")
 
 
-def explained(method: str) -> FollowUp:
-  """`python -m mmjax.interpret --method <method>` on a finished fusion run: its scores.json."""
-  return FollowUp(method, ("-m", "mmjax.interpret", "--method", method),
-                  f"interpret/{method}/scores.json")
+def explained(method: str, stage: str = "") -> FollowUp:
+  """`python -m mmjax.interpret --method <method>` on a finished run (or its stage `stage`):
+  its scores.json, as the run's results' "<method>" (or "<stage>_<method>")."""
+  where = os.path.join(stage, "interpret", method, "scores.json")
+  return FollowUp(f"{stage}_{method}" if stage else method,
+                  ("-m", "mmjax.interpret", "--method", method), where, stage)
 
 
 INSPECTION_TARGETS = (
@@ -219,6 +227,129 @@ INSPECTION_TARGETS = (
             fixed=Metric("interpret_video", "gradcam.pointing_game.best_fixed_baseline", ".2f",
                          varies=False),
             acc=Metric("interpret_video", "gradcam.accuracy"))),
+    Row("interpretability_av_events", "interpretability of the default audio-visual event "
+        "localiser (CNN per frame + audio, `concat`): Grad-CAM of every frame for the event "
+        "score of the segment holding the event, pointing game on the object that appears or "
+        "disappears in the boundary frame showing it, the in-sync clips of 200 test clips",
+        "`python -m mmjax.interpret --workdir runs/ave --method gradcam`",
+        runs=(Run("interpret_av_events", AV_EVENTS, "configs/av_events.py",
+                  then=(explained("gradcam"),)),),
+        result="hits {all} of {n} events (the same model untrained {init}, a random map "
+               "{random}, the centre pixel {centre}, the best fixed pixel in hindsight {fixed}); "
+               "the frame showing the object holds "
+               "{share} of the maps' mass (the other boundary frame the rest); the event found "
+               "in its segment {found}; exact localisation {exact}",
+        metrics=dict(
+            all=Metric("interpret_av_events", "gradcam.pointing_game.hit_rate"),
+            init=Metric("interpret_av_events", "gradcam.pointing_game.untrained_model"),
+            n=Metric("interpret_av_events", "gradcam.pointing_game.num_maps", ".0f",
+                     varies=False),
+            random=Metric("interpret_av_events", "gradcam.pointing_game.random_baseline",
+                          varies=False),
+            centre=Metric("interpret_av_events", "gradcam.pointing_game.centre_baseline", ".2f",
+                          varies=False),
+            fixed=Metric("interpret_av_events", "gradcam.pointing_game.best_fixed_baseline",
+                         ".2f", varies=False),
+            share=Metric("interpret_av_events", "gradcam.evidence_frame_share"),
+            found=Metric("interpret_av_events", "gradcam.event_found"),
+            exact=Metric("interpret_av_events", "exact"))),
+    Row("interpretability_video_retrieval", "interpretability of the default video-text "
+        "retrieval model (CNN per frame + temporal Transformer): Grad-CAM of every frame for "
+        "the similarity with the clip's caption, pointing game on the objects it names, 200 "
+        "test clips x 8 frames",
+        "`python -m mmjax.interpret --workdir runs/video_retrieval --method gradcam`",
+        runs=(Run("interpret_video_retrieval", VIDEO_RETRIEVAL, "configs/video_retrieval.py",
+                  then=(explained("gradcam"),)),),
+        result="hits {all} of the {n} frame maps (the same model untrained {init}, a random "
+               "map {random}, the centre pixel {centre}, the best fixed pixel in hindsight "
+               "{fixed}); peaks on the mover {mover} (its area {mover_area}), on the other "
+               "object in the frames showing it {other} (its area {other_area}); video->text "
+               "R@1 {r1}",
+        metrics=dict(
+            all=Metric("interpret_video_retrieval", "gradcam.pointing_game.hit_rate"),
+            init=Metric("interpret_video_retrieval", "gradcam.pointing_game.untrained_model"),
+            n=Metric("interpret_video_retrieval", "gradcam.pointing_game.num_maps", ".0f",
+                     varies=False),
+            random=Metric("interpret_video_retrieval", "gradcam.pointing_game.random_baseline",
+                          varies=False),
+            centre=Metric("interpret_video_retrieval", "gradcam.pointing_game.centre_baseline",
+                          ".2f", varies=False),
+            fixed=Metric("interpret_video_retrieval",
+                         "gradcam.pointing_game.best_fixed_baseline", ".2f", varies=False),
+            mover=Metric("interpret_video_retrieval", "gradcam.peak_on.mover"),
+            mover_area=Metric("interpret_video_retrieval", "gradcam.peak_on.mover_area", ".2f",
+                              varies=False),
+            other=Metric("interpret_video_retrieval", "gradcam.peak_on.other"),
+            other_area=Metric("interpret_video_retrieval", "gradcam.peak_on.other_area", ".2f",
+                              varies=False),
+            r1=Metric("interpret_video_retrieval", "v2t/R@1"))),
+    Row("interpretability_video_captioning", "interpretability of the default video "
+        "captioner (CNN per frame + temporal Transformer + Transformer decoder): each generated "
+        "word's cross-attention over the 8 frames, pointing game over time for event words (on "
+        "the two frames beside the boundary) and words naming only the other object (on the "
+        "frames showing it), greedy captions of 200 test clips",
+        "`python -m mmjax.interpret --workdir runs/video_captioning --method cross_attention`",
+        runs=(Run("interpret_video_captioning", VIDEO_CAPTIONING, "configs/video_captioning.py",
+                  then=(explained("cross_attention"),)),),
+        result="event words: hits {event} of {n_event} (the same model untrained {event_init}, "
+               "a random frame {event_random}, the best fixed frame in hindsight "
+               "{event_fixed}); words naming the other object: hits {other} of {n_other} "
+               "(untrained {other_init}, a random frame {other_random}, the best fixed frame "
+               "{other_fixed}); the greedy captions' event word right {event_acc}",
+        metrics=dict(
+            event=Metric("interpret_video_captioning",
+                         f"cross_attention.{EVENT_WORDS}.hit_rate"),
+            n_event=Metric("interpret_video_captioning",
+                           f"cross_attention.{EVENT_WORDS}.num_maps", ".0f", tol=None),
+            event_init=Metric("interpret_video_captioning",
+                              f"cross_attention.{EVENT_WORDS}.untrained_model"),
+            event_random=Metric("interpret_video_captioning",
+                                f"cross_attention.{EVENT_WORDS}.random_baseline", ".2f",
+                                tol=None),
+            event_fixed=Metric("interpret_video_captioning",
+                               f"cross_attention.{EVENT_WORDS}.best_fixed_baseline", ".2f",
+                               tol=None),
+            other=Metric("interpret_video_captioning",
+                         f"cross_attention.{OTHER_WORDS}.hit_rate"),
+            n_other=Metric("interpret_video_captioning",
+                           f"cross_attention.{OTHER_WORDS}.num_maps", ".0f", tol=None),
+            other_init=Metric("interpret_video_captioning",
+                              f"cross_attention.{OTHER_WORDS}.untrained_model"),
+            other_random=Metric("interpret_video_captioning",
+                                f"cross_attention.{OTHER_WORDS}.random_baseline", ".2f",
+                                tol=None),
+            other_fixed=Metric("interpret_video_captioning",
+                               f"cross_attention.{OTHER_WORDS}.best_fixed_baseline", ".2f",
+                               tol=None),
+            event_acc=Metric("interpret_video_captioning", "greedy/motion/event_accuracy"))),
+    Row("interpretability_pretrain_finetune", "interpretability of the default pretrain -> "
+        "fine-tune classifiers (the first object's colour, 100 labels; ViT tower): attention "
+        "rollout for the predicted colour, from the CLIP-pretrained tower and from scratch, "
+        "pointing game on that object, 200 test scenes",
+        "`python -m mmjax.interpret --workdir runs/pf/finetune --method rollout` (and "
+        "`runs/pf/scratch`)",
+        runs=(Run("interpret_pretrain_finetune", PRETRAIN, "configs/pretrain_finetune.py",
+                  # The tiny preset's tower is a CNN.
+                  cheap_overrides={"stages.pretrain.model.image.name": "vit"},
+                  then=(explained("rollout", "finetune"), explained("rollout", "scratch"))),),
+        result="hits {ft} from the pretrained tower, {sc} from scratch (the same classifier "
+               "untrained {init}, a random map {random}, the centre pixel {centre}, the best "
+               "fixed pixel in hindsight {fixed}); accuracy {ft_acc} / {sc_acc}",
+        metrics=dict(
+            ft=Metric("interpret_pretrain_finetune", "finetune_rollout.pointing_game.hit_rate"),
+            sc=Metric("interpret_pretrain_finetune", "scratch_rollout.pointing_game.hit_rate"),
+            init=Metric("interpret_pretrain_finetune",
+                        "finetune_rollout.pointing_game.untrained_model"),
+            random=Metric("interpret_pretrain_finetune",
+                          "finetune_rollout.pointing_game.random_baseline", varies=False),
+            centre=Metric("interpret_pretrain_finetune",
+                          "finetune_rollout.pointing_game.centre_baseline", ".2f",
+                          varies=False),
+            fixed=Metric("interpret_pretrain_finetune",
+                         "finetune_rollout.pointing_game.best_fixed_baseline", ".2f",
+                         varies=False),
+            ft_acc=Metric("interpret_pretrain_finetune", "finetune/accuracy"),
+            sc_acc=Metric("interpret_pretrain_finetune", "scratch/accuracy"))),
     Row("interpretability_speech", "interpretability of the default speech recogniser (AST + "
         "CTC): for each word it writes that its caption says once, gradient-weighted rollout "
         "at the emitting frame less the identity, pointing game over time, 200 test clips",

@@ -2,16 +2,19 @@
 --data_dir DIR`, from the manifests README's "Real data" section prepares into DIR/f8k
 (Flickr8k) and DIR/avm (FSDD recordings + MNIST test digits, AV-MNIST-style). One seed each (a
 Flickr8k run takes over an hour here), so their tolerances are hand-set margins for one seed's
-run-to-run noise. The synthetic world's rows and the sweeps are in targets.py.
+run-to-run noise; the AV-MNIST maps row alone has three seeds, and measured tolerances. The
+synthetic world's rows and the sweeps are in targets.py.
 """
 
-from mmjax.reproduce.spec import Metric, Row, Run
 from mmjax.reproduce.experiment_runs import CAPTIONING, PRETRAIN
+from mmjax.reproduce.inspection_targets import explained
+from mmjax.reproduce.spec import Metric, Row, Run
 
 F8K_LIT_CHEAP = {"data.source.name": "manifest", "eval.zero_shot_tasks": "()",
                  "eval.paraphrases": "()"}
 AVM_PRESETS = (("late", "late"), ("tensor", "tensor"), ("lrt", "low_rank_tensor"),
                ("mi", "multiplicative"), ("image", "image_only"), ("audio", "audio_only"))
+KEPT = "deletion_predictions_kept"  # mmjax/interpret/digits.py's deletion test
 
 
 def avm_run(preset):
@@ -93,4 +96,37 @@ REAL_DATA_TARGETS = (
                      audio=Metric("avm_missing", "missing_audio/accuracy", tol=0.03),
                      audio_d=Metric("avm_missing_dropout", "missing_audio/accuracy", tol=0.03),
                      chance=Metric("avm_missing", "chance"))),
+    Row("interpretability_av_fsdd_mnist", "interpretability on AV-MNIST-style real pairs: "
+        "late fusion (MultiBench's LeNets), its best validation epoch's parameters; Grad-CAM of "
+        "the image LeNet and integrated gradients of both inputs for the predicted digit, "
+        "pointing game on the digit's ink and deletion of each map's top 10 % of pixels, 200 "
+        "test pairs",
+        "`python -m mmjax.interpret --workdir runs/avm_late --method gradcam` (and "
+        "`integrated_gradients`)",
+        runs=(Run("interpret_avm", "experiments/av_mnist.py", "configs/av_mnist.py:late,manifest",
+                  cheap_config="configs/av_mnist.py:late,manifest,tiny", data="avm",
+                  then=(explained("gradcam"), explained("integrated_gradients"))),),
+        result="hits on the ink: Grad-CAM {gradcam}, integrated gradients {ig} (a random map "
+               "{random}, the centre pixel {centre}, the best fixed pixel in hindsight {fixed}, "
+               "the brightest pixel 1 by definition); predictions unchanged after erasing the "
+               "top 10 % of pixels by Grad-CAM {del_gc}, by integrated gradients {del_ig}, "
+               "brightest first {del_bright}, in random order {del_random}; the speech's share "
+               "of the attributions {audio}; test accuracy {acc} (chance {chance})",
+        metrics=dict(
+            gradcam=Metric("interpret_avm", "gradcam.pointing_game.hit_rate"),
+            ig=Metric("interpret_avm", "integrated_gradients.pointing_game.hit_rate"),
+            random=Metric("interpret_avm", "gradcam.pointing_game.random_baseline", ".2f",
+                          varies=False),
+            centre=Metric("interpret_avm", "gradcam.pointing_game.centre_baseline", ".2f",
+                          varies=False),
+            fixed=Metric("interpret_avm", "gradcam.pointing_game.best_fixed_baseline", ".2f",
+                         varies=False),
+            del_gc=Metric("interpret_avm", f"gradcam.{KEPT}.map.top_10_percent"),
+            del_ig=Metric("interpret_avm", f"integrated_gradients.{KEPT}.map.top_10_percent"),
+            del_bright=Metric("interpret_avm", f"gradcam.{KEPT}.brightest.top_10_percent"),
+            del_random=Metric("interpret_avm", f"gradcam.{KEPT}.random.top_10_percent"),
+            audio=Metric("interpret_avm", "integrated_gradients.integrated_gradients."
+                                          "mean_share_of_magnitude.audio"),
+            acc=Metric("interpret_avm", "accuracy"),
+            chance=Metric("interpret_avm", "chance", ".3f", varies=False))),
 )

@@ -33,14 +33,17 @@ def _overrides(pairs: Mapping[str, str]) -> list:
 @dataclasses.dataclass(frozen=True)
 class FollowUp:
   """A command run on a run's workdir once it has finished, `python {args} --workdir <run>`
-  (e.g. `-m mmjax.interpret --method gradcam`), which writes the JSON file `output` (relative
-  to the workdir). The row's metrics read its fields as `<key>.<field>` of the run's results."""
+  (e.g. `-m mmjax.interpret --method gradcam`), or on `<run>/<subdir>` (one stage of a
+  multi-stage experiment), which writes the JSON file `output` (relative to the run's
+  workdir). The row's metrics read its fields as `<key>.<field>` of the run's results."""
   key: str
   args: tuple
   output: str
+  subdir: str = ""
 
   def command(self, workdir: str) -> list:
-    return [sys.executable, *self.args, "--workdir", workdir]
+    where = os.path.join(workdir, self.subdir) if self.subdir else workdir
+    return [sys.executable, *self.args, "--workdir", where]
 
 
 @dataclasses.dataclass(frozen=True)

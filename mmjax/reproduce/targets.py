@@ -12,7 +12,8 @@ are in inspection_targets.py, the run builders they share in experiment_runs.py.
 
 from mmjax.reproduce.experiment_runs import (AGREEMENT_CHEAP, ASR, AV_EVENTS, CAPTIONING,
                                              CONTRASTIVE, FUSION_TASK, PRETRAIN, SYNERGY_CHEAP,
-                                             TRANSLATION, VIDEO, VQA, fusion_run)
+                                             TRANSLATION, VIDEO, VIDEO_CAPTIONING,
+                                             VIDEO_RETRIEVAL, VQA, fusion_run)
 from mmjax.reproduce.inspection_targets import INSPECTION_TARGETS
 from mmjax.reproduce.spec import Metric, Row, Run, Sweep
 
@@ -290,8 +291,7 @@ TARGETS = (
         "Transformer, 500 test clips",
         "`python experiments/video_retrieval.py --config configs/video_retrieval.py --workdir "
         "runs/video_retrieval`",
-        runs=(Run("video_retrieval", "experiments/video_retrieval.py",
-                  "configs/video_retrieval.py"),),
+        runs=(Run("video_retrieval", VIDEO_RETRIEVAL, "configs/video_retrieval.py"),),
         result="video->text R@1 = {v2t}, text->video R@1 = {t2v} (chance {c_v2t} / {c_t2v}); "
                "a clip prefers its caption to the time-reversed one {rev} (order-blind 0.5), "
                "to one with only the direction swapped {dir}, only the event swapped {ev}; "
@@ -311,8 +311,7 @@ TARGETS = (
         "Transformer decoder, 500 test clips x every paraphrase",
         "`python experiments/video_captioning.py --config configs/video_captioning.py "
         "--workdir runs/video_captioning`",
-        runs=(Run("video_captioning", "experiments/video_captioning.py",
-                  "configs/video_captioning.py"),),
+        runs=(Run("video_captioning", VIDEO_CAPTIONING, "configs/video_captioning.py"),),
         result="greedy BLEU-4 {g_b4}, CIDEr-D {g_cider}, the caption's direction word right "
                "{g_dir}, event word {g_ev} (chance {c_dir} / {c_ev}, order-blind {o_dir} / "
                "{o_ev}); beam 3 BLEU-4 {b_b4}, CIDEr-D {b_cider}; frames shuffled (greedy): "
