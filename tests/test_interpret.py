@@ -644,3 +644,35 @@ def test_finetuned_classifiers_are_rebuilt_from_the_experiments_whole_config(tmp
   os.remove(workdir / "config.json")  # a run of older code: its stages cannot be rebuilt
   with pytest.raises(ConfigError, match="whose whole config is not beside it"):
     run_kind(str(workdir / "finetune"))
+
+
+def test_translation_stages_map_the_image_judge_and_the_captioner(tmp_path):
+  """A tiny translation run of the caption route: the image judge's heads each mapped on the
+  first object; the captioner (a Transformer over CNN tokens here) mapped with the vocabulary
+  the experiment keeps above its stages; the text judge named as not covered."""
+  from experiments import translation
+  from mmjax.interpret.__main__ import run_kind
+  from mmjax.interpret.attributes import explain_attributes
+  from mmjax.interpret.captions import explain_captions
+  from mmjax.registry import ConfigError
+  config = preset("configs/translation.py:tiny", mode="caption_route", **{
+      "stages.captioner.model.decoder.name": "transformer",
+      "stages.captioner.model.decoder.transformer.width": 16,
+      "stages.captioner.model.decoder.transformer.mlp_dim": 32,
+      "stages.captioner.model.features": "tokens"})
+  workdir = tmp_path / "run"
+  translation.run(config, str(workdir))
+  assert run_kind(str(workdir / "image_classifier")) == "attributes"
+  assert run_kind(str(workdir / "captioner")) == "captioning"
+  with pytest.raises(ConfigError, match="translation.py's text_classifier stage, which maps"):
+    run_kind(str(workdir / "text_classifier"))
+  scores = explain_attributes(str(workdir / "image_classifier"), num_examples=8, num_drawn=2,
+                              batch_size=4)
+  for attribute in ("shape", "colour", "size"):
+    game = scores[f"pointing_game_{attribute}"]
+    assert game["num_maps"] == 8 and 0.0 <= game["untrained_model"] <= 1.0
+  assert not (workdir / "captioner" / "vocab.json").exists()
+  try:
+    explain_captions(str(workdir / "captioner"), num_examples=8, batch_size=4)
+  except ValueError as e:  # 4 steps may name no object yet: the vocabulary loaded, it ran
+    assert "nothing to score" in str(e)

@@ -20,8 +20,9 @@ its config.json and newest checkpoint. What each draws and measures: explain.py 
 classification: Grad-CAM, rollout, integrated gradients), fusion_attention.py (a
 cross_attention fusion), captions.py, questions.py (VQA), retrieval.py (contrastive), video.py,
 events.py (AV event localisation), video_retrieval.py, video_captions.py, speech.py and
-digits.py (AV-MNIST, real digits) and finetuned.py (pretrain_finetune.py's classifiers). A
-multi-stage experiment's workdir holds one run per stage: give the stage's.
+digits.py (AV-MNIST, real digits), finetuned.py (pretrain_finetune.py's classifiers) and
+attributes.py (translation.py's image judge). A multi-stage experiment's workdir holds one run
+per stage: give the stage's.
 """
 
 import json
@@ -33,6 +34,7 @@ from mmjax import experiment
 from mmjax.interpret.captions import explain_captions
 from mmjax.interpret.digits import explain_digits
 from mmjax.interpret import finetuned
+from mmjax.interpret.attributes import explain_attributes
 from mmjax.interpret.events import explain_events
 from mmjax.interpret.explain import METHODS, explain
 from mmjax.interpret.fusion_attention import explain_fusion_attention
@@ -70,6 +72,7 @@ KINDS = {
     "video_retrieval": ("video_retrieval.py", ("gradcam",)),
     "video_captioning": ("video_captioning.py", ("cross_attention",)),
     "finetuned": ("pretrain_finetune.py's finetune and scratch stages", ("gradcam", "rollout")),
+    "attributes": ("translation.py's image_classifier stage", ("gradcam",)),
     "speech": ("speech_recognition.py", ("rollout",)),
 }
 
@@ -107,7 +110,17 @@ def run_kind(workdir: str) -> str:
     return "vqa"
   elif "modalities" in model:
     return "classification"
-  finetuned.experiment_config(workdir)  # a stage's model: from the experiment's whole config
+  # A stage whose model needs the experiment's whole config, written above the stages.
+  parent = os.path.dirname(os.path.normpath(workdir))
+  if os.path.exists(os.path.join(parent, "config.json")) and \
+      "mode" in experiment.load_run_config(parent):  # translation.py
+    stage = os.path.basename(os.path.normpath(workdir))
+    if stage == "image_classifier":
+      return "attributes"
+    raise ConfigError(f"{workdir} is translation.py's {stage} stage, which maps do not cover: "
+                      "its image_classifier (gradcam) and captioner (cross_attention) stages "
+                      f"they do. Maps cover runs of {supported}.")
+  finetuned.experiment_config(workdir)
   return "finetuned"
 
 
@@ -133,6 +146,9 @@ def main(argv):
   elif kind == "events":
     scores = explain_events(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
                             FLAGS.layer, FLAGS.tolerance, FLAGS.batch_size)
+  elif kind == "attributes":
+    scores = explain_attributes(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
+                                FLAGS.layer, FLAGS.tolerance, FLAGS.batch_size)
   elif kind == "finetuned":
     scores = finetuned.explain_finetuned(FLAGS.workdir, FLAGS.method, FLAGS.out,
                                          FLAGS.num_examples, FLAGS.num_drawn, FLAGS.layer,

@@ -30,6 +30,14 @@ from mmjax.tasks.classification import variables_of
 WORD_KINDS = {"shape": SHAPES, "colour": tuple(COLOURS)}
 
 
+def vocab_path(workdir: str) -> str:
+  """The run's vocab.json: in its workdir, or for a stage of a multi-stage experiment (the
+  captioner of translation.py), in the experiment's workdir above it."""
+  here = os.path.join(workdir, "vocab.json")
+  above = os.path.join(os.path.dirname(os.path.normpath(workdir)), "vocab.json")
+  return above if not os.path.exists(here) and os.path.exists(above) else here
+
+
 def word_maps(model, variables, images, tokens, bos_id: int) -> jnp.ndarray:
   """The decoder's cross-attention for each token of `tokens` int [n, length] (what it
   generated), from the position that produced it, averaged over layers and heads: float32
@@ -102,7 +110,7 @@ def explain_captions(workdir: str, out: Optional[str] = None, split: str = "test
                       "tokens).")
   check_counts(num_examples, num_drawn, batch_size, tolerance)
   world = synthetic_world(config)
-  tokenizer = WordTokenizer.load(os.path.join(workdir, "vocab.json"))
+  tokenizer = WordTokenizer.load(vocab_path(workdir))
   text_len, size = config.data.text_len, config.data.image_size
   model = captioning.build_captioner(config.model, tokenizer.vocab_size, text_len,
                                      jnp.dtype(config.compute_dtype))
