@@ -100,6 +100,9 @@ def run_kind(workdir: str) -> str:
     return "video" if "label" in data else "events"
   elif "av_mnist" in data.get("source", {}):
     return "digits"
+  elif "text_init" in model:  # its towers come from checkpoints the experiment reads
+    raise ConfigError(f"{workdir} is a run of lit_coco.py, which maps do not cover yet; they "
+                      f"cover runs of {supported}.")
   elif "embed_dim" in model:
     return "contrastive"
   elif "encoder" in model and "audio_seconds" in data:
