@@ -42,6 +42,20 @@ def explained(method: str, stage: str = "") -> FollowUp:
                   ("-m", "mmjax.interpret", "--method", method), where, stage)
 
 
+def pointing(run: str, game: str, untrained: bool = False) -> dict:
+  """The metrics of pointing game `game` (e.g. "gradcam.pointing_game") of run `run`: its hit
+  rate ("all"), number of maps ("n"), baselines ("random", "centre", "fixed": the same for
+  every seed) and, with untrained, the same model untrained's hit rate ("init")."""
+  out = dict(all=Metric(run, f"{game}.hit_rate"),
+             n=Metric(run, f"{game}.num_maps", ".0f", varies=False),
+             random=Metric(run, f"{game}.random_baseline", varies=False),
+             centre=Metric(run, f"{game}.centre_baseline", ".2f", varies=False),
+             fixed=Metric(run, f"{game}.best_fixed_baseline", ".2f", varies=False))
+  if untrained:
+    out["init"] = Metric(run, f"{game}.untrained_model")
+  return out
+
+
 INSPECTION_TARGETS = (
     Row("missing_modalities", "missing modalities: `redundant` and `unique` tasks, image + "
         "audio, `concat_late` with learned stand-ins, trained without / with modality dropout "
@@ -168,14 +182,7 @@ INSPECTION_TARGETS = (
                "{centre}, the best fixed pixel in hindsight {fixed}); colour questions "
                "{colour}, shape {shape}, size {size}",
         metrics=dict(
-            all=Metric("interpret_vqa", "gradcam.pointing_game.hit_rate"),
-            n=Metric("interpret_vqa", "gradcam.pointing_game.num_maps", ".0f", varies=False),
-            random=Metric("interpret_vqa", "gradcam.pointing_game.random_baseline",
-                          varies=False),
-            centre=Metric("interpret_vqa", "gradcam.pointing_game.centre_baseline", ".2f",
-                          varies=False),
-            fixed=Metric("interpret_vqa", "gradcam.pointing_game.best_fixed_baseline", ".2f",
-                         varies=False),
+            **pointing("interpret_vqa", "gradcam.pointing_game"),
             colour=Metric("interpret_vqa",
                           "gradcam.pointing_game_colour_questions.hit_rate"),
             shape=Metric("interpret_vqa", "gradcam.pointing_game_shape_questions.hit_rate"),
@@ -193,17 +200,7 @@ INSPECTION_TARGETS = (
                "colour words {colour}, shape words {shape}; the run's accuracy {acc} (chance "
                "{chance})",
         metrics=dict(
-            all=Metric("interpret_xattn", "cross_attention.pointing_game.hit_rate"),
-            init=Metric("interpret_xattn", "cross_attention.pointing_game.untrained_model"),
-            n=Metric("interpret_xattn", "cross_attention.pointing_game.num_maps", ".0f",
-                     varies=False),
-            random=Metric("interpret_xattn", "cross_attention.pointing_game.random_baseline",
-                          varies=False),
-            centre=Metric("interpret_xattn", "cross_attention.pointing_game.centre_baseline",
-                          ".2f", varies=False),
-            fixed=Metric("interpret_xattn",
-                         "cross_attention.pointing_game.best_fixed_baseline", ".2f",
-                         varies=False),
+            **pointing("interpret_xattn", "cross_attention.pointing_game", untrained=True),
             colour=Metric("interpret_xattn",
                           "cross_attention.pointing_game_colour_words.hit_rate"),
             shape=Metric("interpret_xattn", "cross_attention.pointing_game_shape_words.hit_rate"),
@@ -218,14 +215,7 @@ INSPECTION_TARGETS = (
                "{centre}, the best fixed pixel in hindsight {fixed}); accuracy of the explained "
                "predictions {acc}",
         metrics=dict(
-            all=Metric("interpret_video", "gradcam.pointing_game.hit_rate"),
-            n=Metric("interpret_video", "gradcam.pointing_game.num_maps", ".0f", varies=False),
-            random=Metric("interpret_video", "gradcam.pointing_game.random_baseline",
-                          varies=False),
-            centre=Metric("interpret_video", "gradcam.pointing_game.centre_baseline", ".2f",
-                          varies=False),
-            fixed=Metric("interpret_video", "gradcam.pointing_game.best_fixed_baseline", ".2f",
-                         varies=False),
+            **pointing("interpret_video", "gradcam.pointing_game"),
             acc=Metric("interpret_video", "gradcam.accuracy"))),
     Row("interpretability_av_events", "interpretability of the default audio-visual event "
         "localiser (CNN per frame + audio, `concat`): Grad-CAM of every frame for the event "
@@ -240,16 +230,7 @@ INSPECTION_TARGETS = (
                "{share} of the maps' mass (the other boundary frame the rest); the event found "
                "in its segment {found}; exact localisation {exact}",
         metrics=dict(
-            all=Metric("interpret_av_events", "gradcam.pointing_game.hit_rate"),
-            init=Metric("interpret_av_events", "gradcam.pointing_game.untrained_model"),
-            n=Metric("interpret_av_events", "gradcam.pointing_game.num_maps", ".0f",
-                     varies=False),
-            random=Metric("interpret_av_events", "gradcam.pointing_game.random_baseline",
-                          varies=False),
-            centre=Metric("interpret_av_events", "gradcam.pointing_game.centre_baseline", ".2f",
-                          varies=False),
-            fixed=Metric("interpret_av_events", "gradcam.pointing_game.best_fixed_baseline",
-                         ".2f", varies=False),
+            **pointing("interpret_av_events", "gradcam.pointing_game", untrained=True),
             share=Metric("interpret_av_events", "gradcam.evidence_frame_share"),
             found=Metric("interpret_av_events", "gradcam.event_found"),
             exact=Metric("interpret_av_events", "exact"))),
@@ -266,16 +247,7 @@ INSPECTION_TARGETS = (
                "object in the frames showing it {other} (its area {other_area}); video->text "
                "R@1 {r1}",
         metrics=dict(
-            all=Metric("interpret_video_retrieval", "gradcam.pointing_game.hit_rate"),
-            init=Metric("interpret_video_retrieval", "gradcam.pointing_game.untrained_model"),
-            n=Metric("interpret_video_retrieval", "gradcam.pointing_game.num_maps", ".0f",
-                     varies=False),
-            random=Metric("interpret_video_retrieval", "gradcam.pointing_game.random_baseline",
-                          varies=False),
-            centre=Metric("interpret_video_retrieval", "gradcam.pointing_game.centre_baseline",
-                          ".2f", varies=False),
-            fixed=Metric("interpret_video_retrieval",
-                         "gradcam.pointing_game.best_fixed_baseline", ".2f", varies=False),
+            **pointing("interpret_video_retrieval", "gradcam.pointing_game", untrained=True),
             mover=Metric("interpret_video_retrieval", "gradcam.peak_on.mover"),
             mover_area=Metric("interpret_video_retrieval", "gradcam.peak_on.mover_area", ".2f",
                               varies=False),
