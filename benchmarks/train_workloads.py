@@ -132,7 +132,7 @@ def bare_step(c, init_fn, loss_fn, batches, steps, warmup, breakdown):
     placed = [parallel.global_batch(b, mesh) for b in batches]
     fn = jax.jit(step, donate_argnums=0)
   t0 = time.perf_counter()
-  compiled = fn.lower(state, placed[0]).compile(parallel.compiler_options())
+  compiled = fn.lower(state, placed[0]).compile(parallel.compiler_options(c.compute_dtype))
   compile_s = time.perf_counter() - t0
   times = []
   for i in range(warmup + steps):

@@ -43,7 +43,8 @@ def run(config, workdir, splits=None) -> dict:
   example = keep(val.make_batch([0]), mods)
   missing = classification.left_out(model, mods)  # the test set is also scored without each
   # Each set of inputs compiled once, with the XLA options the trainer compiles its step with.
-  predict = {given: classification.predictor(model, compiler_options=parallel.compiler_options())
+  options = parallel.compiler_options(config.compute_dtype)
+  predict = {given: classification.predictor(model, compiler_options=options)
              for given in [mods] + [tuple(m for m in mods if m != gone) for gone in missing]}
 
   def predictions(variables, split, given=mods):

@@ -180,3 +180,15 @@ def test_vit_dropout_against_single_device(tmp_path, monkeypatch, mode):
     _, ref_state, ref_losses = real_model_reference("vit", per_device=True)
   np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
   assert_trees_close(result.state.params, ref_state.params, rtol=1e-4, atol=1e-6)
+
+
+def test_cpu_dot_kernels_follow_the_compute_dtype(monkeypatch):
+  """float32 steps compile with Eigen's dots (YNNPACK fusions off); bfloat16 steps keep YNNPACK
+  on a CPU with bf16 instructions, where it was the faster (benchmarks/train_throughput.py)."""
+  from mmjax.train import parallel
+  off = {"xla_cpu_experimental_ynn_fusion_type": ""}
+  for has_bf16 in (True, False):
+    monkeypatch.setattr(parallel, "cpu_has_bf16", lambda has_bf16=has_bf16: has_bf16)
+    assert parallel.compiler_options("float32") == off
+    assert parallel.compiler_options() == off
+    assert parallel.compiler_options("bfloat16") == ({} if has_bf16 else off)

@@ -215,7 +215,8 @@ def fit(config, workdir: str, *, init_fn: Callable, loss_fn: Callable, train_dat
       batch, data_state = next(batches)
       t0 = time.perf_counter()
       args = parallel.host_local((state, batch)) if setup.pmap else (state, batch)
-      compiled = compiled_fn.lower(*args).compile(parallel.compiler_options())
+      compiled = compiled_fn.lower(*args).compile(
+          parallel.compiler_options(config.compute_dtype))
       writer.write(start, {"compile_time_s": time.perf_counter() - t0, "params": n_params},
                    prefix="setup")
       if evaluate and config.eval_every_steps and 0 < start < total \

@@ -12,6 +12,7 @@ pmap: the step takes the state stacked once per device and each batch with a lea
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
@@ -22,16 +23,32 @@ PMAP_AXIS = "batch"
 FSDP_MIN_SIZE = 2 ** 14  # smaller arrays stay replicated: sharding them costs more than it saves.
 
 
-def compiler_options() -> dict:
-  """XLA options for compiling train steps on this backend.
+def compiler_options(compute_dtype="float32") -> dict:
+  """XLA options for compiling train steps in `compute_dtype` on this backend.
 
-  On CPU, routing dots through XLA's default (Eigen) kernels instead of the experimental YNNPACK
-  fusions made the clip_tiny step ~15% faster in float32 and bfloat16 (jax 0.10.2, 2-core AVX2;
-  see benchmarks/train_throughput.py). Per-executable, so nothing global changes.
+  On CPU, XLA's default (Eigen) dot kernels beat the experimental YNNPACK fusions for float32:
+  the clip_tiny step ~15 % faster (jax 0.10.2; 2-core AVX2, and 59.2 against 51.7 examples/s on
+  a 2-core AMX machine). For bfloat16 on a CPU with bf16 instructions YNNPACK is the faster
+  (59.5 against 52.7 examples/s there, 2026-12-04), so it keeps them; without them Eigen was
+  faster for bfloat16 too. Measured with `benchmarks/train_throughput.py`. Per-executable, so
+  nothing global changes.
   """
-  if jax.default_backend() == "cpu":
-    return {"xla_cpu_experimental_ynn_fusion_type": ""}
-  return {}
+  if jax.default_backend() != "cpu":
+    return {}
+  if jnp.dtype(compute_dtype) != jnp.float32 and cpu_has_bf16():
+    return {}
+  return {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+def cpu_has_bf16() -> bool:
+  """Whether this CPU has bfloat16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo)."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      flags = next((line.split(":", 1)[1].split() for line in f
+                    if line.startswith("flags")), [])
+  except OSError:
+    return False
+  return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def make_mesh() -> Mesh:
