@@ -208,7 +208,8 @@ def main(argv=None):
   print(table(rows))
   argv = sys.argv[1:] if argv is None else argv
   text = markdown(rows, tables.shown_command("python benchmarks/train_throughput.py", argv,
-                                             OUTPUT_FLAGS), tables.machine())
+                                             OUTPUT_FLAGS, placeholders={"--peer": "FILE"}),
+                  tables.machine())
   tables.write_benchmark(args, text, rows)
 
 
