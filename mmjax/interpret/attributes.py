@@ -71,9 +71,7 @@ def explain_attributes(workdir: str, out: Optional[str] = None, num_examples: in
   result = in_batches(f, trained, {"image": images}, batch)
   at_init = in_batches(f, untrained, {"image": images}, batch)
 
-  size = whole.data.image_size
-  masks = np.stack([pointing_game.object_mask(s.objects[s.reading_order()[0]], size)
-                    for s in (world.scene("test", i) for i in range(len(images)))])
+  masks = pointing_game.first_object_masks(world, "test", len(images))
   scores = {"method": "gradcam", "workdir": os.path.abspath(workdir), "step": step,
             "layer": layer, "num_examples": int(len(images))}
   games = {}

@@ -79,9 +79,10 @@ def explain_events(workdir: str, out: Optional[str] = None, num_examples: int = 
                                       event_logits)
     return {"map": maps.reshape(x["video"].shape[:2] + maps.shape[1:]),
             "found": jnp.argmax(logits, -1) == 1}
+  f = jax.jit(f)  # compiled once, for the trained and the untrained variables
   segments = np.argmax(test["segments"], axis=1)  # each clip's event segment
-  result = in_batches(jax.jit(f), variables, {**inputs, "segment": segments}, batch)
-  at_init = in_batches(jax.jit(f), {"params": params, **model_state},
+  result = in_batches(f, variables, {**inputs, "segment": segments}, batch)
+  at_init = in_batches(f, {"params": params, **model_state},
                        {**inputs, "segment": segments}, batch)["map"]
 
   size, frames = config.data.image_size, inputs["video"].shape[1]

@@ -95,9 +95,7 @@ def explain_finetuned(workdir: str, method: str, out: Optional[str] = None,
   result = in_batches(f, trained, inputs, batch)
   at_init = in_batches(f, untrained, inputs, batch)["map"]
 
-  size = config.data.image_size
-  masks = np.stack([pointing_game.object_mask(s.objects[s.reading_order()[0]], size)
-                    for s in (world.scene("test", i) for i in range(len(inputs["image"])))])
+  masks = pointing_game.first_object_masks(world, "test", len(inputs["image"]))
   game = pointing_game.pointing_game(result["map"], masks, tolerance)
   labels = test[task]
   scores = {"method": method, "workdir": os.path.abspath(workdir), "step": step,

@@ -53,6 +53,14 @@ def referent_masks(world, split: str, indices: Sequence[int]) -> np.ndarray:
   return np.stack(out)
 
 
+def first_object_masks(world, split: str, n: int) -> np.ndarray:
+  """bool [n, size, size]: the first object (in reading order) of scenes 0 .. n-1 of `split`,
+  the object the zero-shot, probe and attribute labels describe (scenes.first_object_labels)."""
+  scenes = (world.scene(split, i) for i in range(n))
+  return np.stack([object_mask(s.objects[s.reading_order()[0]], world.image_size)
+                   for s in scenes])
+
+
 def peaks(maps, size: int) -> np.ndarray:
   """int [n, 2] (row, column) of each map's highest pixel after resizing [n, h', w'] to
   [n, size, size] (bilinear; the first pixel on ties)."""

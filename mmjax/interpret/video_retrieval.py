@@ -78,8 +78,9 @@ def explain_video_retrieval(workdir: str, out: Optional[str] = None, num_example
                                       jnp.zeros(len(x["video"]), jnp.int32), similarity)
     return {"map": maps.reshape(x["video"].shape[:2] + maps.shape[1:]),
             "similarity": scores[:, 0]}
-  result = in_batches(jax.jit(f), variables, inputs, batch)
-  at_init = in_batches(jax.jit(f), {"params": params, **model_state}, inputs, batch)["map"]
+  f = jax.jit(f)  # compiled once, for the trained and the untrained variables
+  result = in_batches(f, variables, inputs, batch)
+  at_init = in_batches(f, {"params": params, **model_state}, inputs, batch)["map"]
 
   frames = inputs["video"].shape[1]
   masks = [object_masks(world.clip("test", i), size) for i in range(num_examples)]
