@@ -7,7 +7,7 @@ synthetic world's rows and the sweeps are in targets.py.
 """
 
 from mmjax.reproduce.experiment_runs import CAPTIONING, PRETRAIN
-from mmjax.reproduce.inspection_targets import explained
+from mmjax.reproduce.maps_targets import explained
 from mmjax.reproduce.spec import Metric, Row, Run
 
 F8K_LIT_CHEAP = {"data.source.name": "manifest", "eval.zero_shot_tasks": "()",
