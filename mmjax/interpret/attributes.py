@@ -22,7 +22,8 @@ from mmjax.data import sources
 from mmjax.data.synthetic.scenes import ATTRIBUTES
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.interpret import gradcam, overlay, pointing_game
-from mmjax.interpret.explain import check_counts, in_batches, synthetic_world, write_scores
+from mmjax.interpret.explain import (check_counts, in_batches, synthetic_world, untrained,
+                                     write_scores)
 from mmjax.registry import ConfigError
 from mmjax.tasks import image_text
 from mmjax.tasks import translation as stage_models
@@ -55,8 +56,7 @@ def explain_attributes(workdir: str, out: Optional[str] = None, num_examples: in
     return variables.pop("params"), variables
   state, step = train.restore_latest(stage, workdir, init_fn)
   trained = variables_of(state)
-  params, model_state = init_fn(jax.random.key(stage.seed))
-  untrained = {"params": params, **model_state}
+  at_init = untrained(init_fn, stage.seed)
   batch = min(batch_size, len(images))
   layer = layer or gradcam.default_layer(model, trained, images[:batch], "tower")
 
@@ -69,7 +69,7 @@ def explain_attributes(workdir: str, out: Optional[str] = None, num_examples: in
     return out
   f = jax.jit(f)
   result = in_batches(f, trained, {"image": images}, batch)
-  at_init = in_batches(f, untrained, {"image": images}, batch)
+  at_init = in_batches(f, at_init, {"image": images}, batch)
 
   masks = pointing_game.first_object_masks(world, "test", len(images))
   scores = {"method": "gradcam", "workdir": os.path.abspath(workdir), "step": step,

@@ -28,7 +28,7 @@ from mmjax import experiment, train
 from mmjax.data import sources
 from mmjax.data.synthetic import clips
 from mmjax.interpret import gradcam, overlay, pointing_game
-from mmjax.interpret.explain import check_counts, in_batches, write_scores
+from mmjax.interpret.explain import check_counts, in_batches, untrained, write_scores
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification, event_localisation
 
@@ -66,7 +66,6 @@ def explain_events(workdir: str, out: Optional[str] = None, num_examples: int = 
   init_fn = classification.init_fn(model, inputs)
   state, step = train.restore_latest(config, workdir, init_fn)
   variables = classification.variables_of(state)
-  params, model_state = init_fn(jax.random.key(config.seed))  # as the trainer initialises it
   batch = min(batch_size, len(synced))
   example = {m: x[:batch] for m, x in inputs.items()}
   layer = layer or gradcam.default_layer(model, variables, example, "towers_video")
@@ -82,7 +81,7 @@ def explain_events(workdir: str, out: Optional[str] = None, num_examples: int = 
   f = jax.jit(f)  # compiled once, for the trained and the untrained variables
   segments = np.argmax(test["segments"], axis=1)  # each clip's event segment
   result = in_batches(f, variables, {**inputs, "segment": segments}, batch)
-  at_init = in_batches(f, {"params": params, **model_state},
+  at_init = in_batches(f, untrained(init_fn, config.seed),
                        {**inputs, "segment": segments}, batch)["map"]
 
   size, frames = config.data.image_size, inputs["video"].shape[1]
@@ -91,7 +90,7 @@ def explain_events(workdir: str, out: Optional[str] = None, num_examples: int = 
   rows = np.arange(len(synced))
   masks = np.stack([pointing_game.object_mask(c.other, size) for c in chosen])
   game = pointing_game.pointing_game(result["map"][rows, at], masks, tolerance)
-  untrained = pointing_game.pointing_game(at_init[rows, at], masks, tolerance)
+  game_at_init = pointing_game.pointing_game(at_init[rows, at], masks, tolerance)
   mass = result["map"].sum(axis=(2, 3))
   share = mass / np.maximum(mass.sum(1, keepdims=True), 1e-12)  # [clips, frames]
   offsets = range(-(frames - 1), frames)
@@ -102,7 +101,7 @@ def explain_events(workdir: str, out: Optional[str] = None, num_examples: int = 
             "frames": frames, "object": "other",
             "event_found": float(result["found"].mean()),
             "pointing_game": {**pointing_game.summary(game),
-                              "untrained_model": untrained["hit_rate"]},
+                              "untrained_model": game_at_init["hit_rate"]},
             "frame_share_by_offset": {str(o): float(np.mean(v)) for o, v in by_offset.items()
                                       if v},
             "evidence_frame_share": float(np.mean(share[rows, at]))}

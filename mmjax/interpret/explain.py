@@ -79,6 +79,13 @@ def synthetic_world(config) -> SceneWorld:
   return world
 
 
+def untrained(init_fn, seed: int) -> dict:
+  """The variables of a model as the trainer initialises it (init_fn(rng) -> (params,
+  model_state)) from `seed`: the untrained model whose maps are a baseline."""
+  params, model_state = init_fn(jax.random.key(seed))
+  return {"params": params, **model_state}
+
+
 def write_scores(workdir: str, out: Optional[str], method: str, scores: dict) -> str:
   """Writes scores.json into `out` (default <workdir>/interpret/<method>), made if missing;
   returns the folder, where the command's pictures go too."""

@@ -22,7 +22,8 @@ from mmjax import experiment, train
 from mmjax.data import sources
 from mmjax.interpret import attention, overlay, pointing_game
 from mmjax.interpret.captions import grid_of, named_objects, score_words
-from mmjax.interpret.explain import check_counts, in_batches, synthetic_world, write_scores
+from mmjax.interpret.explain import (check_counts, in_batches, synthetic_world, untrained,
+                                     write_scores)
 from mmjax.registry import ConfigError
 from mmjax.tasks import classification
 
@@ -68,12 +69,11 @@ def explain_fusion_attention(workdir: str, out: Optional[str] = None, split: str
   variables = classification.variables_of(state)
   # The same model untrained, as the trainer initialises it: attention that already favours
   # bright, busy tokens finds objects before any training, and the trained maps must beat it.
-  params, model_state = init_fn(jax.random.key(config.seed))
-  untrained = {"params": params, **model_state}
+  at_init = untrained(init_fn, config.seed)
   text = list(mods).index("text")
   f = jax.jit(lambda v, x: {"map": text_query_maps(model, v, x, text)})
   maps = in_batches(f, variables, inputs, min(batch_size, n))["map"]
-  maps_at_init = in_batches(f, untrained, inputs, min(batch_size, n))["map"]
+  maps_at_init = in_batches(f, at_init, inputs, min(batch_size, n))["map"]
   grid, size = grid_of(maps.shape[-1]), config.data.image_size
 
   rows = []  # (example, position, kind, word, caption, map, mask, map at init)

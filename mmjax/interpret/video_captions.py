@@ -19,7 +19,6 @@ maps from the model as initialised (frame tokens that differ most draw attention
 import os
 from typing import Optional
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -29,7 +28,7 @@ from mmjax.data.synthetic.clips import EVENTS
 from mmjax.data.tokenizer import WordTokenizer
 from mmjax.interpret import overlay, pointing_game
 from mmjax.interpret.captions import WORD_KINDS, word_maps
-from mmjax.interpret.explain import check_counts, write_scores
+from mmjax.interpret.explain import check_counts, untrained, write_scores
 from mmjax.registry import ConfigError
 from mmjax.tasks import captioning, video_text
 from mmjax.tasks.classification import variables_of
@@ -79,14 +78,13 @@ def explain_video_captions(workdir: str, out: Optional[str] = None, num_examples
   variables = variables_of(state)
   tokens = captioning.caption_images(captioning.captioner_fn(model, tokenizer, text_len),
                                      variables, test["video"], batch_size)
-  params, model_state = init_fn(jax.random.key(config.seed))
 
   def maps_of(v):  # [clips, length, frames]: each generated word's attention over the frames
     return np.concatenate([np.asarray(word_maps(
         model, v, sources.normalize(test["video"][i:i + batch_size]),
         jnp.asarray(tokens[i:i + batch_size]), tokenizer.bos_id))
         for i in range(0, num_examples, batch_size)])
-  maps, maps_at_init = maps_of(variables), maps_of({"params": params, **model_state})
+  maps, maps_at_init = maps_of(variables), maps_of(untrained(init_fn, config.seed))
 
   rows = []  # (clip, position, kind, word, caption, on)
   for i in range(num_examples):

@@ -23,7 +23,7 @@ import numpy as np
 from mmjax import experiment, train
 from mmjax.data import sources
 from mmjax.interpret import gradcam, overlay, pointing_game
-from mmjax.interpret.explain import check_counts, in_batches, write_scores
+from mmjax.interpret.explain import check_counts, in_batches, untrained, write_scores
 from mmjax.registry import ConfigError
 from mmjax.tasks import image_text, video_text
 from mmjax.tasks.classification import variables_of
@@ -65,7 +65,6 @@ def explain_video_retrieval(workdir: str, out: Optional[str] = None, num_example
   init_fn = image_text.init_fn(model, inputs["video"][:1], inputs["tokens"][:1])
   state, step = train.restore_latest(config, workdir, init_fn)
   variables = variables_of(state)
-  params, model_state = init_fn(jax.random.key(config.seed))  # as the trainer initialises it
   batch = min(batch_size, num_examples)
   # model.apply(v, (video, tokens)): the one-input interface Grad-CAM takes.
   pair = types.SimpleNamespace(apply=lambda v, x, **kw: model.apply(v, *x, **kw))
@@ -80,7 +79,7 @@ def explain_video_retrieval(workdir: str, out: Optional[str] = None, num_example
             "similarity": scores[:, 0]}
   f = jax.jit(f)  # compiled once, for the trained and the untrained variables
   result = in_batches(f, variables, inputs, batch)
-  at_init = in_batches(f, {"params": params, **model_state}, inputs, batch)["map"]
+  at_init = in_batches(f, untrained(init_fn, config.seed), inputs, batch)["map"]
 
   frames = inputs["video"].shape[1]
   masks = [object_masks(world.clip("test", i), size) for i in range(num_examples)]
@@ -88,7 +87,7 @@ def explain_video_retrieval(workdir: str, out: Optional[str] = None, num_example
   other = np.concatenate([m["other"] for m in masks])
   maps = result["map"].reshape(-1, *result["map"].shape[2:])
   game = pointing_game.pointing_game(maps, mover | other, tolerance)
-  untrained = pointing_game.pointing_game(at_init.reshape(maps.shape), mover | other, tolerance)
+  game_at_init = pointing_game.pointing_game(at_init.reshape(maps.shape), mover | other, tolerance)
   on = lambda mask, rows: float(np.mean(pointing_game.dilate(mask, tolerance)[
       rows, game["peaks"][rows, 0], game["peaks"][rows, 1]]))
   shown = other.any(axis=(1, 2))
@@ -96,7 +95,7 @@ def explain_video_retrieval(workdir: str, out: Optional[str] = None, num_example
   scores = {"method": "gradcam", "workdir": os.path.abspath(workdir), "step": step,
             "layer": layer, "num_examples": num_examples, "frames": frames,
             "pointing_game": {**pointing_game.summary(game),
-                              "untrained_model": untrained["hit_rate"]},
+                              "untrained_model": game_at_init["hit_rate"]},
             "peak_on": {"mover": on(mover, every), "other": on(other, np.flatnonzero(shown)),
                         "mover_area": float(mover.mean()),
                         "other_area": float(other[shown].mean())},
