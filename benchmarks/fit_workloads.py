@@ -30,6 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from mmjax import experiment, train  # noqa: E402
 from mmjax.tasks import image_text  # noqa: E402
+from mmjax.tasks import lit_coco as lit  # noqa: E402
 from mmjax.train import parallel  # noqa: E402
 
 BERT_BASE_VOCAB = 30522  # bert-base-uncased's vocab.txt; [PAD] is id 0.
@@ -59,11 +60,11 @@ def image_text_batch(batch: int, image: int, text_len: int) -> dict:
 
 def lit_coco(sharding, remat, dtype, scan):
   """(config, init_fn, loss_fn, abstract batch) of configs/lit_coco.py's paper preset."""
-  from experiments import lit_coco as lit  # pylint: disable=g-import-not-at-top
+  from experiments.lit_coco import check_config  # pylint: disable=g-import-not-at-top
   c = experiment.get_config(os.path.join(ROOT, "configs/lit_coco.py"))
   c.model.pretrained = False  # random towers of the checkpoints' shapes.
   settings(c, sharding, remat, dtype, scan)
-  lit.check_config(c)
+  check_config(c)
   image = lit.random_image_tower(c)
   text = lit.random_text_tower(c, BERT_BASE_VOCAB, pad_id=0)
   _, init_fn, loss_fn = lit.build(c, image, text)

@@ -16,6 +16,7 @@ from mmjax.evaluate.retrieval import retrieval_metrics
 from mmjax.models.from_checkpoint import checkpoint_params
 from mmjax.models.image.vit_checkpoint import load_vit_npz
 from mmjax.registry import ConfigError
+from mmjax.tasks import lit_coco as lit_model
 from tests.scripts import preset, train_losses
 from tests.test_pretrained_text import TINY, tiny_checkpoint, write_folder
 from tests.test_vit_checkpoint import tiny_npz
@@ -102,11 +103,43 @@ def test_eval_only_restores_the_same_model(tiny_run):
   assert {k: v for k, v in again.items()} == trained
 
 
+def test_maps_of_a_run_rebuild_its_model_from_the_checkpoints_it_names(tiny_run):
+  """`python -m mmjax.interpret` on the run: the ViT tower's rollout of each test image's
+  similarity with its first caption, tested by deletion (COCO's objects are unknown here); the
+  similarities it explains are those the run's evaluation ranks by."""
+  from mmjax import experiment as run_files, train
+  from mmjax.interpret.__main__ import run_kind
+  from mmjax.interpret.retrieval import explain_lit_coco
+  workdir, _, _, _ = tiny_run
+  assert run_kind(str(workdir)) == "lit_coco"
+  with pytest.raises(ConfigError, match="--method=gradcam on a lit_coco run with a vit"):
+    explain_lit_coco(str(workdir), "gradcam")
+  with mock_coco_captions(num_examples=NUM):
+    scores = explain_lit_coco(str(workdir), "rollout", num_examples=NUM, num_drawn=2,
+                              batch_size=4)
+    c = run_files.load_run_config(str(workdir))
+    source = sources.build(c.data, reads=("coco_captions",))
+    image, _, text, _, tok = lit_model.load_towers(c, source, str(workdir))
+    model, init_fn, _ = lit_model.build(c, image, text)
+    test = lit_model.load_eval(c, source, tok)
+  state, _ = train.restore_latest(c, str(workdir), init_fn)
+  zimg, ztxt, _ = model.apply({"params": state.params}, lit_model.model_pixels(test["images"]),
+                              test["tokens"])
+  first = np.unique(test["caption_image"], return_index=True)[1]
+  expected = np.sum(np.asarray(zimg) * np.asarray(ztxt)[first], -1).mean()
+  assert scores["num_images"] == NUM and scores["step"] == 60
+  assert scores["mean_similarity"] == pytest.approx(float(expected), rel=1e-4)
+  drops = scores["deletion_similarity_drop"]
+  assert set(drops) == {"map", "brightest", "random"}
+  assert set(drops["map"]) == {f"top_{p}_percent" for p in (2, 5, 10, 20)}
+  assert os.path.getsize(os.path.join(scores["out"], "maps.png")) > 1000
+
+
 def test_tiny_preset_without_checkpoints_builds_a_word_vocabulary_and_random_towers(tmp_path):
   c = config()
   with mock_coco_captions(num_examples=NUM):
     source = sources.build(c.data)
-    image, image_params, text, text_params, tok = experiment.load_towers(c, source,
+    image, image_params, text, text_params, tok = lit_model.load_towers(c, source,
                                                                          str(tmp_path))
   assert image_params is None and text_params is None and image == dict(c.model.image.vit)
   ids = tok.encode_batch(["caption 3 of image 107", "an unseen word"], c.data.text_len)
@@ -167,7 +200,7 @@ def test_layer_options_run_the_checkpoint_towers_scanned_and_rematerialised(tmp_
   for (kwargs, params), module, x in (
       (load_vit_npz(str(npz), image_size=8), ViT, images),
       (load_hf_bert(write_bert(tmp_path / "bert")), TextTransformer, tokens)):
-    scanned, stacked = experiment.layer_options(kwargs, params, options)
+    scanned, stacked = lit_model.layer_options(kwargs, params, options)
     assert scanned["scan"] and "blocks" in stacked["encoder"]
     ref = module(**kwargs).apply({"params": params}, x)[0]
     out = jax.jit(module(**scanned).apply)({"params": stacked}, x)[0]

@@ -132,6 +132,43 @@ def test_integrated_gradients_complete_and_exact_on_a_linear_model():
         model, variables, {**images, "text": jnp.ones((3, 4), jnp.int32)}, ["text"])
 
 
+def test_token_attributions_land_on_the_one_word_a_model_reads_and_are_complete():
+  """A bag of words whose only nonzero embedding is word 5's: every attribution is on the
+  positions holding word 5, each equal (a mean of equal embeddings); padding gets none. A GRU
+  and a Transformer text classifier: the positions' attributions sum to score - baseline."""
+  from mmjax.models.attribute_classifier import AttributeClassifier
+  tokens = jnp.array([[3, 5, 4, 5, 2, 0], [5, 7, 2, 0, 0, 0], [6, 7, 2, 0, 0, 0]])
+  model = AttributeClassifier(num_classes={"a": 2}, modality="text", encoder="bag_of_words",
+                              encoder_options=dict(vocab_size=10, width=4),
+                              head_options=dict(hidden=()))
+  variables = model.init(jax.random.key(0), tokens)
+  params = jax.tree.map(jnp.zeros_like, variables["params"])
+  params["tower"]["token_embedding"] = params["tower"]["token_embedding"].at[5].set(1.0)
+  params["heads_a"]["out"]["kernel"] = jnp.ones_like(params["heads_a"]["out"]["kernel"])
+  out = integrated_gradients.token_attributions(model, {**variables, "params": params}, tokens,
+                                                lambda o: o["a"][:, 0], steps=4)
+  # Mean over the non-padding tokens of 4 ones: 2 of 5 words -> 8/5, 1 of 3 -> 4/3.
+  np.testing.assert_allclose(out["score"], [8 / 5, 4 / 3, 0], rtol=1e-6)
+  expected = np.zeros((3, 6), np.float32)
+  expected[0, [1, 3]], expected[1, 0] = 4 / 5, 4 / 3
+  np.testing.assert_allclose(out["attributions"], expected, rtol=1e-6, atol=1e-7)
+  for encoder, options in (("gru", dict(width=8, hidden=8)),
+                           ("transformer", dict(width=16, depth=1, num_heads=2, mlp_dim=16,
+                                                max_len=6))):
+    model = AttributeClassifier(num_classes={"a": 3}, modality="text", encoder=encoder,
+                                encoder_options=dict(vocab_size=10, **options))
+    variables = model.init(jax.random.key(1), tokens)
+    out = jax.jit(lambda v, x: integrated_gradients.token_attributions(
+        model, v, x, lambda o: o["a"][:, 1], steps=64))(variables, tokens)
+    np.testing.assert_allclose(out["attributions"].sum(1), out["score"] - out["baseline_score"],
+                               rtol=0.02, atol=1e-5)
+    assert np.all(np.asarray(out["attributions"])[tokens == 0] == 0)  # padding is not read
+  images = {"image": jnp.zeros((1, 16, 16, 3))}
+  with pytest.raises(ValueError, match="token_embeddings hook"):  # an image model has none
+    integrated_gradients.token_attributions(
+        Brightness(), Brightness().init(jax.random.key(0), images), images, lambda o: o[:, 0])
+
+
 def test_pointing_game_baselines_are_exact_and_masks_match_the_renderer_and_speech():
   mask = np.zeros((4, 4), bool)
   mask[1, 1:3] = mask[2, 1] = True
@@ -525,7 +562,8 @@ def test_event_gradcam_maps_the_frame_that_shows_the_change(tmp_path):
     ("configs/contrastive.py:tiny", "contrastive"), ("configs/video.py:tiny", "video"),
     ("configs/av_events.py:tiny", "events"), ("configs/speech_recognition.py:tiny", "speech"),
     ("configs/video_retrieval.py:tiny", "video_retrieval"),
-    ("configs/video_captioning.py:tiny", "video_captioning")])
+    ("configs/video_captioning.py:tiny", "video_captioning"),
+    ("configs/lit_coco.py:tiny", "lit_coco")])
 def test_the_command_knows_which_experiment_wrote_a_run(tmp_path, config_arg, kind):
   """Each experiment's config.json names its kind of map; a multi-stage workdir's error names
   its stages, and a stage's run without the experiment's whole config (older code) says what
@@ -535,10 +573,6 @@ def test_the_command_knows_which_experiment_wrote_a_run(tmp_path, config_arg, ki
   with open(tmp_path / "config.json", "w") as f:
     f.write(preset(config_arg).to_json_best_effort())
   assert kind in KINDS and run_kind(str(tmp_path)) == kind
-  with open(tmp_path / "config.json", "w") as f:  # towers from checkpoints: not covered
-    f.write(preset("configs/lit_coco.py:tiny").to_json_best_effort())
-  with pytest.raises(ConfigError, match="a run of lit_coco.py, which maps do not cover yet"):
-    run_kind(str(tmp_path))
   parent = tmp_path / "stages"  # a run per stage; the finetune one's model is a head only
   for stage, model in (("pretrain", {"embed_dim": 8}), ("finetune", {"head": {}})):
     os.makedirs(parent / stage)
@@ -651,13 +685,15 @@ def test_finetuned_classifiers_are_rebuilt_from_the_experiments_whole_config(tmp
 
 def test_translation_stages_map_the_image_judge_and_the_captioner(tmp_path):
   """A tiny translation run of the caption route: the image judge's heads each mapped on the
-  first object; the captioner (a Transformer over CNN tokens here) mapped with the vocabulary
-  the experiment keeps above its stages; the text judge named as not covered."""
+  first object; the text judge's heads each scored on the first object's word (found in the
+  caption, and named by the right attribute); the captioner (a Transformer over CNN tokens
+  here) mapped with the vocabulary the experiment keeps above its stages."""
   from experiments import translation
   from mmjax.interpret.__main__ import run_kind
   from mmjax.interpret.attributes import explain_attributes
   from mmjax.interpret.captions import explain_captions
-  from mmjax.registry import ConfigError
+  from mmjax.interpret.explain import synthetic_world
+  from mmjax.interpret.text_judge import explain_text_judge, word_positions
   config = preset("configs/translation.py:tiny", mode="caption_route", **{
       "stages.captioner.model.decoder.name": "transformer",
       "stages.captioner.model.decoder.transformer.width": 16,
@@ -667,13 +703,33 @@ def test_translation_stages_map_the_image_judge_and_the_captioner(tmp_path):
   translation.run(config, str(workdir))
   assert run_kind(str(workdir / "image_classifier")) == "attributes"
   assert run_kind(str(workdir / "captioner")) == "captioning"
-  with pytest.raises(ConfigError, match="translation.py's text_classifier stage, which maps"):
-    run_kind(str(workdir / "text_classifier"))
+  assert run_kind(str(workdir / "text_classifier")) == "text_judge"
   scores = explain_attributes(str(workdir / "image_classifier"), num_examples=8, num_drawn=2,
                               batch_size=4)
   for attribute in ("shape", "colour", "size"):
     game = scores[f"pointing_game_{attribute}"]
     assert game["num_maps"] == 8 and 0.0 <= game["untrained_model"] <= 1.0
+  scores = explain_text_judge(str(workdir / "text_classifier"), num_examples=8, num_drawn=2,
+                              steps=4, batch_size=4)
+  world = synthetic_world(config)
+  words = [c.split() for c in (world.example("test", i, ("caption",))["caption"]
+                               for i in range(8))]
+  for attribute in ("shape", "colour", "size"):
+    game = scores[f"pointing_game_{attribute}"]
+    assert game["num_maps"] == 8 and 0.0 <= game["untrained_model"] <= 1.0
+    # one word of each caption is the answer: the random baseline is 1 / its length
+    assert game["random_baseline"] == pytest.approx(np.mean([1 / len(w) for w in words]))
+  assert (workdir / "text_classifier" / "interpret" / "integrated_gradients" / "maps.png"
+          ).exists()
+  first = world.scene("test", 0).objects[world.scene("test", 0).reading_order()[0]]
+  at = word_positions(words[0], first)
+  assert words[0][at["colour"]] == first.colour and words[0][at["shape"]] == first.shape
+  big, small = Object("circle", "red", "large", 0, 0), Object("square", "blue", "small", 0, 0)
+  caption = "a small blue square right of a large red circle".split()
+  assert word_positions(caption, big) == {"shape": 9, "colour": 8, "size": 7}
+  assert word_positions(caption + ["and", "a", "large", "red", "circle"], big) == dict.fromkeys(
+      ("shape", "colour", "size"))  # twice: the caption does not say which
+  assert word_positions(caption, small)["size"] == 1
   assert not (workdir / "captioner" / "vocab.json").exists()
   try:
     explain_captions(str(workdir / "captioner"), num_examples=8, batch_size=4)

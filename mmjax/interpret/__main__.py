@@ -7,6 +7,7 @@ r"""Saliency maps of a trained run, as PNG overlays and pointing-game scores:
   python -m mmjax.interpret --workdir runs/synergy_xattn --method cross_attention
   python -m mmjax.interpret --workdir runs/vqa --method gradcam
   python -m mmjax.interpret --workdir runs/contrastive --method rollout
+  python -m mmjax.interpret --workdir runs/lit_coco --method rollout
   python -m mmjax.interpret --workdir runs/video --method gradcam
   python -m mmjax.interpret --workdir runs/asr --method rollout
   python -m mmjax.interpret --workdir runs/ave --method gradcam
@@ -14,15 +15,17 @@ r"""Saliency maps of a trained run, as PNG overlays and pointing-game scores:
   python -m mmjax.interpret --workdir runs/video_captioning --method cross_attention
   python -m mmjax.interpret --workdir runs/avm_late --method integrated_gradients
   python -m mmjax.interpret --workdir runs/pretrain_finetune/finetune --method gradcam
+  python -m mmjax.interpret --workdir runs/translation/text_classifier \
+      --method integrated_gradients
 
 The run, of any experiment in KINDS (which lists the methods each takes), is rebuilt from
 its config.json and newest checkpoint. What each draws and measures: explain.py (fusion
 classification: Grad-CAM, rollout, integrated gradients), fusion_attention.py (a
-cross_attention fusion), captions.py, questions.py (VQA), retrieval.py (contrastive), video.py,
-events.py (AV event localisation), video_retrieval.py, video_captions.py, speech.py and
-digits.py (AV-MNIST, real digits), finetuned.py (pretrain_finetune.py's classifiers) and
-attributes.py (translation.py's image judge). A multi-stage experiment's workdir holds one run
-per stage: give the stage's.
+cross_attention fusion), captions.py, questions.py (VQA), retrieval.py (contrastive and
+lit_coco), video.py, events.py (AV event localisation), video_retrieval.py, video_captions.py,
+speech.py and digits.py (AV-MNIST, real digits), finetuned.py (pretrain_finetune.py's
+classifiers), attributes.py and text_judge.py (translation.py's image and text judges). A
+multi-stage experiment's workdir holds one run per stage: give the stage's.
 """
 
 import json
@@ -39,8 +42,9 @@ from mmjax.interpret.events import explain_events
 from mmjax.interpret.explain import METHODS, explain
 from mmjax.interpret.fusion_attention import explain_fusion_attention
 from mmjax.interpret.questions import explain_questions
-from mmjax.interpret.retrieval import explain_retrieval
+from mmjax.interpret.retrieval import explain_lit_coco, explain_retrieval
 from mmjax.interpret.speech import explain_speech
+from mmjax.interpret.text_judge import explain_text_judge
 from mmjax.interpret.video import explain_video
 from mmjax.interpret.video_captions import explain_video_captions
 from mmjax.interpret.video_retrieval import explain_video_retrieval
@@ -67,12 +71,14 @@ KINDS = {
     "captioning": ("captioning.py", ("cross_attention",)),
     "vqa": ("vqa.py", ("gradcam",)),
     "contrastive": ("contrastive.py", ("rollout", "gradcam")),
+    "lit_coco": ("lit_coco.py", ("rollout", "gradcam")),
     "video": ("video_classification.py", ("gradcam",)),
     "events": ("av_event_localisation.py", ("gradcam",)),
     "video_retrieval": ("video_retrieval.py", ("gradcam",)),
     "video_captioning": ("video_captioning.py", ("cross_attention",)),
     "finetuned": ("pretrain_finetune.py's finetune and scratch stages", ("gradcam", "rollout")),
     "attributes": ("translation.py's image_classifier stage", ("gradcam",)),
+    "text_judge": ("translation.py's text_classifier stage", ("integrated_gradients",)),
     "speech": ("speech_recognition.py", ("rollout",)),
 }
 
@@ -100,9 +106,8 @@ def run_kind(workdir: str) -> str:
     return "video" if "label" in data else "events"
   elif "av_mnist" in data.get("source", {}):
     return "digits"
-  elif "text_init" in model:  # its towers come from checkpoints the experiment reads
-    raise ConfigError(f"{workdir} is a run of lit_coco.py, which maps do not cover yet; they "
-                      f"cover runs of {supported}.")
+  elif "text_init" in model:  # its towers' sizes come from the checkpoints it names
+    return "lit_coco"
   elif "embed_dim" in model:
     return "contrastive"
   elif "encoder" in model and "audio_seconds" in data:
@@ -118,11 +123,13 @@ def run_kind(workdir: str) -> str:
   if os.path.exists(os.path.join(parent, "config.json")) and \
       "mode" in experiment.load_run_config(parent):  # translation.py
     stage = os.path.basename(os.path.normpath(workdir))
-    if stage == "image_classifier":
-      return "attributes"
-    raise ConfigError(f"{workdir} is translation.py's {stage} stage, which maps do not cover: "
-                      "its image_classifier (gradcam) and captioner (cross_attention) stages "
-                      f"they do. Maps cover runs of {supported}.")
+    if stage in ("image_classifier", "text_classifier"):
+      return "attributes" if stage == "image_classifier" else "text_judge"
+    raise ConfigError(f"{workdir} is translation.py's {stage} stage, which maps do not cover "
+                      "(a diffusion sampler's image has no class score to explain; its judged "
+                      "accuracy is the experiment's result): its image_classifier (gradcam), "
+                      "text_classifier (integrated_gradients) and captioner (cross_attention) "
+                      f"stages they do. Maps cover runs of {supported}.")
   finetuned.experiment_config(workdir)
   return "finetuned"
 
@@ -152,6 +159,9 @@ def main(argv):
   elif kind == "attributes":
     scores = explain_attributes(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
                                 FLAGS.layer, FLAGS.tolerance, FLAGS.batch_size)
+  elif kind == "text_judge":
+    scores = explain_text_judge(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
+                                FLAGS.steps, FLAGS.batch_size)
   elif kind == "finetuned":
     scores = finetuned.explain_finetuned(FLAGS.workdir, FLAGS.method, FLAGS.out,
                                          FLAGS.num_examples, FLAGS.num_drawn, FLAGS.layer,
@@ -169,6 +179,9 @@ def main(argv):
   elif kind == "speech":
     scores = explain_speech(FLAGS.workdir, FLAGS.out, FLAGS.num_examples, FLAGS.num_drawn,
                             FLAGS.batch_size)
+  elif kind == "lit_coco":
+    scores = explain_lit_coco(FLAGS.workdir, FLAGS.method, FLAGS.out, FLAGS.num_examples,
+                              FLAGS.num_drawn, FLAGS.batch_size)
   elif kind == "contrastive":
     scores = explain_retrieval(FLAGS.workdir, FLAGS.method, FLAGS.out, FLAGS.split,
                                FLAGS.num_examples, FLAGS.num_drawn, FLAGS.tolerance,

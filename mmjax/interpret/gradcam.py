@@ -3,7 +3,7 @@ Gradient-based Localization"): where in a convolutional feature map the evidence
 
 For the map A [h', w', channels] of a layer and a class score y, each channel's weight is its
 mean gradient alpha_c = mean_ij dy/dA_ijc, and the map is relu(sum_c alpha_c A_c) [h', w'].
-The layers are the encoders' `feature_hook`s (mmjax/models/image/hooks.py: the CNN's blocks,
+The layers are the encoders' `feature_hook`s (mmjax/models/hooks.py: the CNN's blocks,
 the ResNet's stages, before any pooling), read through flax's perturbations, so a trained
 model's parameters are used as they are.
 """
@@ -30,7 +30,7 @@ def default_layer(model, variables, inputs, prefix: str = "") -> str:
   found = paths.under(hooks(model, variables, inputs), prefix)
   if not found:
     raise ValueError(f"no feature hook under {prefix!r}: Grad-CAM needs a cnn or resnet image "
-                     "encoder (their blocks are mmjax.models.image.hooks.feature_hook); the "
+                     "encoder (their blocks are mmjax.models.hooks.feature_hook); the "
                      f"model has {sorted(hooks(model, variables, inputs)) or 'none'}.")
   return list(found)[-1]
 

@@ -7,13 +7,16 @@ the midpoint rule over `steps` intervals (never at the baseline itself, where a 
 no gradient: an audio encoder that normalises its spectrogram divides by zero on silence).
 All attributed inputs move together along one straight path, so the attributions of every
 element of every attributed modality sum to f(x) - f(x') (completeness) up to the quadrature
-error; each modality's sum is its share.
+error; each modality's sum is its share. Token ids are attributed through their embeddings
+(`token_attributions`: how much each word of a text moved the score).
 """
 
 from typing import Callable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
+
+from mmjax.interpret import paths
 
 
 def integrated_gradients(fn: Callable, inputs: Mapping, baselines: Mapping,
@@ -82,3 +85,44 @@ def modality_attributions(model, variables, inputs: Mapping, modalities: Sequenc
           "per_modality": {m: a.sum(axis=axes(a)) for m, a in attributions.items()},
           "score": fn(inputs), "baseline_score": fn({**inputs, **baselines}),
           "classes": classes}
+
+
+def token_attributions(model, variables, tokens, score_of: Callable, steps: int = 32,
+                       prefix: str = "") -> dict:
+  """Integrated gradients of a score over a text encoder's token embeddings (its
+  "token_embeddings" feature hook, mmjax/models/hooks.py, under `prefix`): token ids have no
+  path to integrate along, their embeddings do. The baseline is every embedding at zero (the
+  position embeddings, added after the hook, stay).
+
+  model.apply(variables, tokens) -> out; score_of(out) -> float [batch]. Returns
+  {"attributions": float32 [batch, length] (each position's attribution, summed over the
+  embedding's width; they sum to score - baseline_score up to the quadrature error),
+  "score", "baseline_score": float32 [batch]}.
+  """
+  if steps < 1:
+    raise ValueError(f"steps={steps}; valid: >= 1.")
+  out, state = model.apply(variables, tokens, mutable=["perturbations", "intermediates"])
+  sown = paths.under(paths.flatten(state["intermediates"]), prefix)
+  hooks = [k for k in sown if k.rsplit("/", 1)[-1] == "token_embeddings"]
+  if len(hooks) != 1:
+    raise ValueError(f"token attributions need one text encoder's token_embeddings hook under "
+                     f"{prefix!r}; the model has {hooks or 'none'} (the text encoders of "
+                     "mmjax.models.text have one).")
+  hook, zeros = hooks[0], paths.flatten(state["perturbations"])
+  embeddings = sown[hook][0]
+
+  def score(delta):  # the embeddings moved by delta, everything else as it is
+    perturbations = paths.unflatten({**zeros, hook: delta.astype(embeddings.dtype)})
+    return score_of(model.apply({**variables, "perturbations": perturbations}, tokens))
+
+  grad = jax.grad(lambda delta: score(delta).sum())
+  x = embeddings.astype(jnp.float32)
+
+  def body(total, a):  # the embeddings at a * x: delta = (a - 1) x
+    return total + grad((a - 1.0) * x).astype(jnp.float32), None
+
+  alphas = (jnp.arange(steps, dtype=jnp.float32) + 0.5) / steps
+  total, _ = jax.lax.scan(body, jnp.zeros_like(x), alphas)
+  return {"attributions": jnp.sum(x * total / steps, axis=-1),
+          "score": score_of(out).astype(jnp.float32),
+          "baseline_score": score(-x).astype(jnp.float32)}

@@ -71,3 +71,29 @@ def save_curves(path: str, maps, seconds, on=None, titles: Sequence[str] = (),
   fig.tight_layout()
   fig.savefig(path, dpi=100, bbox_inches="tight")
   plt.close(fig)
+
+
+def save_word_maps(path: str, words: Sequence[Sequence[str]], maps, titles: Sequence[str],
+                   marked: Sequence[Optional[int]] = ()):
+  """Word maps as a PNG, one line per map: each word of words[i] on a background coloured by
+  maps[i] (float [n, >= its words]; red for positive, blue for negative, scaled by the line's
+  largest magnitude), after titles[i]; the word at marked[i] (e.g. the one the map should
+  peak on) is boxed."""
+  import matplotlib  # imported here: only runs that draw need matplotlib.
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  from matplotlib import colormaps
+  fig = plt.figure(figsize=(9, 0.32 * len(words) + 0.2))
+  for i, (line, weights) in enumerate(zip(words, maps)):
+    y = 1 - (i + 0.5) / len(words)
+    fig.text(0.01, y, titles[i], fontsize=7, va="center")
+    scale = max(float(np.max(np.abs(weights[:len(line)]))), 1e-12)
+    x = 0.2
+    for j, word in enumerate(line):
+      boxed = i < len(marked) and marked[i] == j
+      fig.text(x, y, word, fontsize=8, va="center", family="monospace",
+               bbox=dict(facecolor=colormaps["RdBu_r"](0.5 + 0.4 * float(weights[j]) / scale),
+                         edgecolor="black" if boxed else "none", linewidth=1.2, pad=1.5))
+      x += 0.0095 * (len(word) + 1.5)  # monospace: advance by the word's length
+  fig.savefig(path, dpi=110, bbox_inches="tight")
+  plt.close(fig)

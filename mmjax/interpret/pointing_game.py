@@ -147,14 +147,18 @@ def token_centres(num_tokens: int, patch: int, stride: int, frame_length: int,
   return (first + last) // 2
 
 
-def pointing_game_tokens(maps, on) -> dict:
+def pointing_game_tokens(maps, on, valid=None) -> dict:
   """maps [n, tokens]; on bool [n, tokens], whether each token lies on the named thing (e.g.
   its centre sample is within the word). A hit: the peak token is on it; the random baseline
   (a uniformly random peak token) is exactly the share of tokens on it; the best fixed
-  baseline is the hit rate of the token position that is on it most often."""
+  baseline is the hit rate of the token position that is on it most often. valid: bool
+  [n, tokens], the tokens a peak may fall on (e.g. a caption's words, not its padding);
+  default all."""
   on = np.asarray(on, bool)
-  peak = np.asarray(jnp.argmax(jnp.asarray(maps), -1))
+  valid = np.ones_like(on) if valid is None else np.asarray(valid, bool)
+  peak = np.asarray(jnp.argmax(jnp.where(valid, jnp.asarray(maps), -jnp.inf), -1))
   hits = on[np.arange(len(on)), peak]
-  return {"hit_rate": float(hits.mean()), "random_baseline": float(on.mean()),
-          "best_fixed_baseline": float(on.mean(axis=0).max()),
+  return {"hit_rate": float(hits.mean()),
+          "random_baseline": float(np.mean((on & valid).sum(1) / valid.sum(1))),
+          "best_fixed_baseline": float((on & valid).mean(axis=0).max()),
           "num_maps": int(len(on)), "hits": hits, "peaks": peak}

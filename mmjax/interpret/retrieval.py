@@ -203,9 +203,10 @@ def explain_retrieval(workdir: str, method: str, out: Optional[str] = None, spli
 
 
 def explain_files(workdir, method, out, split, num_drawn, model, variables, pairs, result, rows,
-                  step, batch) -> dict:
+                  step, batch, pixels=sources.denormalize) -> dict:
   """explain_retrieval on images whose objects are unknown: the maps drawn and tested by
-  deletion; writes <out>/maps.png and scores.json, returns the scores."""
+  deletion; writes <out>/maps.png and scores.json, returns the scores. pixels: the model's
+  image inputs -> [0, 1] pixels (for the picture)."""
   def similarity(v, x):
     zimg, ztxt, _ = model.apply(v, x["images"], x["tokens"])
     return jnp.sum(zimg * ztxt, axis=-1)
@@ -222,7 +223,40 @@ def explain_files(workdir, method, out, split, num_drawn, model, variables, pair
   k = min(num_drawn, len(rows))
   if k:
     overlay.save_overlays(os.path.join(out, "maps.png"),
-                          sources.denormalize(pairs["images"][:k]), result["map"][:k],
+                          pixels(pairs["images"][:k]), result["map"][:k],
                           [f"'{rows[j][2]}'" for j in range(k)])
   scores["out"] = out
   return scores
+
+
+def explain_lit_coco(workdir: str, method: str, out: Optional[str] = None,
+                     num_examples: int = 200, num_drawn: int = 12, batch_size: int = 50) -> dict:
+  """explain_files on a lit_coco.py run: its model rebuilt from its config (the towers' sizes
+  from the checkpoints it names, or its random towers and the word vocabulary in the workdir),
+  each of the eval split's first `num_examples` images, as the experiment evaluates them, with
+  its first caption; returns the scores (<out>/maps.png, scores.json)."""
+  from mmjax.tasks import lit_coco  # the COCO reader: only these runs need tensorflow_datasets
+  config = experiment.load_run_config(workdir)
+  encoder = config.model.image.name
+  if method not in METHODS or encoder not in METHODS[method]:
+    raise ConfigError(f"--method={method} on a lit_coco run with a {encoder} image tower; "
+                      f"valid: rollout for a vit, gradcam for a cnn or resnet.")
+  check_counts(num_examples, num_drawn, batch_size, 0.0)
+  source = sources.build(config.data, reads=("coco_captions",))
+  image, _, text, _, tokenizer = lit_coco.load_towers(config, source, workdir)
+  model, init_fn, _ = lit_coco.build(config, image, text)
+  config.eval.num_images = num_examples
+  test = lit_coco.load_eval(config, source, tokenizer)
+  first = np.unique(test["caption_image"], return_index=True)[1]  # each image's first caption
+  pairs = {"images": lit_coco.model_pixels(test["images"]),
+           "tokens": np.asarray(test["tokens"][first])}
+  rows = [(i, None, test["captions"][j]) for i, j in enumerate(first)]
+  state, step = train.restore_latest(config, workdir, init_fn)
+  variables = variables_of(state)
+  batch = min(batch_size, len(rows))
+  f = map_function(method, model, image, (pairs["images"][:batch], pairs["tokens"][:batch]),
+                   variables, config.data.image_size)
+  result = in_batches(lambda v, x: f(v, (x["images"], x["tokens"])), variables, pairs, batch)
+  return explain_files(workdir, method, out, source.eval_split, num_drawn, model, variables,
+                       pairs, result, rows, step, batch,
+                       pixels=lambda x: np.clip(x * 0.5 + 0.5, 0.0, 1.0))

@@ -1,21 +1,22 @@
 """The results rows that play the pointing game of a trained model's maps (`python -m
 mmjax.interpret`, a follow-up of each row's training run): fusion, captioning, VQA,
 cross-attention fusion, video, AV events, video retrieval, video captioning, pretrain ->
-fine-tune and speech. inspection_targets.py places them among the rows that look inside a
-model; the same one-block-per-row format (targets.py's docstring).
+fine-tune, translation's text judge and speech. inspection_targets.py places them among the
+rows that look inside a model; the same one-block-per-row format (targets.py's docstring).
 """
 
 import os
 
 from mmjax.reproduce.experiment_runs import (ASR, AV_EVENTS, CAPTIONING, PRETRAIN,
-                                             SYNERGY_CHEAP, VIDEO, VIDEO_CAPTIONING,
-                                             VIDEO_RETRIEVAL, VQA, fusion_run)
+                                             SYNERGY_CHEAP, TRANSLATION, VIDEO,
+                                             VIDEO_CAPTIONING, VIDEO_RETRIEVAL, VQA, fusion_run)
 from mmjax.reproduce.spec import FollowUp, Metric, Row, Run
 
 AUDIO_ENCODER = "model.encoders.audio.name"  # the tiny preset's wave_cnn has no attention maps
 # mmjax/interpret/video_captions.py's games: which words a captioner writes, and so their
 # counts and baselines, vary with the seed.
 EVENT_WORDS, OTHER_WORDS = "pointing_game_event_words", "pointing_game_other_object_words"
+TEXT_GAME = "text_classifier_integrated_gradients.pointing_game_colour"
 
 
 def explained(method: str, stage: str = "") -> FollowUp:
@@ -242,6 +243,37 @@ MAPS_TARGETS = (
                          varies=False),
             ft_acc=Metric("interpret_pretrain_finetune", "finetune/accuracy"),
             sc_acc=Metric("interpret_pretrain_finetune", "scratch/accuracy"))),
+    Row("interpretability_text_judge", "interpretability of the caption route's text judge (a "
+        "GRU naming the first object's shape, colour and size from a caption of a two-object "
+        "scene): integrated gradients over its word embeddings for each head's predicted class, "
+        "pointing game on the word naming that attribute of that object, 200 real test captions "
+        "(those naming the first object's phrase once)",
+        "`python -m mmjax.interpret --workdir runs/t2c/text_classifier --method "
+        "integrated_gradients`",
+        runs=(Run("interpret_text_judge", TRANSLATION, "configs/translation.py:caption_route",
+                  cheap_config="configs/translation.py:tiny",
+                  # two objects, so that captions may name the first one second
+                  cheap_overrides={"mode": "caption_route",
+                                   "data.source.shapes.max_objects": "2"},
+                  then=(explained("integrated_gradients", "text_classifier"),)),),
+        result="peak on the word: shape {shape}, colour {colour}, size {size} of {n} captions "
+               "(a random word {random}, the best fixed position in hindsight {fixed}, the "
+               "colour head untrained {init}); on the other object's word instead {other}; on "
+               "the {n2} captions naming the first object second, colour {second}",
+        metrics=dict(
+            **{a: Metric("interpret_text_judge",
+                         f"text_classifier_integrated_gradients.pointing_game_{a}.hit_rate")
+               for a in ("shape", "colour", "size")},
+            n=Metric("interpret_text_judge", f"{TEXT_GAME}.num_maps", ".0f", varies=False),
+            random=Metric("interpret_text_judge", f"{TEXT_GAME}.random_baseline",
+                          varies=False),
+            fixed=Metric("interpret_text_judge", f"{TEXT_GAME}.best_fixed_baseline", ".2f",
+                         varies=False),
+            init=Metric("interpret_text_judge", f"{TEXT_GAME}.untrained_model"),
+            other=Metric("interpret_text_judge", f"{TEXT_GAME}.other_object"),
+            n2=Metric("interpret_text_judge", f"{TEXT_GAME}.num_named_second", ".0f",
+                      varies=False),
+            second=Metric("interpret_text_judge", f"{TEXT_GAME}.hit_rate_named_second"))),
     Row("interpretability_speech", "interpretability of the default speech recogniser (AST + "
         "CTC): for each word it writes that its caption says once, gradient-weighted rollout "
         "at the emitting frame less the identity, pointing game over time, 200 test clips",

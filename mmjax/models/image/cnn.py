@@ -8,7 +8,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmjax.models.batch_norm import batch_norm
-from mmjax.models.image.hooks import feature_hook
+from mmjax.models.hooks import feature_hook
 from mmjax.models.pooling import max_pool
 from mmjax.models.transformer import Dense
 

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmjax.models.batch_norm import batch_norm
-from mmjax.models.image.hooks import feature_hook
+from mmjax.models.hooks import feature_hook
 
 # depth -> (blocks per stage, bottleneck blocks?). 10: one basic block per stage (the stages of
 # timm's resnet10t), the smallest real ResNet: half ResNet-18's compile time, for small data.

@@ -7,6 +7,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
+from mmjax.models.hooks import feature_hook
 from mmjax.models.pooling import masked_mean
 
 WEIGHTINGS = ("mean", "tfidf")
@@ -55,7 +56,8 @@ class EmbeddingBag(nn.Module):
     embed = self.param("token_embedding", nn.initializers.normal(0.02),
                        (self.vocab_size, self.width), self.param_dtype)
     mask = (tokens != self.pad_id).astype(jnp.float32)
-    x = jnp.take(embed, tokens, axis=0).astype(self.dtype) * mask[..., None].astype(self.dtype)
+    x = feature_hook(self, "token_embeddings", jnp.take(embed, tokens, axis=0).astype(self.dtype))
+    x = x * mask[..., None].astype(self.dtype)
     # Summing a word's idf-weighted embedding at each of its positions gives count(w) * idf(w) *
     # E[w]; dividing by the length makes that tf(w) * idf(w) * E[w].
     idf = jnp.take(self._idf(), tokens, axis=0) if self.weighting == "tfidf" else None

@@ -6,6 +6,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mmjax.models.hooks import feature_hook
+
 CELLS = ("gru", "lstm")
 
 
@@ -50,7 +52,7 @@ class RNNEncoder(nn.Module):
                        (self.vocab_size, self.width), self.param_dtype)
     mask = tokens != self.pad_id
     lengths = mask.sum(axis=1).astype(jnp.int32)
-    x = jnp.take(embed, tokens, axis=0).astype(self.dtype)
+    x = feature_hook(self, "token_embeddings", jnp.take(embed, tokens, axis=0).astype(self.dtype))
     for i in range(self.num_layers):
       if self.bidirectional:
         layer = nn.Bidirectional(self._rnn(f"layer{i}_fwd"), self._rnn(f"layer{i}_bwd"),

@@ -6,6 +6,7 @@ from typing import Any, Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mmjax.models.hooks import feature_hook
 from mmjax.models.pooling import masked_mean
 from mmjax.models.transformer import NORM_POSITIONS, Encoder, attention_bias, layer_norm
 
@@ -59,7 +60,7 @@ class TextTransformer(nn.Module):
                        (self.vocab_size, self.width), self.param_dtype)
     pos = self.param("pos_embedding", nn.initializers.normal(0.01),
                      (self.max_len, self.width), self.param_dtype)
-    x = jnp.take(embed, tokens, axis=0) + pos[:length]
+    x = feature_hook(self, "token_embeddings", jnp.take(embed, tokens, axis=0)) + pos[:length]
     if self.type_vocab_size:
       types = self.param("type_embedding", nn.initializers.normal(0.02),
                          (self.type_vocab_size, self.width), self.param_dtype)

@@ -1,5 +1,7 @@
-"""Where an encoder exposes a feature map to gradient-based explanations (Grad-CAM,
-mmjax/interpret/gradcam.py) without changing its parameters, outputs or cost.
+"""Where an encoder exposes a feature map to gradient-based explanations without changing its
+parameters, outputs or cost: the image encoders' conv maps (Grad-CAM, mmjax/interpret/gradcam.py)
+and the text encoders' token embeddings ("token_embeddings": integrated gradients per word,
+mmjax/interpret/integrated_gradients.py).
 
 `feature_hook(module, name, x)` returns x unchanged in training and evaluation. Applied with a
 "perturbations" collection (flax's `Module.perturb`), it adds that collection's array to x, so
