@@ -9,8 +9,8 @@ Workloads (benchmarks/fit_workloads.py): lit_coco_B16B (configs/lit_coco.py's pa
 locked ViT-B/16, BERT-base, batch 4096), clip_B32 (CLIP ViT-B/32, batch 32768) and tiny (the
 tests' stand-in). Rows are every workload x --devices x --settings, each setting
 SHARDING/REMAT/DTYPE: dp (the state replicated on every device) or fsdp (`config.fsdp`: large
-arrays split over the devices), remat none or full (both towers' `remat`), compute dtype float32
-or bfloat16 (`config.compute_dtype`).
+arrays split over the devices, the scanned layers gathered one at a time), remat none or full
+(both towers' `remat`), compute dtype float32 or bfloat16 (`config.compute_dtype`).
 
 A row builds the step exactly as `mmjax.train.fit` does (`mmjax.train.lower_step`: the same
 optimizer, shardings, donation), on abstract inputs (`jax.eval_shape` of the init, sharded

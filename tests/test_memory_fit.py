@@ -96,20 +96,36 @@ def test_tiny_on_four_devices_fsdp_shards_the_state_and_remat_cuts_temporaries(t
     assert r["peak_bytes"] >= r["state_bytes"] + r["temp_bytes"] > 0
 
 
-def test_fsdp_gathers_weights_not_activations():
-  """The FSDP step (tiny workload, 8 devices) all-gathers only whole parameters and the
-  contrastive loss's embeddings of the global batch: never an activation over the global batch
-  (`[batch x tokens, width]`, which GSPMD chose before the step gathered the weights itself)."""
+def test_fsdp_gathers_weights_not_activations_and_scanned_layers_one_at_a_time():
+  """The FSDP step (tiny workload, 8 devices, layers under nn.scan) all-gathers only
+  parameters and the contrastive loss's embeddings of the global batch: never an activation
+  over the global batch (`[batch x tokens, width]`, which GSPMD chose before the step gathered
+  the weights itself), and never a scanned stack of layers whole: one layer's slice at a time
+  (ZeRO-3, transformer.gather_layer), which leaves less in temporaries than gathering the
+  stacks before the step."""
   import re  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   from benchmarks import fit_workloads  # pylint: disable=g-import-not-at-top
   from mmjax import train  # pylint: disable=g-import-not-at-top
-  c, init_fn, loss_fn, batch = fit_workloads.WORKLOADS["tiny"]("fsdp", "none", "float32", True)
+  from mmjax.train import parallel  # pylint: disable=g-import-not-at-top
+  c, init_fn, loss_fn, batch = fit_workloads.WORKLOADS["tiny"]("fsdp", "full", "float32", True)
   assert jax.device_count() == 8 and c.fsdp
-  compiled = train.lower_step(c, init_fn, loss_fn, batch).compile(
+  compile_step = lambda: train.lower_step(c, init_fn, loss_fn, batch).compile(
       fit_workloads.compiler_options())
+  compiled = compile_step()
   gathered = {tuple(int(d) for d in dims.split(",")) for dims in
               re.findall(r"= \w+\[([\d,]+)\]\{[\d,]*\} all-gather\(", compiled.as_text())}
-  params = {tuple(x.shape) for x in jax.tree.leaves(jax.eval_shape(init_fn, jax.random.key(0)))}
+  flat = jax.tree_util.tree_flatten_with_path(jax.eval_shape(init_fn, jax.random.key(0))[0])[0]
+  stacked = {tuple(x.shape) for path, x in flat if "blocks" in jax.tree_util.keystr(path)}
+  layers = {s[1:] for s in stacked} | {(1,) + s[1:] for s in stacked}
+  params = {tuple(x.shape) for _, x in flat}
   n, embed = c.batch_size, fit_workloads.TINY["embed"]
-  assert gathered and gathered <= params | {(n, embed), (embed, n)}, gathered - params
+  assert stacked and gathered & layers and not gathered & stacked, (gathered, stacked)
+  assert gathered <= params | layers | {(n, embed), (embed, n)}, gathered - params - layers
+  # The stacks gathered whole before the step instead: more temporaries.
+  per_layer = compiled.memory_analysis().temp_size_in_bytes
+  with pytest.MonkeyPatch.context() as m:
+    m.setattr(parallel, "gather_shardings", lambda shardings, mesh: jax.tree.map(
+        lambda _: jax.sharding.NamedSharding(mesh, jax.P()), shardings))
+    whole = compile_step().memory_analysis().temp_size_in_bytes
+  assert per_layer < whole, (per_layer, whole)

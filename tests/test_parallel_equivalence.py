@@ -114,7 +114,11 @@ def test_bfloat16_compute_keeps_float32_state(tmp_path):
 # and a ViT whose dropout (on embeddings, residual branches, MLP units) drops 30 %.
 MODELS = {"resnet": dict(depth=10, width=4, stem="cifar", norm="batch"),
           "vit": dict(patch_size=4, width=16, depth=1, num_heads=2, mlp_dim=32, pool="mean",
-                      dropout=0.3)}
+                      dropout=0.3),
+          # Layers under nn.scan, recomputed in the backward pass: FSDP gathers them one at a
+          # time inside the scan (transformer.gather_layer).
+          "vit_scan": dict(patch_size=4, width=16, depth=2, num_heads=2, mlp_dim=32,
+                           pool="mean", dropout=0.3, scan=True, remat="full")}
 STEPS = 2
 
 
@@ -135,7 +139,7 @@ def per_device_loss(loss_fn, n):
 @functools.cache
 def real_model_reference(name, per_device=False):
   """(problem, single-device final state, losses) of MODELS[name], shared by the modes."""
-  problem = toy.image_classifier_problem(name, **MODELS[name])
+  problem = toy.image_classifier_problem(name.split("_")[0], **MODELS[name])  # vit_scan: a vit
   init_fn, loss_fn, make_batch = problem
   if per_device:
     loss_fn = per_device_loss(loss_fn, jax.device_count())
@@ -178,6 +182,15 @@ def test_vit_dropout_against_single_device(tmp_path, monkeypatch, mode):
     assert np.max(np.abs(np.subtract(losses, ref_losses))) > 1e-3
     # ...it is the single-device step whose 8 batch shards draw with the devices' keys.
     _, ref_state, ref_losses = real_model_reference("vit", per_device=True)
+  np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+  assert_trees_close(result.state.params, ref_state.params, rtol=1e-4, atol=1e-6)
+
+
+def test_fsdp_of_scanned_layers_gathered_one_at_a_time_equals_single_device(tmp_path,
+                                                                           monkeypatch):
+  _, _, result, losses = fit_real_model(tmp_path, monkeypatch, "vit_scan",
+                                        dict(parallelism="jit", fsdp=True))
+  _, ref_state, ref_losses = real_model_reference("vit_scan")
   np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
   assert_trees_close(result.state.params, ref_state.params, rtol=1e-4, atol=1e-6)
 

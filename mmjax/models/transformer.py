@@ -264,14 +264,31 @@ def stack_blocks(encoder_params: dict, depth: int) -> dict:
   return {**rest, "blocks": {"block": jax.tree.map(lambda *t: jnp.stack(t), *blocks)}}
 
 
+SCANNED = "blocks"  # the nn.scan of an Encoder with scan=True: its params stack the layers
+
+
+def gather_layer(params):
+  """One scanned layer's params, constrained to be whole (replicated) on every device of the
+  ambient mesh: the train step sets it when the state is FSDP-sharded, so XLA all-gathers one
+  layer at a time inside the scan, and again in the backward pass where the block is
+  rematerialised, instead of every layer before the step (ZeRO-3); the layer's gradients go
+  back to their shards. Unchanged outside a mesh (one device, pmap, init)."""
+  if jax.sharding.get_abstract_mesh().empty:
+    return params
+  return jax.tree.map(lambda w: jax.lax.with_sharding_constraint(w, jax.P()), params)
+
+
 class _ScannedBlock(nn.Module):
-  """An EncoderBlock as nn.scan's body: (x, bias) -> (next x, nothing stacked)."""
+  """An EncoderBlock as nn.scan's body: (x, bias) -> (next x, nothing stacked); its params
+  pass through `gather_layer` each time they are read."""
   block_kwargs: dict
   train: bool = False
 
   @nn.compact
   def __call__(self, x, bias):
-    return EncoderBlock(**self.block_kwargs, name="block")(x, bias, self.train), None
+    block = nn.map_variables(EncoderBlock, "params", trans_in_fn=gather_layer,
+                             init=self.is_initializing())
+    return block(**self.block_kwargs, name="block")(x, bias, self.train), None
 
 
 class Encoder(nn.Module):
@@ -317,7 +334,7 @@ class Encoder(nn.Module):
                       variable_axes={"params": 0, "intermediates": 0, "perturbations": 0},
                       split_rngs={"params": True, "dropout": True},
                       in_axes=nn.broadcast, length=self.depth)
-      x, _ = stack(block_kwargs, train, name="blocks")(x, bias)
+      x, _ = stack(block_kwargs, train, name=SCANNED)(x, bias)
       return x
     block = EncoderBlock
     if self.remat != "none":

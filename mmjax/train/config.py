@@ -24,7 +24,8 @@ def defaults(**overrides) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.parallelism = "jit"      # "jit": jax.jit over a Mesh; "pmap": jax.pmap, replicated state.
-  c.fsdp = False             # jit only: shard params and optimizer state over the data axis.
+  c.fsdp = False             # jit only: shard params and optimizer state over the data axis
+  #                            (scanned layers are then gathered one at a time: ZeRO-3).
   c.batch_size = 128         # global: per-process batch x processes.
   c.grad_accum_steps = 1
   c.total_steps = 1000

@@ -92,7 +92,7 @@ class _Setup:
     replicated = None if self.pmap else jax.sharding.NamedSharding(self.mesh, jax.P())
     gather = None
     if c.fsdp:  # each weight gathered for use; the state stays sharded
-      gather = (jax.tree.map(lambda _: replicated, self.shardings.params),
+      gather = (parallel.gather_shardings(self.shardings.params, self.mesh),
                 self.shardings.params)
     step = make_train_step(loss_fn, self.optimizer, self.schedule,
                            axis_name=parallel.PMAP_AXIS if self.pmap else None,

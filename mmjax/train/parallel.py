@@ -3,7 +3,8 @@
 jit:  one `Mesh` over every device with a single `data` axis (AxisType.Auto, so GSPMD propagates
       shardings). The batch is sharded on `data`; the state is replicated, or, with fsdp, each
       large array is split along one dimension over `data` (ZeRO-3 style) and the step gathers
-      the params for use (step.make_train_step's gather_params).
+      the params for use (step.make_train_step's gather_params): all before the forward pass,
+      or, for layers under nn.scan, one layer at a time (`gather_shardings`).
 pmap: the step takes the state stacked once per device and each batch with a leading device
       axis, as global arrays over `pmap_mesh` (jax.pmap's own call builds those from each
       process's part; the compiled step the trainer calls does not). For checkpoints, evaluation
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
+from mmjax.models.transformer import SCANNED
 from mmjax.train.config import check_distributed
 
 DATA_AXIS = "data"
@@ -71,6 +73,17 @@ def state_shardings(abstract_state, mesh: Mesh, fsdp: bool):
   n = mesh.shape[DATA_AXIS]
   return jax.tree.map(
       lambda x: NamedSharding(mesh, fsdp_spec(x.shape, n) if fsdp else P()), abstract_state)
+
+
+def gather_shardings(param_shardings, mesh: Mesh):
+  """Where an FSDP step uses each param (step.make_train_step's gather_params): replicated,
+  gathered once before the forward pass, except the layers an nn.scan stacks
+  (transformer.Encoder with scan=True), which stay sharded here and are gathered one layer at a
+  time inside the scan (transformer.gather_layer; ZeRO-3)."""
+  whole = NamedSharding(mesh, P())
+  return jax.tree_util.tree_map_with_path(
+      lambda path, s: s if any(getattr(k, "key", None) == SCANNED for k in path) else whole,
+      param_shardings)
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

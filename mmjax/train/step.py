@@ -39,17 +39,22 @@ def make_train_step(loss_fn, optimizer: optax.GradientTransformation, schedule,
   """Returns step(state, batch) -> (state, metrics) to be wrapped in jax.jit or jax.pmap.
 
   gather_params: (use, stored), two trees of shardings of the params (jit with fsdp): the
-  forward and backward passes see the params gathered to `use` (replicated), and the gradients
-  go back to `stored` (the sharded layout) before the optimizer. Without it, GSPMD meets each
+  forward and backward passes see the params gathered to `use` (replicated; a scanned stack of
+  layers stays sharded and gathers each layer as the scan reaches it, under the stored
+  shardings' mesh), and the gradients go back to `stored` (the sharded layout) before the
+  optimizer. Without it, GSPMD meets each
   weight split on its largest dimension and all-gathers the activations over the global batch
   instead (measured: `[global batch x tokens, width]` gathers, README's memory table)."""
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
   if gather_params is not None:
     use, stored = gather_params
     constrain = jax.lax.with_sharding_constraint
+    mesh = jax.tree.leaves(stored)[0].mesh
 
     def grad_fn(params, *args, _grad_fn=grad_fn):
-      out, grads = _grad_fn(constrain(params, use), *args)
+      # The mesh, for the layers that gather their own params (transformer.gather_layer).
+      with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+        out, grads = _grad_fn(constrain(params, use), *args)
       return out, constrain(grads, stored)
 
   def step(state: TrainState, batch):
