@@ -19,8 +19,10 @@ Each row runs in its own subprocess, since XLA reads the device count once, when
 so that peak RSS (`ru_maxrss`) is that row's alone. A row reports examples/s and the median step
 time of a bare jitted (or pmapped) train step (`make_train_step`, donated state, batches already
 on device), the compile time, peak RSS, FLOPs (clip_tiny: the analytic matmul count per step as
-../shared/reference/openclip_bench.py counts it, and achieved GFLOP/s; every workload: XLA's cost
-analysis of one device's program), where a jit step's time goes (matmuls, attention,
+../shared/reference/openclip_bench.py counts it, and achieved GFLOP/s against the machine's dot
+ceiling in the row's dtype, the best of a few lone products measured in the same process with
+the step's compiler options, train_workloads.dot_ceiling; every workload: XLA's cost analysis of
+one device's program), where a jit step's time goes (matmuls, attention,
 elementwise/norms, optimizer; from a jax.profiler trace; off with --no_breakdown), and, with
 --trainer, the overhead of the full trainer (`mmjax.train.fit`: data feeding, logging, metrics,
 NaN checks) over the bare step. Times on a shared machine vary by 15 % or more between runs:
@@ -55,6 +57,8 @@ COLUMNS = (("workload", "workload", "{}"), ("dtype", "compute_dtype", "{}"),
            ("batch", "batch", "{}"), ("examples/s", "examples_per_s", "{:.1f}"),
            ("step ms (median)", "median_step_s", "{:.0f}", 1e3),
            ("compile s", "compile_s", "{:.1f}"), ("GFLOP/s", "achieved_gflop_s", "{:.1f}"),
+           ("dot ceiling GFLOP/s", "dot_ceiling_gflop_s", "{:.0f}"),
+           ("of ceiling", "ceiling_fraction", "{:.0%}"),
            ("peak RSS MB", "peak_rss_mb", "{:.0f}"))
 TRAINER_COLUMNS = (("trainer examples/s", "trainer_examples_per_s", "{:.1f}"),
                    ("trainer overhead", "trainer_overhead", "{:+.1%}"))

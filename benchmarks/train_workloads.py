@@ -172,6 +172,32 @@ def trainer_rate(c, init_fn, loss_fn, batches, steps):
   return statistics.median(rates)
 
 
+# clip_tiny's products (128 x 64 image tokens by width 256 into the MLP's 1024 and back) and a
+# square one: the machine's dot ceiling is the best of them.
+CEILING_SHAPES = ((2048, 2048, 2048), (8192, 256, 1024), (8192, 1024, 256))
+
+
+def dot_ceiling(dtype, repeats: int = 5) -> dict:
+  """GFLOP/s of one jitted product [m, k] x [k, n] on one device, inputs in `dtype` with float32
+  accumulation (as mmjax.models.matmul computes), compiled with the train step's options
+  (parallel.compiler_options), best of `repeats`: {"m x k x n": GFLOP/s} for CEILING_SHAPES and
+  "best", the ceiling a step's achieved GFLOP/s compares with."""
+  out = {}
+  product = jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32))
+  for m, k, n in CEILING_SHAPES:
+    a, b = jnp.ones((m, k), dtype), jnp.ones((k, n), dtype)
+    compiled = product.lower(a, b).compile(parallel.compiler_options(dtype))
+    compiled(a, b).block_until_ready()
+    times = []
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      compiled(a, b).block_until_ready()
+      times.append(time.perf_counter() - t0)
+    out[f"{m} x {k} x {n}"] = round(2 * m * k * n / min(times) / 1e9, 1)
+  out["best"] = max(out.values())
+  return out
+
+
 def measure(name, parallelism, *, steps, warmup, breakdown, trainer) -> dict:
   """One row: examples/s and step time of the bare step, compile time, FLOPs, peak RSS of this
   process (so run one row per process), and optionally the full trainer's rate."""
@@ -195,6 +221,10 @@ def measure(name, parallelism, *, steps, warmup, breakdown, trainer) -> dict:
     rate = trainer_rate(c, init_fn, loss_fn, batches, steps)
     row["trainer_examples_per_s"] = round(rate * c.batch_size, 2)
     row["trainer_overhead"] = round((1.0 / rate) / med - 1.0, 4)
+  if flops:
+    ceiling = dot_ceiling(dtype)
+    row.update(dot_gflop_s=ceiling, dot_ceiling_gflop_s=ceiling["best"],
+               ceiling_fraction=round(row["achieved_gflop_s"] / ceiling["best"], 3))
   row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
   row["load_avg_1min"] = round(os.getloadavg()[0], 1)  # other processes' share of the cores
   return row

@@ -70,7 +70,11 @@ def test_table_has_a_line_per_row_and_marks_failures():
             "error": "exit code 1"}
   lines = tt.table([ok, failed]).splitlines()
   assert len(lines) == 4 and "trainer" not in lines[0]
-  assert lines[2] == "| fusion | float32 | 8 | jit | 64 | 123.5 | 518 | 3.2 | - | 812 | 2.0 |"
+  assert lines[2] == ("| fusion | float32 | 8 | jit | 64 | 123.5 | 518 | 3.2 | - | - | - | 812 "
+                      "| 2.0 |")
+  with_ceiling = tt.table([dict(ok, achieved_gflop_s=110.0, dot_ceiling_gflop_s=1518.8,
+                                ceiling_fraction=0.0724)])
+  assert "| 110.0 | 1519 | 7% | 812 |" in with_ceiling
   assert lines[3].startswith("| clip_tiny | - | 8 | pmap | -") and "failed: exit code 1" in lines[3]
   with_trainer = tt.table([dict(ok, trainer_examples_per_s=120.0, trainer_overhead=0.029)])
   assert "trainer overhead" in with_trainer and "| 120.0 | +2.9% | 2.0 |" in with_trainer
@@ -121,8 +125,10 @@ def test_train_throughput_peer_columns_and_missing_markers(tmp_path, monkeypatch
   lines = open(md).read().splitlines()
   assert "--peer" in lines[0] and "| open_clip examples/s | open_clip peak RSS MB | " \
       "mmjax / open_clip | load |" in lines[2]
-  assert lines[4].endswith("| 128 | 30.0 | 4267 | 10.5 | 110.0 | 2700 | 40.0 | 2800 | 0.75 | 3.0 |")
-  assert lines[5].endswith("| 110.0 | 2700 | - | - | - | 3.0 |")  # no bf16 peer line: no ratio
+  assert lines[4].endswith("| 128 | 30.0 | 4267 | 10.5 | 110.0 | - | - | 2700 | 40.0 | 2800 "
+                           "| 0.75 | 3.0 |")
+  # no bf16 peer line: no ratio
+  assert lines[5].endswith("| 110.0 | - | - | 2700 | - | - | - | 3.0 |")
   with pytest.raises(ValueError, match="benchmark:train_throughput:begin"):
     tt.main(["--update_readme", "--readme", fake_readme(tmp_path, "benchmark:other")])
 
