@@ -99,8 +99,6 @@ def token_attributions(model, variables, tokens, score_of: Callable, steps: int 
   embedding's width; they sum to score - baseline_score up to the quadrature error),
   "score", "baseline_score": float32 [batch]}.
   """
-  if steps < 1:
-    raise ValueError(f"steps={steps}; valid: >= 1.")
   out, state = model.apply(variables, tokens, mutable=["perturbations", "intermediates"])
   sown = paths.under(paths.flatten(state["intermediates"]), prefix)
   hooks = [k for k in sown if k.rsplit("/", 1)[-1] == "token_embeddings"]
@@ -110,19 +108,15 @@ def token_attributions(model, variables, tokens, score_of: Callable, steps: int 
                      "mmjax.models.text have one).")
   hook, zeros = hooks[0], paths.flatten(state["perturbations"])
   embeddings = sown[hook][0]
-
-  def score(delta):  # the embeddings moved by delta, everything else as it is
-    perturbations = paths.unflatten({**zeros, hook: delta.astype(embeddings.dtype)})
-    return score_of(model.apply({**variables, "perturbations": perturbations}, tokens))
-
-  grad = jax.grad(lambda delta: score(delta).sum())
   x = embeddings.astype(jnp.float32)
 
-  def body(total, a):  # the embeddings at a * x: delta = (a - 1) x
-    return total + grad((a - 1.0) * x).astype(jnp.float32), None
+  def score(moved):  # the model with its token embeddings replaced by moved["embeddings"]
+    delta = (moved["embeddings"] - x).astype(embeddings.dtype)
+    perturbations = paths.unflatten({**zeros, hook: delta})
+    return score_of(model.apply({**variables, "perturbations": perturbations}, tokens))
 
-  alphas = (jnp.arange(steps, dtype=jnp.float32) + 0.5) / steps
-  total, _ = jax.lax.scan(body, jnp.zeros_like(x), alphas)
-  return {"attributions": jnp.sum(x * total / steps, axis=-1),
+  baseline = {"embeddings": jnp.zeros_like(x)}
+  attributions = integrated_gradients(score, {"embeddings": x}, baseline, steps)["embeddings"]
+  return {"attributions": attributions.sum(axis=-1),
           "score": score_of(out).astype(jnp.float32),
-          "baseline_score": score(-x).astype(jnp.float32)}
+          "baseline_score": score(baseline).astype(jnp.float32)}
