@@ -46,6 +46,16 @@ from mmjax.tasks.classification import variables_of
 METHODS = {"rollout": ("vit",), "gradcam": ("cnn", "resnet")}
 
 
+def check_method(method: str, encoder: str, run: str):
+  """ConfigError, before anything loads, when `method` cannot map `run`'s (e.g. "a contrastive
+  run") image tower `encoder`, naming the method each tower takes."""
+  if method not in METHODS or encoder not in METHODS[method]:
+    valid = "; ".join(f"--method={m} for a {' or '.join(e)} image tower"
+                      for m, e in METHODS.items())
+    raise ConfigError(f"--method={method} on {run} with a {encoder} image tower; valid: "
+                      f"{valid}.")
+
+
 def queries(scene: Scene) -> list:
   """[(object, its one-object caption)] for each object of `scene` whose phrase no other
   object shares."""
@@ -131,11 +141,7 @@ def explain_retrieval(workdir: str, method: str, out: Optional[str] = None, spli
   returns the scores. out: <workdir>/interpret/<method> by default."""
   config = experiment.load_run_config(workdir)
   encoder = config.model.image.name
-  if method not in METHODS or encoder not in METHODS[method]:
-    valid = "; ".join(f"--method={m} for a {' or '.join(e)} image tower"
-                      for m, e in METHODS.items())
-    raise ConfigError(f"--method={method} on a contrastive run with a {encoder} image tower; "
-                      f"valid: {valid}.")
+  check_method(method, encoder, "a contrastive run")
   check_counts(num_examples, num_drawn, batch_size, tolerance)
   world = sources.build(config.data, reads=("shapes", "manifest", "coco_captions"))
   model, text_input = model_of(workdir, config, world)
@@ -237,10 +243,7 @@ def explain_lit_coco(workdir: str, method: str, out: Optional[str] = None,
   its first caption; returns the scores (<out>/maps.png, scores.json)."""
   from mmjax.tasks import lit_coco  # the COCO reader: only these runs need tensorflow_datasets
   config = experiment.load_run_config(workdir)
-  encoder = config.model.image.name
-  if method not in METHODS or encoder not in METHODS[method]:
-    raise ConfigError(f"--method={method} on a lit_coco run with a {encoder} image tower; "
-                      f"valid: rollout for a vit, gradcam for a cnn or resnet.")
+  check_method(method, config.model.image.name, "a lit_coco run")
   check_counts(num_examples, num_drawn, batch_size, 0.0)
   source = sources.build(config.data, reads=("coco_captions",))
   image, _, text, _, tokenizer = lit_coco.load_towers(config, source, workdir)
