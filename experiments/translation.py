@@ -181,9 +181,7 @@ def classifier_stage(config, name, cfg, workdir, model, batches, test):
   key = "images" if model.modality == "image" else "captions"
   prepare = sources.normalize if model.modality == "image" else (lambda x: x)
 
-  def init_fn(rng):
-    variables = dict(model.init(rbg(rng), prepare(test[key][:1])))
-    return variables.pop("params"), variables
+  init_fn = stage_models.classifier_init_fn(model, prepare(test[key][:1]))
 
   def loss_fn(params, model_state, batch, rng, axis_name):
     logits, model_state = captioning.apply_train(model, params, model_state,

@@ -123,8 +123,9 @@ def run_kind(workdir: str) -> str:
   if os.path.exists(os.path.join(parent, "config.json")) and \
       "mode" in experiment.load_run_config(parent):  # translation.py
     stage = os.path.basename(os.path.normpath(workdir))
-    if stage in ("image_classifier", "text_classifier"):
-      return "attributes" if stage == "image_classifier" else "text_judge"
+    judges = {"image_classifier": "attributes", "text_classifier": "text_judge"}
+    if stage in judges:
+      return judges[stage]
     raise ConfigError(f"{workdir} is translation.py's {stage} stage, which maps do not cover "
                       "(a diffusion sampler's image has no class score to explain; its judged "
                       "accuracy is the experiment's result): its image_classifier (gradcam), "

@@ -30,30 +30,36 @@ from mmjax.tasks import translation as stage_models
 from mmjax.tasks.classification import variables_of
 
 
+def judge_stage(workdir: str, modality: str) -> tuple:
+  """(the experiment's whole config, the stage's config, the synthetic world, the vocabulary,
+  the stage's AttributeClassifier) of translation.py's image_classifier (modality "image") or
+  text_classifier ("text") stage run in `workdir`; the data and vocabulary are the
+  experiment's, above the stages. ConfigError for a source of files (no objects to score)."""
+  parent = os.path.dirname(os.path.normpath(workdir))
+  whole, stage = experiment.load_run_config(parent), experiment.load_run_config(workdir)
+  world = synthetic_world(whole)
+  vocab = WordTokenizer.load(os.path.join(parent, "vocab.json"))
+  model = stage_models.build_attribute_classifier(
+      stage.model, modality, vocab.vocab_size, whole.data.text_len,
+      jnp.dtype(whole.compute_dtype), f"stages.{modality}_classifier.model",
+      stage_models.attributes_of(world))
+  return whole, stage, world, vocab, model
+
+
 def explain_attributes(workdir: str, out: Optional[str] = None, num_examples: int = 200,
                        num_drawn: int = 12, layer: str = "", tolerance: float = 0.0,
                        batch_size: int = 50) -> dict:
   """Grad-CAM maps of every attribute head of the stage's classifier on the first
   `num_examples` test scenes; writes <out>/maps.png (the first `num_drawn` scenes, one map per
   head) and scores.json; returns the scores. out: <workdir>/interpret/gradcam by default."""
-  parent = os.path.dirname(os.path.normpath(workdir))
-  whole, stage = experiment.load_run_config(parent), experiment.load_run_config(workdir)
+  whole, stage, world, _, model = judge_stage(workdir, "image")
   if stage.model.encoder.name not in ("cnn", "resnet"):
     raise ConfigError(f"--method=gradcam needs a cnn or resnet image encoder; the stage's "
                       f"model.encoder.name is {stage.model.encoder.name!r}.")
   check_counts(num_examples, num_drawn, batch_size, tolerance)
-  world = synthetic_world(whole)
-  vocab = WordTokenizer.load(os.path.join(parent, "vocab.json"))
-  model = stage_models.build_attribute_classifier(
-      stage.model, "image", vocab.vocab_size, whole.data.text_len,
-      jnp.dtype(whole.compute_dtype), "stages.image_classifier.model",
-      stage_models.attributes_of(world))
   test = image_text.scenes(world, "test", num_examples)
   images = test["images"]
-
-  def init_fn(rng):  # as translation.py's classifier stage initialises it
-    variables = dict(model.init(rng, images[:1]))
-    return variables.pop("params"), variables
+  init_fn = stage_models.classifier_init_fn(model, images[:1])
   state, step = train.restore_latest(stage, workdir, init_fn)
   trained = variables_of(state)
   at_init = untrained(init_fn, stage.seed)

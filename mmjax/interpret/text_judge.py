@@ -23,12 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmjax import experiment, train
+from mmjax import train
 from mmjax.data.synthetic.scenes import ATTRIBUTES, Object
-from mmjax.data.tokenizer import WordTokenizer
 from mmjax.interpret import overlay, pointing_game
-from mmjax.interpret.explain import (check_counts, in_batches, synthetic_world, untrained,
-                                     write_scores)
+from mmjax.interpret.attributes import judge_stage
+from mmjax.interpret.explain import check_counts, in_batches, untrained, write_scores
 from mmjax.interpret.integrated_gradients import token_attributions
 from mmjax.tasks import captioning
 from mmjax.tasks import translation as stage_models
@@ -72,21 +71,11 @@ def explain_text_judge(workdir: str, out: Optional[str] = None, num_examples: in
   the first `num_examples` test captions; writes <out>/maps.png (the first `num_drawn`
   captions, one line per head) and scores.json; returns the scores. out:
   <workdir>/interpret/integrated_gradients by default."""
-  parent = os.path.dirname(os.path.normpath(workdir))
-  whole, stage = experiment.load_run_config(parent), experiment.load_run_config(workdir)
   check_counts(num_examples, num_drawn, batch_size, 0.0, steps)
-  world = synthetic_world(whole)
-  tokenizer = WordTokenizer.load(os.path.join(parent, "vocab.json"))
-  length = whole.data.text_len
-  model = stage_models.build_attribute_classifier(
-      stage.model, "text", tokenizer.vocab_size, length, jnp.dtype(whole.compute_dtype),
-      "stages.text_classifier.model", stage_models.attributes_of(world))
+  whole, stage, world, tokenizer, model = judge_stage(workdir, "text")
   _, captions = captioning.image_captions(world, "test", range(num_examples))
-  tokens = captioning.caption_encoder(tokenizer, length)(captions)
-
-  def init_fn(rng):  # as translation.py's classifier stage initialises it
-    variables = dict(model.init(stage_models.rbg(rng), tokens[:1]))
-    return variables.pop("params"), variables
+  tokens = captioning.caption_encoder(tokenizer, whole.data.text_len)(captions)
+  init_fn = stage_models.classifier_init_fn(model, tokens[:1])
   state, step = train.restore_latest(stage, workdir, init_fn)
   trained = variables_of(state)
   at_init = untrained(init_fn, stage.seed)
@@ -104,17 +93,15 @@ def explain_text_judge(workdir: str, out: Optional[str] = None, num_examples: in
   result = in_batches(f, trained, {"tokens": tokens}, batch)
   result_init = in_batches(f, at_init, {"tokens": tokens}, batch)
 
-  on = targets(world, "test", captions, tokenizer, length)
+  on = targets(world, "test", captions, tokenizer, whole.data.text_len)
   labels = stage_models.labels_of(world, "test", range(len(tokens)))
   scores = {"method": "integrated_gradients", "workdir": os.path.abspath(workdir),
             "step": step, "steps": steps, "num_examples": int(len(tokens))}
-  games = {}
   for a in model.num_classes:
     known = on[a].any(1)  # the caption tells which mention is the first object
     several = known & on[f"{a}/other"].any(1)
     game = pointing_game.pointing_game_tokens(result[f"map/{a}"][known], on[a][known],
                                               on["words"][known])
-    games[a] = game
     peaks = game["peaks"][several[known]]
     # The captions naming the first object after the other: only the layout words tell.
     second = several & (on[a].argmax(1) > on[f"{a}/other"].argmax(1))

@@ -78,6 +78,15 @@ def build_attribute_classifier(m, modality: str, vocab_size: int, text_len: int,
                              head_options=dict(m.head), dtype=dtype)
 
 
+def classifier_init_fn(model: AttributeClassifier, example):
+  """init_fn(rng) -> (params, model_state) of an attribute classifier, as translation.py's
+  classifier stages initialise it: on `example` (a batch of one model input), from an rbg key."""
+  def init_fn(rng):
+    variables = dict(model.init(rbg(rng), example))
+    return variables.pop("params"), variables
+  return init_fn
+
+
 def noise_schedule(m, key: str = "model") -> jax.Array:
   """ᾱ_t [timesteps] of config section `m`'s noise_schedule and timesteps."""
   try:
