@@ -13,8 +13,7 @@ from mmjax.reproduce.experiment_runs import (ASR, AV_EVENTS, CAPTIONING, PRETRAI
 from mmjax.reproduce.spec import FollowUp, Metric, Row, Run
 
 AUDIO_ENCODER = "model.encoders.audio.name"  # the tiny preset's wave_cnn has no attention maps
-# mmjax/interpret/video_captions.py's games: which words a captioner writes, and so their
-# counts and baselines, vary with the seed.
+# mmjax/interpret/video_captions.py's games (words_over_time).
 EVENT_WORDS, OTHER_WORDS = "pointing_game_event_words", "pointing_game_other_object_words"
 TEXT_GAME = "text_classifier_integrated_gradients.pointing_game_colour"
 
@@ -27,18 +26,32 @@ def explained(method: str, stage: str = "") -> FollowUp:
                   ("-m", "mmjax.interpret", "--method", method), where, stage)
 
 
-def pointing(run: str, game: str, untrained: bool = False) -> dict:
+def pointing(run: str, game: str, untrained: bool = False, centre: bool = True) -> dict:
   """The metrics of pointing game `game` (e.g. "gradcam.pointing_game") of run `run`: its hit
-  rate ("all"), number of maps ("n"), baselines ("random", "centre", "fixed": the same for
-  every seed) and, with untrained, the same model untrained's hit rate ("init")."""
+  rate ("all"), number of maps ("n"), baselines ("random", "centre" unless centre=False, as
+  for a game over words, and "fixed": the same for every seed) and, with untrained, the same
+  model untrained's hit rate ("init")."""
   out = dict(all=Metric(run, f"{game}.hit_rate"),
              n=Metric(run, f"{game}.num_maps", ".0f", varies=False),
              random=Metric(run, f"{game}.random_baseline", varies=False),
-             centre=Metric(run, f"{game}.centre_baseline", ".2f", varies=False),
              fixed=Metric(run, f"{game}.best_fixed_baseline", ".2f", varies=False))
+  if centre:
+    out["centre"] = Metric(run, f"{game}.centre_baseline", ".2f", varies=False)
   if untrained:
     out["init"] = Metric(run, f"{game}.untrained_model")
   return out
+
+
+def words_over_time(run: str, game: str, key: str) -> dict:
+  """The metrics of a video captioner's pointing game over frames `game` (e.g.
+  "cross_attention.pointing_game_event_words") of run `run`, named key, n_key, key_init,
+  key_random, key_fixed. Which words a captioner writes, and so the game's counts and
+  baselines, vary with the seed: they are shown, not checked."""
+  return {key: Metric(run, f"{game}.hit_rate"),
+          f"n_{key}": Metric(run, f"{game}.num_maps", ".0f", tol=None),
+          f"{key}_init": Metric(run, f"{game}.untrained_model"),
+          f"{key}_random": Metric(run, f"{game}.random_baseline", ".2f", tol=None),
+          f"{key}_fixed": Metric(run, f"{game}.best_fixed_baseline", ".2f", tol=None)}
 
 
 MAPS_TARGETS = (
@@ -190,30 +203,10 @@ MAPS_TARGETS = (
                "(untrained {other_init}, a random frame {other_random}, the best fixed frame "
                "{other_fixed}); the greedy captions' event word right {event_acc}",
         metrics=dict(
-            event=Metric("interpret_video_captioning",
-                         f"cross_attention.{EVENT_WORDS}.hit_rate"),
-            n_event=Metric("interpret_video_captioning",
-                           f"cross_attention.{EVENT_WORDS}.num_maps", ".0f", tol=None),
-            event_init=Metric("interpret_video_captioning",
-                              f"cross_attention.{EVENT_WORDS}.untrained_model"),
-            event_random=Metric("interpret_video_captioning",
-                                f"cross_attention.{EVENT_WORDS}.random_baseline", ".2f",
-                                tol=None),
-            event_fixed=Metric("interpret_video_captioning",
-                               f"cross_attention.{EVENT_WORDS}.best_fixed_baseline", ".2f",
-                               tol=None),
-            other=Metric("interpret_video_captioning",
-                         f"cross_attention.{OTHER_WORDS}.hit_rate"),
-            n_other=Metric("interpret_video_captioning",
-                           f"cross_attention.{OTHER_WORDS}.num_maps", ".0f", tol=None),
-            other_init=Metric("interpret_video_captioning",
-                              f"cross_attention.{OTHER_WORDS}.untrained_model"),
-            other_random=Metric("interpret_video_captioning",
-                                f"cross_attention.{OTHER_WORDS}.random_baseline", ".2f",
-                                tol=None),
-            other_fixed=Metric("interpret_video_captioning",
-                               f"cross_attention.{OTHER_WORDS}.best_fixed_baseline", ".2f",
-                               tol=None),
+            **words_over_time("interpret_video_captioning", f"cross_attention.{EVENT_WORDS}",
+                              "event"),
+            **words_over_time("interpret_video_captioning", f"cross_attention.{OTHER_WORDS}",
+                              "other"),
             event_acc=Metric("interpret_video_captioning", "greedy/motion/event_accuracy"))),
     Row("interpretability_pretrain_finetune", "interpretability of the default pretrain -> "
         "fine-tune classifiers (the first object's colour, 100 labels; ViT tower): attention "
@@ -256,20 +249,15 @@ MAPS_TARGETS = (
                   cheap_overrides={"mode": "caption_route",
                                    "data.source.shapes.max_objects": "2"},
                   then=(explained("integrated_gradients", "text_classifier"),)),),
-        result="peak on the word: shape {shape}, colour {colour}, size {size} of {n} captions "
+        result="peak on the word: shape {shape}, colour {all}, size {size} of {n} captions "
                "(a random word {random}, the best fixed position in hindsight {fixed}, the "
                "colour head untrained {init}); on the other object's word instead {other}; on "
                "the {n2} captions naming the first object second, colour {second}",
         metrics=dict(
             **{a: Metric("interpret_text_judge",
                          f"text_classifier_integrated_gradients.pointing_game_{a}.hit_rate")
-               for a in ("shape", "colour", "size")},
-            n=Metric("interpret_text_judge", f"{TEXT_GAME}.num_maps", ".0f", varies=False),
-            random=Metric("interpret_text_judge", f"{TEXT_GAME}.random_baseline",
-                          varies=False),
-            fixed=Metric("interpret_text_judge", f"{TEXT_GAME}.best_fixed_baseline", ".2f",
-                         varies=False),
-            init=Metric("interpret_text_judge", f"{TEXT_GAME}.untrained_model"),
+               for a in ("shape", "size")},
+            **pointing("interpret_text_judge", TEXT_GAME, untrained=True, centre=False),
             other=Metric("interpret_text_judge", f"{TEXT_GAME}.other_object"),
             n2=Metric("interpret_text_judge", f"{TEXT_GAME}.num_named_second", ".0f",
                       varies=False),
