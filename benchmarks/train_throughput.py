@@ -186,6 +186,8 @@ def run_row(args, workload, devices, parallelism):
 def run_child(args):
   """Measures the one row this process was started for (XLA_FLAGS already set by the parent)."""
   sys.path.insert(0, ROOT)
+  from mmjax.train import host_memory  # pylint: disable=g-import-not-at-top
+  allocator = host_memory.keep_freed_memory()  # as experiment.main does, before jax starts
   from benchmarks import train_workloads  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   (workload,), (devices,), (parallelism,) = args.workloads, args.devices, args.parallelism
@@ -194,6 +196,7 @@ def run_child(args):
                      f"({jax.default_backend()}); host devices need the CPU backend.")
   row = train_workloads.measure(workload, parallelism, steps=args.steps, warmup=args.warmup,
                                 breakdown=not args.no_breakdown, trainer=args.trainer)
+  row["host_memory"] = allocator
   print(json.dumps(row), flush=True)
 
 

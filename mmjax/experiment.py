@@ -127,7 +127,9 @@ def main(run: Callable[[ml_collections.ConfigDict, str], dict]) -> None:
     if len(argv) > 1:
       raise app.UsageError(f"Unexpected arguments {argv[1:]}; keys are set as --config.KEY=VALUE.")
     logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint save at INFO.
-    from mmjax.train import parallel
+    from mmjax.train import host_memory, parallel
+    # Before jax starts its threads (see host_memory); a multi-stage config keeps it on top.
+    host_memory.keep_freed_memory(flags.FLAGS.config.get("keep_freed_host_memory", True))
     parallel.initialize_distributed(flags.FLAGS.config)  # before anything touches a device
     run(flags.FLAGS.config, flags.FLAGS.workdir)
 

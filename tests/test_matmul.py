@@ -2,13 +2,15 @@
 XLA:CPU for every shape the models produce (some layouts of bf16 x bf16 -> f32 dots are not
 implemented there, which is why attention is laid out head-major)."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from mmjax.models import matmul
-from mmjax.models.transformer import MultiHeadAttention, attention_bias
+from mmjax.models.transformer import MultiHeadAttention, attention_bias, gelu, gelu_tanh
 
 
 @pytest.mark.parametrize("eq,sa,sb", [("...i,io->...o", (3, 5, 16), (16, 8)),
@@ -49,3 +51,56 @@ def test_bf16_attention_compiles_and_differentiates(batch, length, causal):
   loss = lambda p, x: jnp.sum(mha.apply(p, x, bias=bias).astype(jnp.float32) ** 2)
   grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(params, x)
   assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (5, 4), (6, 3), (5, 3)])
+def test_transposed_copy_is_the_transpose(shape):
+  t = jnp.arange(np.prod(shape), dtype=jnp.float32).reshape(shape)
+  np.testing.assert_array_equal(jax.jit(matmul.transposed_copy)(t), t.T)
+
+
+def _dense_reference(x, kernel, bias, activation):
+  """The same layer as plain float32 jnp, differentiated by jax."""
+  y = x @ kernel + bias
+  return y if activation is None else activation(y)
+
+
+@pytest.mark.parametrize("dtype,tol", [(jnp.float32, 1e-6), (jnp.bfloat16, 3e-2)])
+@pytest.mark.parametrize("activation", [None, gelu, gelu_tanh, jax.nn.relu])
+@pytest.mark.parametrize("rows", [12, 7])  # even and odd: both weight-gradient forms
+def test_dense_value_and_grads_match_the_plain_layer(dtype, tol, activation, rows):
+  kx, kk, kb, kw = jax.random.split(jax.random.key(rows), 4)
+  x, kernel = jax.random.normal(kx, (rows, 16)), 0.3 * jax.random.normal(kk, (16, 24))
+  bias, w = jax.random.normal(kb, (24,)), jax.random.normal(kw, (rows, 24))
+  loss = lambda f: lambda x, k, b: jnp.sum(w * f(x, k, b).astype(jnp.float32))
+  ours = jax.jit(jax.value_and_grad(
+      loss(lambda x, k, b: matmul.dense(x, k, b, dtype, activation)), argnums=(0, 1, 2)))
+  ref = jax.value_and_grad(
+      loss(lambda x, k, b: _dense_reference(x, k, b, activation)), argnums=(0, 1, 2))
+  (_, grads), (_, grads_ref) = ours(x, kernel, bias), ref(x, kernel, bias)
+  scale = lambda t: float(jnp.abs(t).max())
+  y = matmul.dense(x, kernel, bias, dtype, activation)
+  y_ref = _dense_reference(x, kernel, bias, activation)
+  assert y.dtype == dtype
+  np.testing.assert_allclose(y.astype(jnp.float32), y_ref, atol=tol * scale(y_ref), rtol=tol)
+  for g, g_ref, inp in zip(grads, grads_ref, (x, kernel, bias)):
+    assert g.dtype == inp.dtype and g.shape == inp.shape
+    np.testing.assert_allclose(g, g_ref, atol=tol * scale(g_ref), rtol=tol)
+
+
+def test_bf16_weight_gradient_keeps_bf16_operands_on_cpu():
+  """The weight gradient's product takes its bfloat16 inputs as they are: XLA:CPU would
+  otherwise fold the transpose into the product and widen both inputs to float32 (see
+  matmul.transposed_copy). No float32 copy of the [rows, in] input may appear."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("an XLA:CPU form")
+  from mmjax.train import parallel
+  x, kernel, bias = jnp.ones((512, 64)), jnp.ones((64, 96)), jnp.zeros((96,))
+  grad = jax.grad(lambda x, k, b: matmul.dense(x, k, b, jnp.bfloat16, gelu)
+                  .astype(jnp.float32).sum(), argnums=1)
+  hlo = jax.jit(grad).lower(x, kernel, bias).compile(
+      parallel.compiler_options("bfloat16")).as_text()
+  widened = [l for l in hlo.splitlines()
+             if re.search(r"= f32\[(512,64|64,512)\]\{[0-9,]*\} (convert|fusion)\(", l)
+             and "convert" in l]
+  assert not widened, widened

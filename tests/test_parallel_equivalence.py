@@ -196,12 +196,16 @@ def test_fsdp_of_scanned_layers_gathered_one_at_a_time_equals_single_device(tmp_
 
 
 def test_cpu_dot_kernels_follow_the_compute_dtype(monkeypatch):
-  """float32 steps compile with Eigen's dots (YNNPACK fusions off); bfloat16 steps keep YNNPACK
-  on a CPU with bf16 instructions, where it was the faster (benchmarks/train_throughput.py)."""
+  """float32 steps compile with Eigen's dots (YNNPACK fusions off); bfloat16 steps give YNNPACK
+  the products alone on a CPU with bf16 instructions, where that was the fastest
+  (benchmarks/train_throughput.py)."""
   from mmjax.train import parallel
   off = {"xla_cpu_experimental_ynn_fusion_type": ""}
+  dots = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
   for has_bf16 in (True, False):
     monkeypatch.setattr(parallel, "cpu_has_bf16", lambda has_bf16=has_bf16: has_bf16)
     assert parallel.compiler_options("float32") == off
     assert parallel.compiler_options() == off
-    assert parallel.compiler_options("bfloat16") == ({} if has_bf16 else off)
+    assert parallel.compiler_options("bfloat16") == (dots if has_bf16 else off)
+  # XLA accepts the option's value (a misspelt enum name is an error at compile time).
+  jax.jit(lambda x: x @ x).lower(jnp.ones((4, 4), jnp.bfloat16)).compile(dots)

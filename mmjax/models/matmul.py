@@ -5,6 +5,8 @@ but a bfloat16 -> bfloat16 product and the float32 cotangents that autodiff feed
 pass are not. `einsum` keeps every product of the forward *and* backward pass in
 `compute_dtype` with float32 accumulation, through a custom VJP:
 for C = einsum("A,B->C", a, b):  dA = einsum("C,B->A", dC, b),  dB = einsum("A,C->B", a, dC).
+`dense` is the same for a layer, with its activation fused in and, on CPU, its weight gradient
+in a form XLA:CPU runs in bfloat16 (`transposed_copy`).
 """
 
 import functools
@@ -61,32 +63,74 @@ def sum_rows(t):
                     preferred_element_type=jnp.float32)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def dense(x, kernel, bias, compute_dtype):
-  """x [n, in] @ kernel [in, out] + bias [out] (or None) -> [n, out] in `compute_dtype`.
+# XLA:CPU runs a bfloat16 product in YNNPACK only when the left operand's contracted axis is its
+# minor one. A weight gradient (x [n, in] and g [n, out] contracted over n) never is: XLA folds a
+# plain x.T into the product's dimensions, finds the form unsupported, and runs it in float32
+# through Eigen at ~3.5x the time (clip_tiny's [8320, 256] x [8320, 768]: 16.6 against 4.2 ms with
+# the copy below, 2026-12-05, benchmarks/train_throughput.py's machine). A transpose that goes
+# through a 3-D reshape is not folded, so XLA writes the [in, n] copy (~2 ms) and YNNPACK runs.
+def transposed_copy(t):
+  """[n, d] -> [d, n], materialised in memory rather than folded into the consuming product."""
+  n, d = t.shape
+  if n % 2 == 0:
+    return t.reshape(2, n // 2, d).transpose(2, 0, 1).reshape(d, n)
+  if d % 2 == 0:
+    return t.reshape(n, 2, d // 2).transpose(1, 2, 0).reshape(d, n)
+  return t.T  # odd by odd: a small layer, left to XLA
 
-  Products in `compute_dtype` with float32 accumulation in both passes; the bias is added in
-  float32; the bias gradient is `sum_rows`.
+
+def dense(x, kernel, bias, compute_dtype, activation=None):
+  """activation(x [n, in] @ kernel [in, out] + bias [out] (or None)) -> [n, out] in
+  `compute_dtype`.
+
+  Products in `compute_dtype` with float32 accumulation in both passes; the bias gradient is
+  `sum_rows`. activation: an elementwise function, or None. In a low-precision compute dtype it
+  is applied in float32, before the one cast down, and its derivative is taken in float32 and kept
+  in `compute_dtype` for the backward pass: XLA:CPU has no bfloat16 arithmetic and rounds every
+  elementwise op of a bfloat16 expression back to bfloat16, so an exact GELU on a bfloat16 input
+  costs 5 round trips forward and more backward (fused here: clip_tiny bf16 +6 % examples/s,
+  benchmarks/train_throughput.py, 2026-12-05).
   """
-  return _dense_fwd(x, kernel, bias, compute_dtype)[0]
+  compute_dtype = jnp.dtype(compute_dtype)
+  if activation is not None and compute_dtype == jnp.float32:
+    # Nothing to round in float32; the unfused form was as fast there (~4 % either way).
+    return activation(_dense(x, kernel, bias, compute_dtype, None))
+  return _dense(x, kernel, bias, compute_dtype, activation)
 
 
-def _dense_fwd(x, kernel, bias, compute_dtype):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _dense(x, kernel, bias, compute_dtype, activation):
+  return _dense_fwd(x, kernel, bias, compute_dtype, activation)[0]
+
+
+def _dense_fwd(x, kernel, bias, compute_dtype, activation):
   y = _product("ni,io->no", x, kernel, compute_dtype, jnp.float32)
   if bias is not None:
     y = y + bias.astype(jnp.float32)
-  return y.astype(compute_dtype), (x, kernel, bias)
+  if activation is None:
+    return y.astype(compute_dtype), (x, kernel, bias, None)
+  # The activation's derivative is kept rather than its input: forward already computes what
+  # it needs (erf for GELU), and the backward pass is then one product, where recomputing it
+  # there cost more than the forward's (measured on clip_tiny bf16).
+  h, activation_vjp = jax.vjp(activation, y)
+  slope = activation_vjp(jnp.ones_like(y))[0]
+  return h.astype(compute_dtype), (x, kernel, bias, slope.astype(compute_dtype))
 
 
-def _dense_bwd(compute_dtype, res, g):
-  x, kernel, bias = res
+def _dense_bwd(compute_dtype, activation, res, g):
+  x, kernel, bias, slope = res
+  if activation is not None:
+    g = (g.astype(jnp.float32) * slope.astype(jnp.float32)).astype(compute_dtype)
   dx = _product("no,io->ni", g, kernel, compute_dtype, x.dtype)
-  dk = _product("ni,no->io", x, g, compute_dtype, kernel.dtype)
+  if compute_dtype != jnp.float32 and jax.default_backend() == "cpu":
+    dk = _product("in,no->io", transposed_copy(x), g, compute_dtype, kernel.dtype)
+  else:
+    dk = _product("ni,no->io", x, g, compute_dtype, kernel.dtype)
   db = None if bias is None else sum_rows(g).astype(bias.dtype)
   return dx, dk, db
 
 
-dense.defvjp(_dense_fwd, _dense_bwd)
+_dense.defvjp(_dense_fwd, _dense_bwd)
 
 
 @jax.custom_vjp

@@ -47,6 +47,9 @@ def defaults(**overrides) -> ml_collections.ConfigDict:
   # Threads decoding train batches ahead on the host (mmjax.data.pipeline.Batches.workers);
   # 0 builds each batch when the step asks for it.
   c.data_workers = 2
+  # CPU: keep freed host memory in the process (mmjax.train.host_memory): ~15 % faster steps,
+  # at up to ~2.5x the resident memory. Read by experiment.main before jax starts.
+  c.keep_freed_host_memory = True
   # Multi-host: set enabled=True on every process; the addresses come from the cluster
   # environment (SLURM, TPU pods) unless given here.
   c.distributed = ml_collections.ConfigDict(dict(

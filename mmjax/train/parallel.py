@@ -31,14 +31,16 @@ def compiler_options(compute_dtype="float32") -> dict:
   On CPU, XLA's default (Eigen) dot kernels beat the experimental YNNPACK fusions for float32:
   the clip_tiny step ~15 % faster (jax 0.10.2; 2-core AVX2, and 59.2 against 51.7 examples/s on
   a 2-core AMX machine). For bfloat16 on a CPU with bf16 instructions YNNPACK is the faster
-  (59.5 against 52.7 examples/s there, 2026-12-04), so it keeps them; without them Eigen was
-  faster for bfloat16 too. Measured with `benchmarks/train_throughput.py`. Per-executable, so
-  nothing global changes.
+  (59.5 against 52.7 examples/s there, 2026-12-04), for its products alone: its reduction and
+  elementwise fusions (XLA's default set) made LayerNorm's backward slower, and products only
+  gave 98.5 against 88.3 examples/s (2026-12-05). Without bf16 instructions Eigen was faster for
+  bfloat16 too. Measured with `benchmarks/train_throughput.py`. Per-executable, so nothing
+  global changes.
   """
   if jax.default_backend() != "cpu":
     return {}
   if jnp.dtype(compute_dtype) != jnp.float32 and cpu_has_bf16():
-    return {}
+    return {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
   return {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 

@@ -25,7 +25,7 @@ from mmjax.train.config import defaults, validate
 
 # Trainer keys that are one per run: every stage of a run trains with the same ones.
 SHARED = ("seed", "parallelism", "fsdp", "compute_dtype", "progress_bar", "prefetch_to_device",
-          "data_workers", "distributed")
+          "data_workers", "keep_freed_host_memory", "distributed")
 RUN_SECTIONS = ("data", "eval", "eval_only")  # copied into each stage's config
 
 
