@@ -15,18 +15,20 @@ Devices beyond one are simulated CPU devices (`--xla_force_host_platform_device_
 the machine's cores: a difference from one device is the parallel path's overhead, or its use of
 more threads (each device runs its program on its own thread), not scaling to more hardware.
 
-Each row runs in its own subprocess, since XLA reads the device count once, when jax starts, and
-so that peak RSS (`ru_maxrss`) is that row's alone. A row reports examples/s and the median step
-time of a bare jitted (or pmapped) train step (`make_train_step`, donated state, batches already
-on device), the compile time, peak RSS, FLOPs (clip_tiny: the analytic matmul count per step as
-../shared/reference/openclip_bench.py counts it, and achieved GFLOP/s against the machine's dot
-ceiling in the row's dtype, the best of a few lone products measured in the same process with
-the step's compiler options, train_workloads.dot_ceiling; every workload: XLA's cost analysis of
-one device's program), where a jit step's time goes (matmuls, attention,
+Each row runs in its own subprocess, since XLA reads the device count once, when jax starts, and so
+that peak RSS (`ru_maxrss`) is that row's alone; the subprocess sets the host allocator as a run
+with the trainer's default keep_freed_host_memory="auto" would (mmjax.train.host_memory: on for the
+bf16 workloads; its JSON line's "host_memory" says what was done). A row reports examples/s and the
+median step time of a bare jitted (or pmapped) train step (`make_train_step`, donated state,
+batches already on device), the compile time, peak RSS, FLOPs (clip_tiny: the analytic matmul count
+per step as ../shared/reference/openclip_bench.py counts it, and achieved GFLOP/s against the
+machine's dot ceiling in the row's dtype, the best of a few lone products measured in the same
+process with the step's compiler options, train_workloads.dot_ceiling; every workload: XLA's cost
+analysis of one device's program), where a jit step's time goes (matmuls, attention,
 elementwise/norms, optimizer; from a jax.profiler trace; off with --no_breakdown), and, with
---trainer, the overhead of the full trainer (`mmjax.train.fit`: data feeding, logging, metrics,
-NaN checks) over the bare step. Times on a shared machine vary by 15 % or more between runs:
-compare rows measured in one sitting; each row gives the 1-minute load average at its end.
+--trainer, the overhead of the full trainer (`mmjax.train.fit`: data feeding, logging, metrics, NaN
+checks) over the bare step. Times on a shared machine vary by 15 % or more between runs: compare
+rows measured in one sitting; each row gives the 1-minute load average at its end.
 
 --markdown FILE writes the table under a line naming the command (without its output flags)
 and the machine; --update_readme writes exactly that between README.md's markers
@@ -186,11 +188,13 @@ def run_row(args, workload, devices, parallelism):
 def run_child(args):
   """Measures the one row this process was started for (XLA_FLAGS already set by the parent)."""
   sys.path.insert(0, ROOT)
+  (workload,), (devices,), (parallelism,) = args.workloads, args.devices, args.parallelism
   from mmjax.train import host_memory  # pylint: disable=g-import-not-at-top
-  allocator = host_memory.keep_freed_memory()  # as experiment.main does, before jax starts
+  # As experiment.main does with the trainer's default, before jax starts.
+  dtype = "bfloat16" if workload.endswith("_bf16") else "float32"
+  allocator = host_memory.keep_freed_memory(host_memory.wanted("auto", dtype))
   from benchmarks import train_workloads  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  (workload,), (devices,), (parallelism,) = args.workloads, args.devices, args.parallelism
   if jax.device_count() != devices:
     raise SystemExit(f"asked for {devices} devices, jax has {jax.device_count()} "
                      f"({jax.default_backend()}); host devices need the CPU backend.")

@@ -129,7 +129,11 @@ def main(run: Callable[[ml_collections.ConfigDict, str], dict]) -> None:
     logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint save at INFO.
     from mmjax.train import host_memory, parallel
     # Before jax starts its threads (see host_memory); a multi-stage config keeps it on top.
-    host_memory.keep_freed_memory(flags.FLAGS.config.get("keep_freed_host_memory", True))
+    config = flags.FLAGS.config
+    status = host_memory.keep_freed_memory(host_memory.wanted(
+        config.get("keep_freed_host_memory", "auto"), config.get("compute_dtype", "float32")))
+    if status.startswith("too late"):
+      logging.warning("keep_freed_host_memory: %s (something touched a device first).", status)
     parallel.initialize_distributed(flags.FLAGS.config)  # before anything touches a device
     run(flags.FLAGS.config, flags.FLAGS.workdir)
 

@@ -32,9 +32,13 @@ def test_refuses_once_jax_has_started():
   assert _run(code) in (["too late: jax's backend has started"], ["not glibc"])
 
 
-def test_the_trainer_key_turns_it_off():
+def test_the_trainer_key_chooses_by_compute_dtype():
   from mmjax import train
+  from mmjax.registry import ConfigError
   from mmjax.train import host_memory
-  assert train.defaults().keep_freed_host_memory is True
-  assert host_memory.keep_freed_memory(train.defaults(keep_freed_host_memory=False)
-                                       .keep_freed_host_memory) == "off"
+  assert train.defaults().keep_freed_host_memory == "auto"
+  assert host_memory.wanted("auto", "bfloat16") and not host_memory.wanted("auto", "float32")
+  assert host_memory.wanted("on", "float32") and not host_memory.wanted("off", "bfloat16")
+  assert host_memory.keep_freed_memory(False) == "off"
+  with pytest.raises(ConfigError, match="keep_freed_host_memory='yes'.*auto, on, off"):
+    train.validate(train.defaults(keep_freed_host_memory="yes"))

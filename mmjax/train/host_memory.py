@@ -5,12 +5,13 @@ malloc, on one of its worker threads. glibc serves a block that large from a fre
 when asked not to (a thread's own arena falls back to mmap above 64 MB), and unmaps it when it
 is freed, so every step faults in every page it touches again: 670,000 faults per clip_tiny
 step, a sixth of its time in bfloat16. With one arena, no mmap and no trimming, a freed block
-stays in the heap for the next step (faults per step ~60,000; clip_tiny bf16 64 -> 77 examples/s,
-float32 63 -> 68, benchmarks/train_throughput.py, 2026-12-05). The cost is resident memory: the
-heap never shrinks, and blocks freed between steps fragment it, so the clip_tiny step's peak RSS
-grows over its first ~30 steps and levels off at 5.4 GB in bfloat16 and 7.7 GB in float32,
-against 3.3 and 3.0 GB with the default allocator. A run short of host memory turns it off with
-the trainer key keep_freed_host_memory=False.
+stays in the heap for the next step (faults per step ~60,000). Measured on clip_tiny
+(benchmarks/train_throughput.py, 2026-12-05): bfloat16 +15-20 % examples/s, float32 +2-6 %. The
+cost is resident memory: the heap never shrinks, and blocks freed between steps fragment it, so
+the clip_tiny step's peak RSS grows over its first ~30 steps and levels off at 5.4 GB in
+bfloat16 and 6-7.7 GB in float32, against ~3 GB with the default allocator. Hence the trainer key
+keep_freed_host_memory: "auto" (the default) keeps freed memory for a low-precision compute
+dtype only, "on" and "off" always and never.
 
 glibc reads these settings when a thread first allocates, so `keep_freed_memory` must run before
 jax starts its backend (experiment.main calls it first). It changes nothing for a GPU/TPU step,
@@ -23,6 +24,14 @@ import sys
 
 # mallopt parameters (glibc's malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
+SETTINGS = ("auto", "on", "off")  # the trainer key keep_freed_host_memory
+
+
+def wanted(setting: str, compute_dtype: str) -> bool:
+  """Whether keep_freed_host_memory=`setting` keeps freed memory for a run in `compute_dtype`."""
+  if setting not in SETTINGS:
+    raise ValueError(f"keep_freed_host_memory={setting!r}; valid: {', '.join(SETTINGS)}.")
+  return setting == "on" or (setting == "auto" and compute_dtype != "float32")
 
 
 def _backend_started() -> bool:
