@@ -1,16 +1,16 @@
 """Keep freed host memory in the process, so XLA:CPU's per-step buffers do not page-fault.
 
 XLA:CPU allocates each execution's temporaries as one block (2.2 GB for the clip_tiny step) with
-malloc, on one of its worker threads. glibc serves a block that large from a fresh mmap, also
-when asked not to (a thread's own arena falls back to mmap above 64 MB), and unmaps it when it
-is freed, so every step faults in every page it touches again: 670,000 faults per clip_tiny
-step, a sixth of its time in bfloat16. With one arena, no mmap and no trimming, a freed block
-stays in the heap for the next step (faults per step ~60,000). Measured on clip_tiny
-(benchmarks/train_throughput.py, 2026-12-05): bfloat16 +15-20 % examples/s, float32 +2-6 %. The
-cost is resident memory: the heap never shrinks, and blocks freed between steps fragment it, so
-the clip_tiny step's peak RSS grows over its first ~30 steps and levels off at 5.4 GB in
-bfloat16 and 6-7.7 GB in float32, against ~3 GB with the default allocator. Hence the trainer key
-keep_freed_host_memory: "auto" (the default) keeps freed memory for a low-precision compute
+malloc, on one of its worker threads. glibc serves a block that large from a fresh mmap, also when
+asked not to (a thread's own arena falls back to mmap above 64 MB), and unmaps it when it is freed,
+so every step faults in every page it touches again: 670,000 faults per clip_tiny step, a sixth of
+its time in bfloat16. With one arena, no mmap and no trimming, a freed block stays in the heap for
+the next step (a 12-step clip_tiny bf16 run's page faults: 8 M -> 1.4 M, including start-up).
+Measured on clip_tiny (benchmarks/train_throughput.py, 2026-12-05): bfloat16 +15-20 % examples/s,
+float32 +2-6 %. The cost is resident memory: the heap never shrinks, and blocks freed between steps
+fragment it, so the clip_tiny step's peak RSS grows over its first ~30 steps and levels off at 5.4
+GB in bfloat16 and 6-7.7 GB in float32, against ~3 GB with the default allocator. Hence the trainer
+key keep_freed_host_memory: "auto" (the default) keeps freed memory for a low-precision compute
 dtype only, "on" and "off" always and never.
 
 glibc reads these settings when a thread first allocates, so `keep_freed_memory` must run before
