@@ -189,11 +189,11 @@ def run_child(args):
   """Measures the one row this process was started for (XLA_FLAGS already set by the parent)."""
   sys.path.insert(0, ROOT)
   (workload,), (devices,), (parallelism,) = args.workloads, args.devices, args.parallelism
-  from mmjax.train import host_memory  # pylint: disable=g-import-not-at-top
-  # As experiment.main does with the trainer's default, before jax starts.
-  dtype = "bfloat16" if workload.endswith("_bf16") else "float32"
-  allocator = host_memory.keep_freed_memory(host_memory.wanted("auto", dtype))
   from benchmarks import train_workloads  # pylint: disable=g-import-not-at-top
+  from mmjax.train import host_memory  # pylint: disable=g-import-not-at-top
+  # As experiment.main does with the trainer's default, before jax starts its backend.
+  _, dtype = train_workloads.WORKLOADS[workload]  # the names parse() accepted
+  allocator = host_memory.keep_freed_memory(host_memory.wanted("auto", dtype))
   import jax  # pylint: disable=g-import-not-at-top
   if jax.device_count() != devices:
     raise SystemExit(f"asked for {devices} devices, jax has {jax.device_count()} "
