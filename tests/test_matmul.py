@@ -69,7 +69,10 @@ def _dense_reference(x, kernel, bias, activation):
 @pytest.mark.parametrize("dtype,tol", [(jnp.float32, 1e-6), (jnp.bfloat16, 3e-2)])
 @pytest.mark.parametrize("activation", [None, gelu, gelu_tanh, jax.nn.relu])
 @pytest.mark.parametrize("rows", [12, 7])  # even and odd: both weight-gradient forms
-def test_dense_value_and_grads_match_the_plain_layer(dtype, tol, activation, rows):
+@pytest.mark.parametrize("cpu_form", [True, False])  # False: the form GPUs and TPUs get
+def test_dense_value_and_grads_match_the_plain_layer(dtype, tol, activation, rows, cpu_form,
+                                                     monkeypatch):
+  monkeypatch.setattr(matmul, "on_cpu", lambda: cpu_form)
   kx, kk, kb, kw = jax.random.split(jax.random.key(rows), 4)
   x, kernel = jax.random.normal(kx, (rows, 16)), 0.3 * jax.random.normal(kk, (16, 24))
   bias, w = jax.random.normal(kb, (24,)), jax.random.normal(kw, (rows, 24))

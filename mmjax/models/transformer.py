@@ -43,11 +43,6 @@ class Dense(nn.Module):
     return y.reshape(x.shape[:-1] + (self.features,))
 
 
-def on_cpu() -> bool:
-  """Whether the code being traced will run on XLA:CPU, where some forms are measured faster."""
-  return jax.default_backend() == "cpu"
-
-
 class LayerNorm(nn.Module):
   """LayerNorm over the last axis, statistics in float32. x: [..., dim] -> [..., dim] in `dtype`.
 
@@ -67,7 +62,7 @@ class LayerNorm(nn.Module):
     scale = self.param("scale", nn.initializers.ones, (dim,), self.param_dtype)
     bias = self.param("bias", nn.initializers.zeros, (dim,), self.param_dtype)
     x32 = x.astype(jnp.float32)
-    if on_cpu():
+    if matmul.on_cpu():
       mean_op = jnp.full((dim,), 1.0 / dim, jnp.float32)
       mean, mean_sq = x32 @ mean_op, x32 * x32 @ mean_op
     else:  # GPU/TPU compilers fuse row reductions well; a matrix-vector product would not help.
@@ -115,7 +110,7 @@ def dot_product_attention(q, k, v, bias, dtype, implementation: str = "auto"):
     raise ValueError(f"attention={implementation!r}; valid: "
                      f"{', '.join(ATTENTION_IMPLEMENTATIONS)}.")
   if implementation == "auto":
-    implementation = "einsum" if on_cpu() else None
+    implementation = "einsum" if matmul.on_cpu() else None
   if implementation != "einsum":
     # jax's layout is token-major [batch, tokens, heads, head_dim].
     to_tokens = lambda t: t.astype(dtype).transpose(0, 2, 1, 3)
