@@ -134,7 +134,7 @@ def main(run: Callable[[ml_collections.ConfigDict, str], dict]) -> None:
         config.get("keep_freed_host_memory", "auto"), config.get("compute_dtype", "float32")))
     if status.startswith("too late"):
       logging.warning("keep_freed_host_memory: %s (something touched a device first).", status)
-    parallel.initialize_distributed(flags.FLAGS.config)  # before anything touches a device
-    run(flags.FLAGS.config, flags.FLAGS.workdir)
+    parallel.initialize_distributed(config)  # before anything touches a device
+    run(config, flags.FLAGS.workdir)
 
   app.run(_main)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from mmjax.models import matmul
 from mmjax.models.transformer import (Dense, MlpBlock, attention_bias, attention_weights,
-                                      dot_product_attention, layer_norm)
+                                      dot_product_attention, layer_norm, split_heads)
 
 Dtype = Any
 
@@ -51,9 +51,7 @@ class DecoderBlock(nn.Module):
 
   def _heads(self, t, n):
     """[batch, tokens, n * width] -> n arrays [batch, heads, tokens, head_dim]."""
-    b, length = t.shape[:2]
-    t = t.reshape(b, length, n, self.num_heads, self.width // self.num_heads)
-    return tuple(t[:, :, j].transpose(0, 2, 1, 3) for j in range(n))
+    return split_heads(t, n, self.num_heads)
 
   def _merge(self, t):
     b, _, length, _ = t.shape
