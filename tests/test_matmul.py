@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from mmjax.models import matmul
-from mmjax.models.transformer import (MultiHeadAttention, attention_bias, gelu, gelu_tanh,
-                                      split_heads)
+from mmjax.models.transformer import (MultiHeadAttention, attention_bias, dot_product_attention,
+                                      gelu, gelu_tanh, split_heads)
 
 
 @pytest.mark.parametrize("eq,sa,sb", [("...i,io->...o", (3, 5, 16), (16, 8)),
@@ -127,3 +127,55 @@ def test_split_heads_equals_reshape_and_transpose_in_both_passes(n, dtype):
   g, g_ref = jax.jit(jax.grad(loss(lambda t: split_heads(t, n, 4))))(t), jax.grad(loss(plain))(t)
   assert g.dtype == dtype
   np.testing.assert_array_equal(g, g_ref)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (2, 3, 5, 7), (2, 4, 6)])
+def test_swap_minor_copy_swaps_the_last_two_axes(shape):
+  t = jnp.arange(np.prod(shape), dtype=jnp.float32).reshape(shape)
+  np.testing.assert_array_equal(jax.jit(matmul.swap_minor_copy)(t), jnp.swapaxes(t, -1, -2))
+
+
+def _attention_grads(q, k, v, bias, dtype):
+  w = jax.random.normal(jax.random.key(7), q.shape)
+  loss = lambda q, k, v, b: jnp.sum(w * dot_product_attention(q, k, v, b, dtype, "einsum")
+                                    .astype(jnp.float32))
+  return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3)))(q, k, v, bias)
+
+
+@pytest.mark.parametrize("bias_shape", [None, (2, 1, 1, 7), (1, 1, 5, 7)])
+def test_cpu_bf16_attention_backward_matches_autodiff(bias_shape, monkeypatch):
+  """The written-out backward of the CPU low-precision path against autodiff of the generic
+  einsum path (what other backends run) and of float32: equal up to bfloat16 rounding."""
+  kq, kk, kv, kb = jax.random.split(jax.random.key(3), 4)
+  q, k, v = (jax.random.normal(key, (2, 3, n, 8)) for key, n in ((kq, 5), (kk, 7), (kv, 7)))
+  bias = None if bias_shape is None else jax.random.normal(kb, bias_shape)
+  to16 = lambda t: t.astype(jnp.bfloat16)
+  ours = _attention_grads(to16(q), to16(k), to16(v), bias, jnp.bfloat16)
+  monkeypatch.setattr(matmul, "on_cpu", lambda: False)
+  generic = _attention_grads(to16(q), to16(k), to16(v), bias, jnp.bfloat16)
+  exact = _attention_grads(q, k, v, bias, jnp.float32)
+  scale = lambda t: float(jnp.abs(t).max())
+  (v16, g16), (v_gen, g_gen), (v32, g32) = ours, generic, exact
+  np.testing.assert_allclose(v16, v_gen, rtol=1e-3)
+  np.testing.assert_allclose(v16, v32, rtol=3e-2)
+  for g, g_ref, g_exact in zip(g16, g_gen, g32):
+    if g_exact is None:
+      continue
+    assert g.dtype == g_ref.dtype and g.shape == g_ref.shape
+    np.testing.assert_allclose(g, g_ref, atol=2e-2 * scale(g_ref))
+    np.testing.assert_allclose(g, g_exact, atol=4e-2 * scale(g_exact))
+
+
+def test_cpu_bf16_attention_products_contract_the_left_operands_minor_axis():
+  """Every attention product of the bf16 backward contracts its left operand's minor axis, the
+  form YNNPACK runs in bfloat16 (autodiff's key and value gradients contract the query axis,
+  and XLA:CPU widens those to float32 for Eigen)."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("an XLA:CPU form")
+  from mmjax.train import parallel
+  q = jnp.ones((2, 3, 5, 8), jnp.bfloat16)
+  grad = jax.grad(lambda q, k, v: dot_product_attention(q, k, v, None, jnp.bfloat16, "einsum")
+                  .astype(jnp.float32).sum(), argnums=(0, 1, 2))
+  hlo = jax.jit(grad).lower(q, q, q).compile(parallel.compiler_options("bfloat16")).as_text()
+  dims = re.findall(r" dot\(.*lhs_batch_dims=\{0,1\}, lhs_contracting_dims=\{(\d)\}", hlo)
+  assert len(dims) >= 4 and set(dims) == {"3"}, dims
