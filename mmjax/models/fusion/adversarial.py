@@ -39,7 +39,7 @@ class AdversarialFusion(nn.Module):
     aligned = jnp.stack([Dense(self.dim, name=f"proj{i}", **kw)(p) for i, p in enumerate(pooled)])
     # The discriminator sees all M * batch embeddings in one pass.
     h = gradient_reversal(aligned, self.reversal_scale).reshape(-1, self.dim)
-    h = gelu(Dense(self.hidden_dim or self.dim, name="disc_hidden", **kw)(h))
+    h = Dense(self.hidden_dim or self.dim, name="disc_hidden", activation=gelu, **kw)(h)
     logits = Dense(count, name="disc_out", **kw)(h).astype(jnp.float32)
     labels = jnp.repeat(jnp.arange(count), aligned.shape[1])
     log_probs = jax.nn.log_softmax(logits, axis=-1)

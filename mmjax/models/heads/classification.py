@@ -18,7 +18,8 @@ def _mlp(x, hidden, out, dropout, train, dtype, param_dtype):
   kw = dict(dtype=dtype, param_dtype=param_dtype)
   x = x.astype(dtype)
   for i, width in enumerate(hidden):
-    x = nn.Dropout(dropout)(gelu(Dense(width, name=f"hidden{i}", **kw)(x)), deterministic=not train)
+    x = Dense(width, name=f"hidden{i}", activation=gelu, **kw)(x)
+    x = nn.Dropout(dropout)(x, deterministic=not train)
   return Dense(out, name="out", **kw)(x).astype(jnp.float32)
 
 
