@@ -106,6 +106,19 @@ def test_bert_prefixed_checkpoints_load_the_same(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, plain, prefixed)
 
 
+def test_shapes_only_gives_the_same_config_without_reading_tensors(tmp_path, monkeypatch):
+  import safetensors.numpy
+  folder = write_folder(tmp_path / "bert")
+  config, _ = load_hf_bert(folder)
+  monkeypatch.setattr(safetensors.numpy, "load_file",
+                      lambda *a, **k: pytest.fail("weights=False read the tensors"))
+  assert load_hf_bert(folder, weights=False) == (config, None)
+  bad = write_folder(tmp_path / "bad", cfg={**TINY, "intermediate_size": 12},
+                     weights=tiny_checkpoint())
+  with pytest.raises(ValueError, match=r"checkpoint \(8, 16\) vs model \(8, 12\)"):
+    load_hf_bert(bad, weights=False)
+
+
 @pytest.mark.parametrize("change,error,match", [
     (dict(num_hidden_layers=1), ValueError, r"weights the config does not describe.*"
                                             r"encoder\.layer\.1\."),

@@ -106,6 +106,18 @@ def test_loaded_vit_matches_numpy_reference(tmp_path, layout, with_cls):
     assert np.abs(np.asarray(exact) - want_pooled).max() > 1e-5
 
 
+@pytest.mark.parametrize("layout,with_cls", [("vit_jax", True), ("big_vision", False)])
+def test_shapes_only_gives_the_same_config_without_reading_arrays(tmp_path, layout, with_cls,
+                                                                  monkeypatch):
+  path = tmp_path / "vit.npz"
+  np.savez(path, **tiny_npz(layout=layout, with_cls=with_cls))
+  config, _ = load_vit_npz(str(path), image_size=GRID * P)
+  monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("weights=False read the arrays"))
+  assert load_vit_npz(str(path), image_size=GRID * P, weights=False) == (config, None)
+  with pytest.raises(ValueError, match="image_size=16 .* use image_size=8"):
+    load_vit_npz(str(path), image_size=16, weights=False)
+
+
 def test_errors_name_the_missing_unexpected_and_misshapen_weights(tmp_path):
   w = tiny_npz()
   pre = "Transformer/encoderblock_1/"
@@ -115,9 +127,10 @@ def test_errors_name_the_missing_unexpected_and_misshapen_weights(tmp_path):
   with pytest.raises(ValueError, match="does not use: Transformer/extra/kernel"):
     load_vit_npz({**w, "Transformer/extra/kernel": np.zeros((2, 2), np.float32)})
   bad = {**w, pre + "MlpBlock_3/Dense_1/bias": np.zeros(D + 1, np.float32)}
-  with pytest.raises(ValueError, match=r"block1'\]\['mlp'\]\['fc2'\]\['bias'\]: checkpoint "
-                                       r"\(17,\) vs model \(16,\)"):
-    load_vit_npz(bad)
+  for weights in (True, False):  # the shapes-only read checks the same
+    with pytest.raises(ValueError, match=r"block1'\]\['mlp'\]\['fc2'\]\['bias'\]: checkpoint "
+                                         r"\(17,\) vs model \(16,\)"):
+      load_vit_npz(bad, weights=weights)
   with pytest.raises(ValueError, match="image_size=16 .* use image_size=8"):
     load_vit_npz(w, image_size=16)
   with pytest.raises(ValueError, match="not a ViT checkpoint: missing embedding/kernel"):

@@ -246,7 +246,8 @@ def explain_lit_coco(workdir: str, method: str, out: Optional[str] = None,
   check_method(method, config.model.image.name, "a lit_coco run")
   check_counts(num_examples, num_drawn, batch_size, 0.0)
   source = sources.build(config.data, reads=("coco_captions",))
-  image, _, text, _, tokenizer = lit_coco.load_towers(config, source, workdir)
+  # The towers' sizes only: their weights come with the restored state below.
+  image, _, text, _, tokenizer = lit_coco.load_towers(config, source, workdir, weights=False)
   model, init_fn, _ = lit_coco.build(config, image, text)
   config.eval.num_images = num_examples
   test = lit_coco.load_eval(config, source, tokenizer)

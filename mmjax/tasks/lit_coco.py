@@ -35,7 +35,7 @@ def layer_options(tower: dict, params: dict, options) -> tuple[dict, dict]:
   """A loaded tower's kwargs and params with the config's attention / remat / scan (see
   transformer.Encoder): the checkpoint decides the architecture, the config how it runs."""
   tower = {**tower, **{k: options[k] for k in ("attention", "remat", "scan") if k in options}}
-  if tower.get("scan"):
+  if tower.get("scan") and params is not None:
     params = {**params, "encoder": stack_blocks(params["encoder"], tower["depth"])}
   return tower, params
 
@@ -52,24 +52,26 @@ def random_text_tower(config, vocab_size: int, pad_id: int) -> dict:
                               max_len=config.data.text_len, pad_id=pad_id)[1]
 
 
-def load_towers(config, source, workdir):
+def load_towers(config, source, workdir, weights: bool = True):
   """-> (image tower kwargs, its params or None, text tower kwargs, its params or None,
-  tokenizer): from the checkpoints, or random towers as model.image / model.text choose."""
+  tokenizer): from the checkpoints, or random towers as model.image / model.text choose.
+  weights=False reads only the checkpoints' shapes (params None): for a restored run."""
   m, d = config.model, config.data
   if m.image_init:
-    image, image_params = load_vit_npz(m.image_init, image_size=d.image_size)
+    image, image_params = load_vit_npz(m.image_init, image_size=d.image_size, weights=weights)
     image, image_params = layer_options(image, image_params, m.image.vit)
   else:
     image, image_params = random_image_tower(config), None
   if m.text_init:
-    text, text_params = load_hf_bert(m.text_init)
+    text, text_params = load_hf_bert(m.text_init, weights=weights)
     text, text_params = layer_options(text, text_params, m.text.transformer)
     if d.text_len > text["max_len"]:
       raise ConfigError(f"data.text_len={d.text_len} exceeds the checkpoint's "
                         f"{text['max_len']} positions.")
     # big_vision's BERT: the [CLS] output, positions cut to text_len.
     text.update(pool="first", max_len=d.text_len)
-    text_params["pos_embedding"] = text_params["pos_embedding"][:d.text_len]
+    if text_params is not None:
+      text_params["pos_embedding"] = text_params["pos_embedding"][:d.text_len]
     hf = HFTokenizer(m.text_init, max_length=d.text_len)
     if hf.pad_id != text["pad_id"]:
       raise ValueError(f"{m.text_init}: tokenizer [PAD] id {hf.pad_id} differs from "

@@ -15,6 +15,7 @@ embedding at the top level (`pos_embedding`, patches only); both layouts load.
 
 import math
 import os
+import zipfile
 
 import jax
 import jax.numpy as jnp
@@ -36,13 +37,33 @@ _BLOCK = {("ln1", "scale"): "LayerNorm_0/scale", ("ln1", "bias"): "LayerNorm_0/b
 _QKV = ("query", "key", "value")
 
 
-def _read(source) -> dict:
+def _read(source, weights: bool) -> dict:
   if isinstance(source, (str, os.PathLike)):
     if not os.path.isfile(source):
       raise FileNotFoundError(f"no ViT checkpoint at {source}.")
+    if not weights:
+      return {k: _placeholder(shape) for k, shape in _npz_shapes(source).items()}
     with np.load(source, allow_pickle=False) as f:
       return {k: f[k] for k in f.files}
-  return dict(source)
+  return dict(source) if weights else {k: _placeholder(np.shape(v)) for k, v in source.items()}
+
+
+def _npz_shapes(path) -> dict:
+  """{name: shape} of an .npz's arrays, from each member's header: no array is read."""
+  shapes = {}
+  with zipfile.ZipFile(path) as z:
+    for info in z.infolist():
+      with z.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shapes[info.filename.removesuffix(".npy")] = read_header(f)[0]
+  return shapes
+
+
+def _placeholder(shape):
+  """A read-only float32 array of `shape` holding no memory (every stride 0)."""
+  return np.broadcast_to(np.float32(0), shape)
 
 
 def _set(tree, path, value):
@@ -51,7 +72,7 @@ def _set(tree, path, value):
   tree[path[-1]] = value
 
 
-def load_vit_npz(source, image_size=None) -> tuple[dict, dict]:
+def load_vit_npz(source, image_size=None, weights: bool = True) -> tuple[dict, dict]:
   """A ViT `.npz` (a path, or a dict of its arrays) -> (ViT kwargs, params) for
   `ViT(**kwargs).apply({"params": params}, images [batch, s, s, 3])` with s = grid * patch (224
   for a B/16 with 197 positions). Inputs are what the checkpoint was trained on: [-1, 1] pixels.
@@ -60,8 +81,10 @@ def load_vit_npz(source, image_size=None) -> tuple[dict, dict]:
   the model is exactly the published one: pool "cls" when the file has `cls`, else "mean".
   image_size: checked against the checkpoint's grid (position embeddings are not resampled).
   Raises ValueError naming missing or unexpected weights and every shape mismatch.
+  weights=False: the same checks and kwargs from the arrays' shapes alone (the file's headers),
+  and params None: for a model whose weights come from elsewhere, e.g. a restored run.
   """
-  arrays = {k: np.asarray(v, np.float32) for k, v in _read(source).items()}
+  arrays = {k: np.asarray(v, np.float32) for k, v in _read(source, weights).items()}
   used = set()
   missing = []
 
@@ -159,7 +182,7 @@ def load_vit_npz(source, image_size=None) -> tuple[dict, dict]:
                 posemb="learned", patch_bias=patch_bias, ln_pre=False, ln_eps=1e-6,
                 gelu_approximate=True)
   _check_shapes(params, config, grid * patch, kernel.shape[2])
-  return config, jax.tree.map(jnp.asarray, params)
+  return config, jax.tree.map(jnp.asarray, params) if weights else None
 
 
 def _check_shapes(params, config, size, channels):

@@ -134,17 +134,24 @@ def _check_shapes(params: dict, cfg: dict):
                      (" ..." if len(bad) > 5 else ""))
 
 
-def load_hf_bert(folder) -> tuple[dict, dict]:
+def load_hf_bert(folder, weights: bool = True) -> tuple[dict, dict]:
   """A HuggingFace BERT folder -> (TextTransformer kwargs, params) for
   `TextTransformer(**config).apply({"params": params}, tokens)`. Params are float32 arrays;
   the pooler head is dropped. Raises FileNotFoundError for missing files and ValueError naming
-  the weight and shapes when the checkpoint and config.json disagree."""
+  the weight and shapes when the checkpoint and config.json disagree. weights=False: the same
+  checks from the tensors' shapes alone (the safetensors header), and params None."""
+  from safetensors import safe_open
   from safetensors.numpy import load_file
   folder = _check_folder(folder, _FILES)
   cfg = bert_config(json.loads((folder / "config.json").read_text()))
-  params = _convert(load_file(folder / "model.safetensors"), cfg)
+  if weights:
+    tensors = load_file(folder / "model.safetensors")
+  else:  # zero-stride placeholders: no tensor is read
+    with safe_open(folder / "model.safetensors", framework="numpy") as f:
+      tensors = {k: np.broadcast_to(np.float32(0), f.get_slice(k).get_shape()) for k in f.keys()}
+  params = _convert(tensors, cfg)
   _check_shapes(params, cfg)
-  return cfg, jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
+  return cfg, jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params) if weights else None
 
 
 class HFTokenizer:
