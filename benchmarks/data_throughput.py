@@ -21,9 +21,9 @@ Each line: examples_per_s over --batches batches of --batch after one warm-up ba
 process's CPU seconds per second while timed: up to one per worker; below that the GIL or other
 processes held the workers back) and examples_per_cpu_s (the cost, which a shared CPU changes
 little), and x_clip_tiny_step =
-examples_per_s / the train step's consumption (--step_examples_per_s, ~30/s for clip_tiny at
-batch 128 on this 2-core CPU; benchmarks/train_throughput.py measures it). Above 1, data is
-not the bottleneck; the issue asks for 5 on real JPEGs.
+examples_per_s / the train step's consumption (--step_examples_per_s: by default 110/s, the
+bf16 clip_tiny step at batch 128 on a 2-core AMX CPU, README's throughput table of 2026-12-05;
+benchmarks/train_throughput.py measures it on yours). Above 1, data is not the bottleneck.
 
 After the JSON lines, a table of them; --markdown FILE writes it under a line naming the command
 (without its output flags) and the machine, and --update_readme writes exactly that between
@@ -75,7 +75,8 @@ def parse(argv=None):
   p.add_argument("--batch", type=int, default=128)
   p.add_argument("--batches", type=int, default=5, help="timed batches per source")
   p.add_argument("--data_dir", default=None, help="prepared tfds data; default: mock data")
-  p.add_argument("--step_examples_per_s", type=float, default=30.0)
+  p.add_argument("--step_examples_per_s", type=float, default=110.0,
+                 help="the train step's examples/s (benchmarks/train_throughput.py)")
   tables.add_readme_flags(p, "data_throughput", os.path.join(ROOT, "README.md"))
   args = p.parse_args(argv)
   if args.sources is None:
