@@ -103,7 +103,7 @@ def dot_product_attention(q, k, v, bias, dtype, implementation: str = "auto"):
 
   implementation (`ATTENTION_IMPLEMENTATIONS`): "einsum" materialises the [batch, heads, q, k]
   logits through `matmul.einsum`, the fastest form on XLA:CPU (bf16 products in both passes;
-  there, in low precision, with its backward written out: `_cpu_lowp_attention`);
+  there, in low precision, with its backward written out: `matmul.attention`);
   "xla" / "cudnn" call `jax.nn.dot_product_attention` with that implementation (cuDNN: flash
   attention on GPU, bf16/fp16 only); "auto" is "einsum" on CPU and jax's own choice elsewhere.
   """
@@ -120,49 +120,8 @@ def dot_product_attention(q, k, v, bias, dtype, implementation: str = "auto"):
         bias=None if bias is None else bias.astype(dtype), implementation=implementation)
     return out.transpose(0, 2, 1, 3)
   if jnp.dtype(dtype) != jnp.float32 and matmul.on_cpu():
-    return _cpu_lowp_attention(q, k, v, bias, jnp.dtype(dtype))
+    return matmul.attention(q, k, v, bias, dtype)
   return matmul.einsum("bhqk,bhkd->bhqd", attention_weights(q, k, bias, dtype), v, dtype)
-
-
-def _attention_fwd(q, k, v, bias, dtype):
-  q = q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
-  logits = matmul.einsum("bhqd,bhkd->bhqk", q, k, dtype, out_dtype=jnp.float32)
-  p = jax.nn.softmax(logits if bias is None else logits + bias, axis=-1)
-  out = matmul.einsum("bhqk,bhkd->bhqd", p, v, dtype)
-  return out, (q, k, v, p, bias)
-
-
-# The einsum path's backward written out for XLA:CPU in low precision. Autodiff's key and value
-# gradients contract [batch, heads, q, k] over q, which is not its minor axis; XLA:CPU runs such
-# a bfloat16 product in float32 through Eigen (see matmul.transposed_copy). Here those two
-# products take a transposed copy, so YNNPACK runs them in bfloat16: clip_tiny bf16 ~5 % faster
-# (attention's share of the step's op time 425 -> 326 ms, scratch A/B and per-op profile,
-# 2026-12-05). The same values as autodiff's gradient up to bfloat16 rounding (tested).
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
-def _cpu_lowp_attention(q, k, v, bias, dtype):
-  return _attention_fwd(q, k, v, bias, dtype)[0]
-
-
-def _attention_bwd(dtype, res, g):
-  q, k, v, p, bias = res
-  product = lambda eq, a, b: jnp.einsum(eq, a.astype(dtype), b.astype(dtype),
-                                        preferred_element_type=jnp.float32)
-  dv = product("bhkq,bhqd->bhkd", matmul.swap_minor_copy(p.astype(dtype)), g)
-  dp = product("bhqd,bhkd->bhqk", g, v)
-  ds = p * (dp - jnp.sum(dp * p, axis=-1, keepdims=True))
-  dq = product("bhqk,bhkd->bhqd", ds, k) * q.shape[-1] ** -0.5
-  dk = product("bhkq,bhqd->bhkd", matmul.swap_minor_copy(ds.astype(dtype)), q)
-  dbias = None if bias is None else _sum_to(ds, bias.shape).astype(bias.dtype)
-  return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), dbias
-
-
-def _sum_to(t, shape):
-  """t summed down to `shape`, which broadcasts to t's shape (the gradient of a broadcast)."""
-  t = jnp.sum(t, axis=tuple(range(t.ndim - len(shape))))
-  return jnp.sum(t, axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
-
-
-_cpu_lowp_attention.defvjp(_attention_fwd, _attention_bwd)
 
 
 def attention_weights(q, k, bias, dtype):
