@@ -62,11 +62,11 @@ def einsum(eq: str, a, b, compute_dtype=jnp.float32, out_dtype=None):
 
 # XLA:CPU lowers a reduction over rows (the gradient of a broadcast bias or scale) to an
 # unvectorised reduce-window: the fc1 bias gradient alone cost ~45 ms per layer in clip_tiny. A
-# ones-vector product computes the same sum at memory speed, so the layers below sum that way.
-# Written as a [1, n] x [n, d] matrix product, which XLA:CPU runs faster than the einsum
-# "n,nd->d" (float32 [8320, 1024] alone: 1.0 against 3.3 ms). In low precision it takes 2 rows
-# of ones, since YNNPACK runs no single-row bfloat16 product and XLA would widen t to a float32
-# copy for Eigen instead (bf16 [8320, 1024]: 1.2 against 2.6 ms; 2026-12-05).
+# product with a [1, n] matrix of ones computes the same sum at memory speed (and faster than the
+# einsum "n,nd->d": float32 [8320, 1024] alone, 1.0 against 3.3 ms), so the layers below sum that
+# way. In low precision it takes 2 rows of ones, since YNNPACK runs no single-row bfloat16
+# product and XLA would widen t to a float32 copy for Eigen instead (bf16 [8320, 1024]: 1.2
+# against 2.6 ms; 2026-12-05).
 def sum_rows(t):
   """[n, d] -> [d] float32: the sum over rows, as a matrix product."""
   rows = 2 if t.dtype != jnp.float32 and on_cpu() else 1
@@ -166,10 +166,20 @@ def attention(q, k, v, bias, compute_dtype):
   return _attention(q, k, v, bias, jnp.dtype(compute_dtype))
 
 
-def _attention_fwd(q, k, v, bias, compute_dtype):
+def attention_probabilities(q, k, bias, compute_dtype):
+  """softmax(q k^T / sqrt(head_dim) + bias), float32 [batch, heads, q_len, k_len], the logits'
+  product through `einsum` (q, k head-major as `attention` takes them)."""
+  return _scaled_probabilities(q, k, bias, compute_dtype)[1]
+
+
+def _scaled_probabilities(q, k, bias, compute_dtype):
   q = q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
-  logits = _product("bhqd,bhkd->bhqk", q, k, compute_dtype, jnp.float32)
-  p = jax.nn.softmax(logits if bias is None else logits + bias, axis=-1)
+  logits = einsum("bhqd,bhkd->bhqk", q, k, compute_dtype, out_dtype=jnp.float32)
+  return q, jax.nn.softmax(logits if bias is None else logits + bias, axis=-1)
+
+
+def _attention_fwd(q, k, v, bias, compute_dtype):
+  q, p = _scaled_probabilities(q, k, bias, compute_dtype)
   return _product("bhqk,bhkd->bhqd", p, v, compute_dtype, compute_dtype), (q, k, v, p, bias)
 
 

@@ -126,12 +126,9 @@ def dot_product_attention(q, k, v, bias, dtype, implementation: str = "auto"):
 
 def attention_weights(q, k, bias, dtype):
   """softmax(q k^T / sqrt(head_dim) + bias), float32 [batch, heads, q_len, k_len]: the einsum
-  path's attention probabilities (q, k head-major as `dot_product_attention` takes them)."""
-  q = q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
-  logits = matmul.einsum("bhqd,bhkd->bhqk", q, k, dtype, out_dtype=jnp.float32)
-  if bias is not None:
-    logits = logits + bias
-  return jax.nn.softmax(logits, axis=-1)
+  path's attention probabilities (q, k head-major as `dot_product_attention` takes them), the
+  same function as `matmul.attention`'s forward pass uses."""
+  return matmul.attention_probabilities(q, k, bias, dtype)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
