@@ -179,3 +179,36 @@ def test_cpu_bf16_attention_products_contract_the_left_operands_minor_axis():
   hlo = jax.jit(grad).lower(q, q, q).compile(parallel.compiler_options("bfloat16")).as_text()
   dims = re.findall(r" dot\(.*lhs_batch_dims=\{0,1\}, lhs_contracting_dims=\{(\d)\}", hlo)
   assert len(dims) >= 4 and set(dims) == {"3"}, dims
+
+
+def _batched_dot_operand_dtypes(hlo):
+  """The operand dtypes of every batched (attention) product in compiled HLO text."""
+  dtypes, types = [], {}
+  for line in hlo.splitlines():
+    if line and not line.startswith(" "):  # a new computation: its parameters are named anew
+      types = dict(re.findall(r"(\w[\w.]*): (\w+)\[", line))
+    d = re.match(r"\s+(?:ROOT )?%([\w.\-]+) = (\w+)\[", line)
+    if d:
+      types[d[1]] = d[2]
+    if " dot(" in line and "lhs_batch_dims={0,1}" in line:
+      operands = re.search(r" dot\(%([\w.\-]+), %([\w.\-]+)\)", line).groups()
+      dtypes.append(tuple(types[o] for o in operands))
+  return dtypes
+
+
+def test_cpu_bf16_attention_layer_runs_every_product_in_bf16():
+  """In a bf16 MultiHeadAttention's backward, the output gradient reaches matmul.attention as a
+  transpose; folded into the value-gradient and dp products, XLA:CPU widened those two to
+  float32. Every attention product of the compiled gradient takes bfloat16 operands."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("an XLA:CPU form")
+  from mmjax.train import parallel
+  if not parallel.cpu_has_bf16():
+    pytest.skip("without bf16 instructions XLA:CPU runs every bf16 product in float32 (Eigen)")
+  mha = MultiHeadAttention(num_heads=4, dtype=jnp.bfloat16)
+  x = jnp.ones((2, 5, 32), jnp.bfloat16)
+  params = mha.init(jax.random.key(0), x)
+  grad = jax.grad(lambda p, x: mha.apply(p, x).astype(jnp.float32).sum(), argnums=(0, 1))
+  hlo = jax.jit(grad).lower(params, x).compile(parallel.compiler_options("bfloat16")).as_text()
+  dtypes = _batched_dot_operand_dtypes(hlo)
+  assert len(dtypes) == 6 and set(dtypes) == {("bf16", "bf16")}, dtypes

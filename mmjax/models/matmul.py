@@ -89,12 +89,16 @@ def transposed_copy(t):
   return t.T  # odd by odd: a small layer, left to XLA
 
 
+def row_major_copy(t):
+  """t materialised in its own (row-major) layout, so a consuming product gets a plain operand
+  rather than a transpose XLA can fold into the product."""
+  return jax.lax.optimization_barrier(t.reshape(-1, t.shape[-1])).reshape(t.shape)
+
+
 def swap_minor_copy(t):
   """[..., m, n] -> [..., n, m], materialised in memory rather than folded into the consuming
   product (attention's [batch, heads, q, k], whose sizes may both be odd)."""
-  *lead, m, n = t.shape
-  flat = jnp.swapaxes(t, -1, -2).reshape(-1, m)
-  return jax.lax.optimization_barrier(flat).reshape(*lead, n, m)
+  return row_major_copy(jnp.swapaxes(t, -1, -2))
 
 
 def dense(x, kernel, bias, compute_dtype, activation=None):
@@ -191,6 +195,10 @@ def _attention(q, k, v, bias, compute_dtype):
 def _attention_bwd(compute_dtype, res, g):
   q, k, v, p, bias = res
   f32 = jnp.float32
+  # g reaches here as a transpose (MultiHeadAttention's output is token-major). Folded into the
+  # value-gradient and dp products, it made XLA:CPU widen both to float32: attention's op time in
+  # the clip_tiny bf16 step ~375 -> ~300 ms (per-op profile, 2026-12-05).
+  g = row_major_copy(g)
   dv = _product("bhkq,bhqd->bhkd", swap_minor_copy(p.astype(compute_dtype)), g, compute_dtype, f32)
   dp = _product("bhqd,bhkd->bhqk", g, v, compute_dtype, f32)
   ds = p * (dp - jnp.sum(dp * p, axis=-1, keepdims=True))
