@@ -59,17 +59,38 @@ def get_config(config_arg: str, overrides: Optional[dict] = None) -> ml_collecti
   path, preset = split_config_arg(config_arg)
   config = load_config_module(path).get_config(preset)
   for key, value in (overrides or {}).items():
-    *parents, leaf = key.split(".")
-    section = config
-    for i, part in enumerate(parents):
-      if part not in section:
-        raise ConfigError(f"Unknown config key {'.'.join(parents[:i + 1])!r}; valid: "
-                          f"{', '.join(sorted(section.keys()))}.")
-      section = section[part]
-    if leaf not in section:
-      raise ConfigError(f"Unknown config key {key!r}; valid: {', '.join(sorted(section.keys()))}.")
+    section, leaf = _parent_section(config, key)
     section[leaf] = value
   return config
+
+
+def _parent_section(config, key: str):
+  """(the section holding dotted `key`, its last part); ConfigError naming the valid keys."""
+  parts = key.split(".")
+  section = config
+  for i, part in enumerate(parts):
+    if not isinstance(section, ml_collections.ConfigDict):
+      raise ConfigError(f"Unknown config key {key!r}: {'.'.join(parts[:i])!r} is a value, not a "
+                        f"section.")
+    if part not in section:
+      raise ConfigError(f"Unknown config key {'.'.join(parts[:i + 1])!r}; valid: "
+                        f"{', '.join(sorted(section.keys()))}.")
+    if i < len(parts) - 1:
+      section = section[part]
+  return section, parts[-1]
+
+
+def _check_command_line_keys(argv) -> None:
+  """ConfigError naming the valid keys for an unknown --config.KEY in `argv`, before absl
+  parses it (ml_collections' own error is a traceback without them)."""
+  keys = [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
+  config_arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+  if config_arg is None and "--config" in argv[:-1]:
+    config_arg = argv[argv.index("--config") + 1]
+  if keys and config_arg:
+    config = get_config(config_arg)
+    for key in keys:
+      _parent_section(config, key)
 
 
 def _tuples(x):
@@ -137,4 +158,8 @@ def main(run: Callable[[ml_collections.ConfigDict, str], dict]) -> None:
     parallel.initialize_distributed(config)  # before anything touches a device
     run(config, flags.FLAGS.workdir)
 
+  try:
+    _check_command_line_keys(sys.argv)
+  except ConfigError as e:
+    sys.exit(f"error: {e}")
   app.run(_main)

@@ -95,3 +95,29 @@ def test_with_data_fields_fills_only_what_the_component_takes_and_the_config_lea
   assert "sample_rate" in AUDIO_ENCODERS.with_data_fields("ast", {}, sample_rate=8000.0)
   with pytest.raises(ConfigError, match="Unknown text encoder model.text_encoder='bow'"):
     TEXT_ENCODERS.with_data_fields("bow", {}, "model.text_encoder", vocab_size=100)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("--config.steps=200", r"Unknown config key 'steps'; valid: .*total_steps"),
+    ("--config.model.lossx=1", r"Unknown config key 'model.lossx'; valid: embed_dim, image, loss"),
+    ("--config.total_steps.x=1", r"'total_steps' is a value, not a section"),
+])
+def test_command_line_unknown_key_names_the_valid_ones(override, message):
+  config = os.path.join(ROOT, "configs/contrastive.py")
+  for argv in (["--config", config + ":tiny", override], [f"--config={config}:tiny", override]):
+    with pytest.raises(ConfigError, match=message):
+      experiment._check_command_line_keys(["contrastive.py", "--workdir=w"] + argv)
+  experiment._check_command_line_keys(["contrastive.py", f"--config={config}:tiny",
+                                       "--config.total_steps=5", "--config.model.loss=sigmoid"])
+
+
+def test_experiment_script_reports_an_unknown_key_without_a_traceback(tmp_path):
+  import subprocess
+  import sys
+  run = subprocess.run([sys.executable, os.path.join(ROOT, "experiments/contrastive.py"),
+                        "--config", os.path.join(ROOT, "configs/contrastive.py:tiny"),
+                        "--workdir", str(tmp_path), "--config.steps=3"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+  assert run.returncode != 0
+  assert "Unknown config key 'steps'; valid: " in run.stderr and "Traceback" not in run.stderr
+  assert not os.listdir(tmp_path)  # nothing was built
