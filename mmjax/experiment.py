@@ -14,6 +14,7 @@ Config files are Python files with `get_config(arg)` (ml_collections' convention
 below is the one way the library, the sweeps, the benchmarks and the tests load them.
 """
 
+import difflib
 import hashlib
 import importlib.util
 import json
@@ -73,8 +74,10 @@ def _parent_section(config, key: str):
       raise ConfigError(f"Unknown config key {key!r}: {'.'.join(parts[:i])!r} is a value, not a "
                         f"section.")
     if part not in section:
+      close = difflib.get_close_matches(part, list(section.keys()), n=1)
+      hint = f' Did you mean "{close[0]}"?' if close else ""
       raise ConfigError(f"Unknown config key {'.'.join(parts[:i + 1])!r}; valid: "
-                        f"{', '.join(sorted(section.keys()))}.")
+                        f"{', '.join(sorted(section.keys()))}.{hint}")
     if i < len(parts) - 1:
       section = section[part]
   return section, parts[-1]

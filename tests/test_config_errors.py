@@ -98,7 +98,8 @@ def test_with_data_fields_fills_only_what_the_component_takes_and_the_config_lea
 
 
 @pytest.mark.parametrize("override,message", [
-    ("--config.steps=200", r"Unknown config key 'steps'; valid: .*total_steps"),
+    ("--config.steps=200", r"Unknown config key 'steps'; valid: .*total_steps.*"
+                           r'Did you mean "total_steps"\?'),
     ("--config.model.lossx=1", r"Unknown config key 'model.lossx'; valid: embed_dim, image, loss"),
     ("--config.total_steps.x=1", r"'total_steps' is a value, not a section"),
 ])
