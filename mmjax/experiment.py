@@ -14,7 +14,6 @@ Config files are Python files with `get_config(arg)` (ml_collections' convention
 below is the one way the library, the sweeps, the benchmarks and the tests load them.
 """
 
-import difflib
 import hashlib
 import importlib.util
 import json
@@ -25,6 +24,7 @@ from typing import Callable, Optional
 
 import ml_collections
 
+from mmjax import config_keys
 from mmjax.registry import ConfigError
 
 
@@ -60,27 +60,9 @@ def get_config(config_arg: str, overrides: Optional[dict] = None) -> ml_collecti
   path, preset = split_config_arg(config_arg)
   config = load_config_module(path).get_config(preset)
   for key, value in (overrides or {}).items():
-    section, leaf = _parent_section(config, key)
+    section, leaf = config_keys.find(config, key)
     section[leaf] = value
   return config
-
-
-def _parent_section(config, key: str):
-  """(the section holding dotted `key`, its last part); ConfigError naming the valid keys."""
-  parts = key.split(".")
-  section = config
-  for i, part in enumerate(parts):
-    if not isinstance(section, ml_collections.ConfigDict):
-      raise ConfigError(f"Unknown config key {key!r}: {'.'.join(parts[:i])!r} is a value, not a "
-                        f"section.")
-    if part not in section:
-      close = difflib.get_close_matches(part, list(section.keys()), n=1)
-      hint = f' Did you mean "{close[0]}"?' if close else ""
-      raise ConfigError(f"Unknown config key {'.'.join(parts[:i + 1])!r}; valid: "
-                        f"{', '.join(sorted(section.keys()))}.{hint}")
-    if i < len(parts) - 1:
-      section = section[part]
-  return section, parts[-1]
 
 
 def _check_command_line_keys(argv) -> None:
@@ -93,7 +75,7 @@ def _check_command_line_keys(argv) -> None:
   if keys and config_arg:
     config = get_config(config_arg)
     for key in keys:
-      _parent_section(config, key)
+      config_keys.find(config, key)
 
 
 def _tuples(x):

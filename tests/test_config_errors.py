@@ -100,7 +100,8 @@ def test_with_data_fields_fills_only_what_the_component_takes_and_the_config_lea
 @pytest.mark.parametrize("override,message", [
     ("--config.steps=200", r"Unknown config key 'steps'; valid: .*total_steps.*"
                            r'Did you mean "total_steps"\?'),
-    ("--config.model.lossx=1", r"Unknown config key 'model.lossx'; valid: embed_dim, image, loss"),
+    ("--config.model.lossx=1",
+     r"Unknown config key 'model.lossx'; valid under 'model': embed_dim, image, loss"),
     ("--config.total_steps.x=1", r"'total_steps' is a value, not a section"),
 ])
 def test_command_line_unknown_key_names_the_valid_ones(override, message):
@@ -110,3 +111,29 @@ def test_command_line_unknown_key_names_the_valid_ones(override, message):
       experiment._check_command_line_keys(["contrastive.py", "--workdir=w"] + argv)
   experiment._check_command_line_keys(["contrastive.py", f"--config={config}:tiny",
                                        "--config.total_steps=5", "--config.model.loss=sigmoid"])
+
+
+def test_a_mistyped_key_reads_the_same_on_the_command_line_in_a_sweep_and_in_the_trainer():
+  from mmjax import config_keys
+  from mmjax.sweep.spec import SweepError, check_key
+  from mmjax.train import config as train_config
+  config = experiment.get_config(os.path.join(ROOT, "configs/contrastive.py") + ":tiny")
+  message = ("Unknown config key 'optimizer.lrr'; valid under 'optimizer': b1, b2, decay_mask, "
+             "eps, frozen, grad_clip_norm, lr, momentum, name, nesterov, weight_decay. "
+             'Did you mean "optimizer.lr"?')
+  with pytest.raises(ConfigError) as command_line:
+    experiment.get_config(os.path.join(ROOT, "configs/contrastive.py"), {"optimizer.lrr": 1.0})
+  with pytest.raises(SweepError) as sweep:
+    check_key(config, "optimizer.lrr", "grid")
+  with config.unlocked():
+    config.optimizer.lrr = 1.0
+  with pytest.raises(ConfigError) as trainer:
+    train_config.validate(config)
+  assert str(command_line.value) == str(trainer.value) == message
+  assert str(sweep.value) == "grid: " + message
+  # A key typed without its section is found by its ending; a misspelt section by its name.
+  with pytest.raises(ConfigError, match=r"'embed_dim'; valid: .* Did you mean \"model.embed_dim\""):
+    config_keys.find(config, "embed_dim")
+  with pytest.raises(ConfigError, match=r"Unknown config key 'modle'; .*Did you mean \"model\""):
+    config_keys.find(config, "modle.loss")
+  assert config_keys.find(config, "model.image.name") == (config.model.image, "name")

@@ -19,7 +19,8 @@ def test_get_config_applies_overrides_and_names_unknown_keys():
   c = experiment.get_config(os.path.join(ROOT, "configs/contrastive.py:tiny"),
                             {"optimizer.lr": 0.5, "total_steps": 7})
   assert c.optimizer.lr == 0.5 and c.total_steps == 7
-  with pytest.raises(ConfigError, match="Unknown config key 'optimizer.lrr'; valid: .*lr"):
+  with pytest.raises(ConfigError,
+                     match="Unknown config key 'optimizer.lrr'; valid under 'optimizer': .*lr"):
     experiment.get_config(os.path.join(ROOT, "configs/contrastive.py:tiny"),
                           {"optimizer.lrr": 0.5})
   with pytest.raises(ConfigError, match="expected a Python file"):

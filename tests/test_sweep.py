@@ -126,9 +126,9 @@ def test_random_search_is_seeded_reproducible_and_names_the_values():
 
 @pytest.mark.parametrize("spec,match", [
     (dict(grid={"model.widht": (8,)}),
-     r"'model.widht' is not a config key. Valid keys under 'model': depth, width.*"
+     r"Unknown config key 'model.widht'; valid under 'model': depth, width.*"
      r"Did you mean \"model.width\""),
-    (dict(grid={"depth": (1,)}), r"at the top: crash_seed, lr, model.*\"model.depth\""),
+    (dict(grid={"depth": (1,)}), r"'depth'; valid: crash_seed, lr, model.*\"model.depth\""),
     (dict(grid={"lr.x": (1,)}), r"'lr' is a value, not a section"),
     (dict(grid={"model.width": ("wide",)}), r"model.width='wide' does not fit the config"),
     (dict(grid={"preset": ("huge",)}), r"preset 'huge' fails in get_config: .*valid: ''"),
@@ -146,10 +146,10 @@ def test_bad_keys_fail_before_anything_runs(tmp_path, capsys):
   config = project(tmp_path, dict(experiment="experiments/fake.py",
                                   grid={"model.widht": (8, 16)}))
   assert main(["--config", config, "--workdir", str(workdir)]) == 2
-  assert "'model.widht' is not a config key" in capsys.readouterr().err
+  assert "Unknown config key 'model.widht'" in capsys.readouterr().err
   config = project(tmp_path / "b", dict(experiment="experiments/fake.py", seeds=(0,)))
   assert main(["--config", config, "--workdir", str(workdir), "--overrides", "l=3"]) == 2
-  assert "--overrides: 'l' is not a config key" in capsys.readouterr().err
+  assert "--overrides: Unknown config key 'l'" in capsys.readouterr().err
   assert main(["--config", config, "--workdir", str(workdir), "--overrides", "seed=3"]) == 2
   assert "the sweep varies it" in capsys.readouterr().err
   assert not workdir.exists()

@@ -26,16 +26,15 @@ with progress_bar=False when the config has that key (their output goes to files
 """
 
 import dataclasses
-import difflib
 import itertools
 import math
 import os
 import re
 from typing import Any, Callable
 
-import ml_collections
 import numpy as np
 
+from mmjax import config_keys
 from mmjax import experiment as experiment_lib
 from mmjax.registry import ConfigError
 
@@ -111,34 +110,12 @@ def find_experiment(experiment: str, config_file: str) -> tuple[str, str]:
     folder = os.path.dirname(folder)
 
 
-def leaf_keys(config, prefix="") -> list[str]:
-  keys = []
-  for k, v in config.items():
-    if isinstance(v, ml_collections.ConfigDict):
-      keys += leaf_keys(v, f"{prefix}{k}.")
-    else:
-      keys.append(prefix + k)
-  return keys
-
-
 def check_key(config, key: str, where: str):
-  """Raises SweepError naming the valid keys when dotted `key` is not a config value."""
-  node, path = config, []
-  for part in key.split("."):
-    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-      level = ".".join(path)
-      if not isinstance(node, ml_collections.ConfigDict):
-        raise SweepError(f"{where}: {key!r} is not a config key: {level!r} is a value, not a "
-                         f"section.")
-      everywhere = leaf_keys(config)
-      close = ([k for k in everywhere if k.endswith("." + key)] or
-               difflib.get_close_matches(key, everywhere, n=1))
-      hint = f' Did you mean "{close[0]}"?' if close else ""
-      raise SweepError(f"{where}: {key!r} is not a config key. Valid keys "
-                       f"{'under ' + repr(level) if level else 'at the top'}: "
-                       f"{', '.join(sorted(node.keys()))}.{hint}")
-    node = node[part]
-    path.append(part)
+  """Raises SweepError naming the valid keys when dotted `key` is not in `config`."""
+  try:
+    config_keys.find(config, key)
+  except ConfigError as e:
+    raise SweepError(f"{where}: {e}") from None
 
 
 def check_value(config, key: str, value, where: str):

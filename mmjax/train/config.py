@@ -5,12 +5,12 @@ sections; `validate` checks every trainer key so a typo or an impossible value f
 seconds with the key and the valid choices named, not after a long compile.
 """
 
-import difflib
 import re
 
 import jax
 import ml_collections
 
+from mmjax import config_keys
 from mmjax.registry import ConfigError
 from mmjax.train import host_memory
 from mmjax.train import optimizer as optim
@@ -84,10 +84,7 @@ def smoke(batch_size: int = 16, total_steps: int = 4, **overrides) -> dict:
 def _check_keys(config, reference, prefix=""):
   for key in config.keys():
     if key not in reference:
-      close = difflib.get_close_matches(key, list(reference.keys()), n=1)
-      hint = f' Did you mean "{prefix}{close[0]}"?' if close else ""
-      raise ConfigError(f"Unknown config key '{prefix}{key}'. Valid keys here: "
-                        f"{', '.join(sorted(reference.keys()))}.{hint}")
+      raise config_keys.unknown_key(prefix + key, reference.keys())
     if isinstance(reference[key], ml_collections.ConfigDict):
       _check_keys(config[key], reference[key], f"{prefix}{key}.")
 
