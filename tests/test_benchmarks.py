@@ -16,7 +16,7 @@ README_BLOCKS = ("reproduce:results", "reproduce:real_data", "benchmark:train_th
                  "benchmark:train_throughput_devices", "benchmark:data_throughput",
                  "benchmark:data_throughput_f8k", "benchmark:memory_fit",
                  "benchmark:memory_fit_256", "evaluation:fusion_classification",
-                 "benchmark:video_encoders", "profile")
+                 "benchmark:video_encoders", "benchmark:elementwise_codegen", "profile")
 
 
 def test_rows_are_the_product_minus_pmap_on_one_device():
