@@ -24,27 +24,30 @@ import os
 import sys
 import time
 
+import jax
+import jax.numpy as jnp
+from jax import lax
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from benchmarks.train_throughput import csv  # noqa: E402  (no jax)
-from mmjax.reproduce import tables  # noqa: E402  (imports no jax)
-from mmjax.train import host_memory  # noqa: E402  (jax imported, its backend not started)
+from benchmarks.train_throughput import csv  # noqa: E402
+from mmjax.models.transformer import gelu  # noqa: E402
+from mmjax.reproduce import tables  # noqa: E402
+# host_memory must act before jax's backend starts; importing jax does not start it.
+from mmjax.train import host_memory  # noqa: E402
 
-# expression -> the operand it broadcasts into the loop besides x (see `expression`)
-BROADCAST = {"x*2": "a scalar", "erf(x)": "none", "erf(x)+x": "none", "erf(x)+1": "a scalar",
-             "erf(x+b)": "the bias", "exp(x)": "none", "exp(x/2)": "a scalar",
-             "gelu(x+b)": "the bias, scalars"}
-
-
-def expression(name: str):
-  """`name` as a function of x [rows, width] and b [width] (jax imported here, not at start)."""
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from jax import lax  # pylint: disable=g-import-not-at-top
-  from mmjax.models.transformer import gelu  # pylint: disable=g-import-not-at-top
-  return {"x*2": lambda x, b: x * 2, "erf(x)": lambda x, b: lax.erf(x),
-          "erf(x)+x": lambda x, b: lax.erf(x) + x, "erf(x)+1": lambda x, b: lax.erf(x) + 1,
-          "erf(x+b)": lambda x, b: lax.erf(x + b), "exp(x)": lambda x, b: jnp.exp(x),
-          "exp(x/2)": lambda x, b: jnp.exp(x / 2), "gelu(x+b)": lambda x, b: gelu(x + b)}[name]
+# name -> (the operand the loop broadcasts besides x, the expression of x [rows, width] and
+# b [width])
+EXPRESSIONS = {
+    "x*2": ("a scalar", lambda x, b: x * 2),
+    "erf(x)": ("none", lambda x, b: lax.erf(x)),
+    "erf(x)+x": ("none", lambda x, b: lax.erf(x) + x),
+    "erf(x)+1": ("a scalar", lambda x, b: lax.erf(x) + 1),
+    "erf(x+b)": ("the bias", lambda x, b: lax.erf(x + b)),
+    "exp(x)": ("none", lambda x, b: jnp.exp(x)),
+    "exp(x/2)": ("a scalar", lambda x, b: jnp.exp(x / 2)),
+    "gelu(x+b)": ("the bias, scalars", lambda x, b: gelu(x + b)),
+}
 
 
 COLUMNS = (("expression", "expression", "{}"), ("broadcast operand", "broadcast", "{}"),
@@ -56,8 +59,8 @@ OUTPUT_FLAGS = ("--markdown", "--update_readme", "--readme", "--block")
 def parse(argv=None):
   p = argparse.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--expressions", type=csv("expressions", tuple(BROADCAST)),
-                 default=",".join(BROADCAST))
+  p.add_argument("--expressions", type=csv("expressions", tuple(EXPRESSIONS)),
+                 default=",".join(EXPRESSIONS))
   p.add_argument("--shape", type=csv("shape", cast=int), default="8320,1024",
                  help="rows,width of x")
   p.add_argument("--repeats", type=int, default=15)
@@ -70,7 +73,6 @@ def parse(argv=None):
 
 def best_ms(fn, *args, repeats: int) -> float:
   """The fastest of `repeats` runs of jit(fn)(*args) after one warm-up run, in ms."""
-  import jax  # pylint: disable=g-import-not-at-top
   compiled = jax.jit(fn).lower(*args).compile()
   jax.block_until_ready(compiled(*args))
   times = []
@@ -83,14 +85,12 @@ def best_ms(fn, *args, repeats: int) -> float:
 
 def measure(name: str, shape, repeats: int) -> dict:
   """One row: `name`'s expression writing float32 and writing bf16."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  fn = expression(name)
+  broadcast, fn = EXPRESSIONS[name]
   x = jax.random.normal(jax.random.key(0), tuple(shape), jnp.float32)
   b = jnp.linspace(-0.1, 0.1, shape[1], dtype=jnp.float32)
   ms = {dtype: best_ms(lambda x, b: fn(x, b).astype(dtype), x, b, repeats=repeats)
         for dtype in ("float32", "bfloat16")}
-  return {"expression": name, "broadcast": BROADCAST[name], "float32_ms": ms["float32"],
+  return {"expression": name, "broadcast": broadcast, "float32_ms": ms["float32"],
           "bfloat16_ms": ms["bfloat16"], "ratio": ms["bfloat16"] / ms["float32"]}
 
 
